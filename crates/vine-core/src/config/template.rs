@@ -1,0 +1,98 @@
+//! The commented config template written by `vine config init`.
+
+use std::net::Ipv4Addr;
+
+use crate::peer_id::PeerId;
+
+/// What goes into a new config.
+#[derive(Debug, Clone)]
+pub struct TemplateParams {
+    /// `[node] name`.
+    pub name: String,
+    /// `[node] network_id`.
+    pub network_id: String,
+    /// `[node] identity_path`.
+    pub identity_path: String,
+    /// `[node] runtime_dir`.
+    pub runtime_dir: String,
+    /// `[node] listen_port`.
+    pub listen_port: u16,
+    /// `[tun] name`.
+    pub tun_name: String,
+    /// `[tun] address`.
+    pub address: Ipv4Addr,
+    /// `[tun] prefix_len`.
+    pub prefix_len: u8,
+    /// The local identity, when one exists (shown so operators can copy it).
+    pub local: Option<PeerId>,
+}
+
+/// Renders a commented config that validates as written (it has warnings —
+/// no peers yet — but no errors).
+pub fn template(p: &TemplateParams) -> String {
+    let identity_note = match p.local {
+        Some(id) => format!(
+            "# This node: peer_id {id}\n#            fingerprint {}\n# Give other operators the output of `vine identity export-public`.\n",
+            id.fingerprint()
+        ),
+        None => format!(
+            "# No identity exists yet at {}: create it with\n#   vine identity init --identity {}\n",
+            p.identity_path, p.identity_path
+        ),
+    };
+    let prefix = crate::net::Ipv4Prefix::containing_clamped(p.address, p.prefix_len);
+    format!(
+        r#"# vine node configuration. Check it with: vine config validate -c <this file>
+{identity_note}
+[node]
+# Operator-facing label: letters, digits and '-'.
+name = "{name}"
+# The overlay to join; identical on every node.
+network_id = "{network_id}"
+# This node's identity file (mode 0600), made by `vine identity init`.
+identity_path = "{identity_path}"
+# Underlay UDP address and port that peers send to.
+listen_address = "0.0.0.0"
+listen_port = {listen_port}
+# Pidfile, state file and control socket live here.
+runtime_dir = "{runtime_dir}"
+
+[tun]
+name = "{tun_name}"
+# This node's overlay address; with prefix_len it defines the prefix this
+# node owns ({prefix}), which every peer must list for this node.
+address = "{address}"
+prefix_len = {prefix_len}
+mtu = 1400
+
+# Peers to contact first to find the network (usually the relay).
+# [[bootstrap_peers]]
+# peer_id = "vn1..."            # from `vine identity export-public` on that node
+# address = "udp://198.51.100.10:4100"
+
+# One entry per peer this node accepts, binding its identity to the one
+# prefix it owns. Paste each peer's `vine identity export-public` output here.
+# [[allowed_peers]]
+# name = "beta"
+# peer_id = "vn1..."
+# prefix = "10.42.1.0/24"
+# relay_capable = false
+
+[policy]
+# Refuse sessions from peers that are not in [[allowed_peers]].
+strict_allowlist = true
+# Fall back to relaying through relay_capable peers when no direct path works.
+allow_relay = true
+# Punch holes through NATs with help from a signaling peer.
+allow_signaling_upgrade = true
+"#,
+        name = p.name,
+        network_id = p.network_id,
+        identity_path = p.identity_path,
+        listen_port = p.listen_port,
+        runtime_dir = p.runtime_dir,
+        tun_name = p.tun_name,
+        address = p.address,
+        prefix_len = p.prefix_len,
+    )
+}

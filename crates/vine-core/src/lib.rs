@@ -1,0 +1,25 @@
+//! # vine-core
+//!
+//! The sans-IO heart of vine, an authenticated IPv4 overlay VPN.
+//!
+//! This crate owns the data model and the rules: node identities and their
+//! text file format ([`identity`]), peer identifiers and fingerprints
+//! ([`peer_id`]), IPv4 prefixes ([`net`]) and the TOML configuration model
+//! with its validator ([`config`]).
+//!
+//! ## IO and time contract
+//!
+//! Nothing in this crate touches the outside world: it never reads files,
+//! opens sockets, reads the clock or draws random numbers. Callers hand in
+//! bytes (a file's text, a 32-byte seed drawn from the OS RNG) and facts they
+//! gathered (a file's mode), and get values or typed errors back. That keeps
+//! every parser fuzzable and every rule unit-testable.
+
+pub mod config;
+pub mod identity;
+pub mod net;
+pub mod peer_id;
+
+pub use identity::Identity;
+pub use net::Ipv4Prefix;
+pub use peer_id::{Fingerprint, PeerId};
