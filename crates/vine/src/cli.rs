@@ -1,0 +1,174 @@
+//! The command tree (clap derive).
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// vine — an authenticated IPv4 overlay VPN for Linux.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vine",
+    version = crate::LONG_VERSION,
+    about = "vine: an authenticated IPv4 overlay VPN for Linux",
+    long_about = "vine joins this host to a named overlay network. Each node has a persistent identity \
+(PeerId), owns one overlay prefix, and reaches allowlisted peers directly, through NAT hole punching, \
+or through a relay.",
+    after_help = "Exit codes: 0 ok, 1 failure or invalid input, 2 usage error, 3 not implemented yet.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Config file [default: /etc/libvine/vine.toml].
+    #[arg(short = 'c', long = "config", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Identity file (overrides the config's identity_path).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub identity: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The config path: `-c` or the default.
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(vine_core::config::DEFAULT_CONFIG_PATH))
+    }
+}
+
+/// Output format of every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the version and git commit.
+    Version,
+    /// Manage this node's persistent identity.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// Create, validate and show the node config.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Control the long-running daemon.
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
+    /// Start the node in the foreground.
+    Up,
+    /// Stop a running node.
+    Down,
+    /// Node and network state.
+    Status,
+    /// Allowlisted peers and their state.
+    Peers,
+    /// Overlay routes and their owners.
+    Routes,
+    /// Sessions and their path class per peer.
+    Sessions,
+    /// Packet, route and fallback counters.
+    Counters,
+    /// Everything above in one document.
+    Snapshot,
+    /// Probe an overlay address and show the path that carries it.
+    Ping(PingArgs),
+    /// Check that this host can run vine.
+    Doctor,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// `vine identity …`
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Create a new identity (refuses to replace one without --force).
+    Init {
+        /// Replace an existing identity. The node gets a new PeerId.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the identity (the secret seed only with --show-secret).
+    Show {
+        /// Also print the secret seed.
+        #[arg(long)]
+        show_secret: bool,
+    },
+    /// Print the public record to paste into other nodes' [[allowed_peers]].
+    ExportPublic,
+    /// Print the fingerprint for out-of-band comparison.
+    Fingerprint,
+}
+
+/// `vine config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a commented config template to the -c path.
+    Init(ConfigInitArgs),
+    /// Report every problem in the config, with line, column and fix.
+    Validate,
+    /// Print the effective config with defaults applied.
+    Show,
+}
+
+/// Options of `vine config init`.
+#[derive(Debug, Args)]
+pub struct ConfigInitArgs {
+    /// Node name (default: this host's name, or "node").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Overlay network id, identical on every node.
+    #[arg(long, default_value = "home-net")]
+    pub network_id: String,
+    /// This node's overlay address and prefix length.
+    #[arg(long, value_name = "ADDRESS/LEN", default_value = "10.42.0.1/24")]
+    pub address: String,
+    /// Underlay UDP port.
+    #[arg(long, default_value_t = vine_core::config::DEFAULT_LISTEN_PORT)]
+    pub listen_port: u16,
+    /// TUN interface name.
+    #[arg(long, default_value = vine_core::config::DEFAULT_TUN_NAME)]
+    pub tun_name: String,
+    /// Runtime directory (pidfile, state, control socket).
+    #[arg(long, default_value = vine_core::config::DEFAULT_RUNTIME_DIR)]
+    pub runtime_dir: String,
+    /// Replace an existing config file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `vine daemon …`
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Run in the foreground.
+    Run,
+    /// Start in the background and write a pidfile.
+    Start,
+    /// Stop the background daemon.
+    Stop,
+    /// Report the daemon's phase and pid.
+    Status,
+}
+
+/// Options of `vine ping`.
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Overlay IPv4 address to probe.
+    pub address: Ipv4Addr,
+}
+
+/// Options of `vine completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate for.
+    pub shell: clap_complete::Shell,
+}
