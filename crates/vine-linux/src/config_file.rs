@@ -49,11 +49,7 @@ pub fn validate(path: &Path) -> Result<Validation, ConfigFileError> {
             )),
         );
     }
-    let meta = fs::metadata(path).map_err(|e| ConfigFileError::from_io(path, e))?;
-    if !meta.is_file() {
-        return Err(ConfigFileError::NotAFile(path.to_owned()));
-    }
-    let mode = fsutil::permission_bits(&meta);
+    let (text, mode) = read(path)?;
     if mode & 0o022 != 0 {
         file_diags.push(
             Diagnostic::error(
@@ -66,15 +62,6 @@ pub fn validate(path: &Path) -> Result<Validation, ConfigFileError> {
             .hint(format!("run `chmod go-w {}`", path.display())),
         );
     }
-    let text = match fsutil::read_limited(path, MAX_CONFIG_BYTES)
-        .map_err(|e| ConfigFileError::from_io(path, e))?
-    {
-        Some(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(_) => return Err(ConfigFileError::NotText(path.to_owned())),
-        },
-        None => return Err(ConfigFileError::TooLarge(path.to_owned())),
-    };
     let mut parsed = config::parse(&text);
     // The identity is checked before file-level errors withdraw the config,
     // so one run reports both.
@@ -87,6 +74,21 @@ pub fn validate(path: &Path) -> Result<Validation, ConfigFileError> {
         parsed,
         identity,
     })
+}
+
+/// Reads the config file's text (at most [`MAX_CONFIG_BYTES`], UTF-8) and
+/// returns it with the file's permission bits.
+pub fn read(path: &Path) -> Result<(String, u32), ConfigFileError> {
+    let meta = fs::metadata(path).map_err(|e| ConfigFileError::from_io(path, e))?;
+    if !meta.is_file() {
+        return Err(ConfigFileError::NotAFile(path.to_owned()));
+    }
+    let mode = fsutil::permission_bits(&meta);
+    let bytes = fsutil::read_limited(path, MAX_CONFIG_BYTES)
+        .map_err(|e| ConfigFileError::from_io(path, e))?
+        .ok_or_else(|| ConfigFileError::TooLarge(path.to_owned()))?;
+    let text = String::from_utf8(bytes).map_err(|_| ConfigFileError::NotText(path.to_owned()))?;
+    Ok((text, mode))
 }
 
 /// Loads the identity named by the config and records any problem with it
