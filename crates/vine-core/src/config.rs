@@ -171,6 +171,10 @@ pub struct Parsed {
     pub config: Option<Config>,
     /// Findings in file order (file-level ones first).
     pub diagnostics: Vec<Diagnostic>,
+    /// The identity file path (`node.identity_path` or its default), when
+    /// `[node]` was readable enough to tell — even if other parts have
+    /// errors, so the identity can still be checked in the same run.
+    pub identity_path: Option<String>,
     spans: BTreeMap<String, Range<usize>>,
     index: LineIndex,
     source: String,

@@ -94,10 +94,7 @@ pub fn read(path: &Path) -> Result<(String, u32), ConfigFileError> {
 /// Loads the identity named by the config and records any problem with it
 /// as a diagnostic at `identity_path`.
 fn check_identity(parsed: &mut Parsed) -> Option<Identity> {
-    let identity_path = parsed
-        .config
-        .as_ref()
-        .map(|c| PathBuf::from(&c.node.identity_path))?;
+    let identity_path = PathBuf::from(parsed.identity_path.as_ref()?);
     let location = parsed
         .locate("node.identity_path")
         .or_else(|| parsed.locate("node.name"));
@@ -107,21 +104,29 @@ fn check_identity(parsed: &mut Parsed) -> Option<Identity> {
             Some(identity)
         }
         Err(e) => {
-            let hint = match &e {
-                IdentityError::NotFound(p) => {
-                    format!("run `vine identity init --identity {}`", p.display())
-                }
-                IdentityError::BadMode { path, .. } => {
-                    format!("run `chmod 600 {}`", path.display())
-                }
-                IdentityError::Invalid { source, .. } => source.hint().to_owned(),
-                _ => "point identity_path at the file made by `vine identity init`".to_owned(),
+            // Short message here; the fix goes in the hint.
+            let (message, hint) = match &e {
+                IdentityError::NotFound(p) => (
+                    format!("no identity file at {}", p.display()),
+                    format!("run `vine identity init --identity {}`", p.display()),
+                ),
+                IdentityError::BadMode { path, mode } => (
+                    format!(
+                        "identity file {} has mode {mode:04o}; it must be 0600 because it holds the node's secret",
+                        path.display()
+                    ),
+                    format!("run `chmod 600 {}`", path.display()),
+                ),
+                IdentityError::Invalid { path, source } => (
+                    format!("identity file {} is unusable: {source}", path.display()),
+                    source.hint().to_owned(),
+                ),
+                other => (
+                    other.to_string(),
+                    "point identity_path at the file made by `vine identity init`".to_owned(),
+                ),
             };
-            parsed.push(
-                Diagnostic::error(e.code(), e.to_string())
-                    .hint(hint)
-                    .at(location),
-            );
+            parsed.push(Diagnostic::error(e.code(), message).hint(hint).at(location));
             None
         }
     }

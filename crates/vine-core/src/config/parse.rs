@@ -47,6 +47,7 @@ pub fn parse(source: &str) -> Parsed {
         index: LineIndex::new(source),
         diags: Vec::new(),
         spans: BTreeMap::new(),
+        identity_path: None,
     };
     let config = if source.len() > super::MAX_CONFIG_BYTES {
         ctx.diags.push(
@@ -79,6 +80,7 @@ pub fn parse(source: &str) -> Parsed {
         config: None,
         diagnostics: ctx.diags,
         spans: ctx.spans,
+        identity_path: ctx.identity_path,
         index: ctx.index,
         source: source.to_owned(),
     };
@@ -94,6 +96,7 @@ struct Ctx<'s> {
     index: LineIndex,
     diags: Vec<Diagnostic>,
     spans: BTreeMap<String, Range<usize>>,
+    identity_path: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -565,6 +568,7 @@ fn read_node(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<NodeSection> {
                 .map(|()| v.to_owned())
         });
     let identity_path = absolute_path(ctx, s, "identity_path", DEFAULT_IDENTITY_PATH);
+    ctx.identity_path.clone_from(&identity_path);
     let runtime_dir = absolute_path(ctx, s, "runtime_dir", DEFAULT_RUNTIME_DIR);
     let listen_address = match s.string(ctx, "listen_address", false, "\"0.0.0.0\"") {
         None if s.get("listen_address").is_none() => Some(Ipv4Addr::UNSPECIFIED),
@@ -936,20 +940,24 @@ fn check_policy(
     allowed: &[Option<Entry<AllowedPeer>>],
     bootstrap: &[Option<Entry<BootstrapPeer>>],
 ) {
+    // Warnings about what the lists lack are only made when every entry was
+    // understood; an entry with errors is already reported.
+    let entries_ok = allowed.iter().all(Option::is_some) && bootstrap.iter().all(Option::is_some);
+    let listed = !allowed.is_empty();
     let allowed: Vec<&Entry<AllowedPeer>> = allowed.iter().flatten().collect();
     let policy_span = ctx.spans.get("policy.allow_relay").cloned();
     let file_level = |d: Diagnostic, span: Option<&Range<usize>>, ctx: &mut Ctx<'_>| {
         let d = d.at(span.and_then(|s| ctx.loc(s)));
         ctx.diags.push(d);
     };
-    if allowed.is_empty() {
+    if !listed {
         file_level(
             Diagnostic::warning("no-allowed-peers", "[[allowed_peers]] is empty, so this node will not exchange traffic with anyone")
                 .hint("add one [[allowed_peers]] entry per peer, from each peer's `vine identity export-public`"),
             None,
             ctx,
         );
-    } else if policy.allow_relay && !allowed.iter().any(|e| e.peer.relay_capable) {
+    } else if entries_ok && policy.allow_relay && !allowed.iter().any(|e| e.peer.relay_capable) {
         file_level(
             Diagnostic::warning("relay-without-relay-peer", "allow_relay = true, but no allowed peer has relay_capable = true, so there is no relay to fall back to")
                 .hint("set relay_capable = true on a well-connected peer, or set allow_relay = false to say so explicitly"),
@@ -957,10 +965,7 @@ fn check_policy(
             ctx,
         );
     }
-    if policy.allow_signaling_upgrade
-        && bootstrap.iter().flatten().next().is_none()
-        && !allowed.is_empty()
-    {
+    if policy.allow_signaling_upgrade && bootstrap.is_empty() && listed {
         let span = ctx.spans.get("policy.allow_signaling_upgrade").cloned();
         file_level(
             Diagnostic::warning("signaling-without-bootstrap", "allow_signaling_upgrade = true, but there are no [[bootstrap_peers]] to signal through")
