@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# vine's full test suite: the command README.md documents and .ci/run runs.
+# Installs what the tests need on a fresh Debian machine (run as root), then
+# runs the format check, clippy with warnings denied, and every test of the
+# workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v git >/dev/null 2>&1 || need+=(git)
+if ((${#need[@]})); then
+    echo "== installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found; install Rust with rustup first" >&2; exit 1; }
+for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" \
+        || rustup component add "$component"
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (warnings denied)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test --workspace"
+cargo test --workspace --locked
