@@ -250,3 +250,6 @@ impl Parsed {
         (errors, self.diagnostics.len() - errors)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -244,10 +244,13 @@ impl<'a, 'i> Section<'a, 'i> {
         match integer_value(v.get_ref()) {
             Some(n) => Some((n, v.span())),
             None if matches!(v.get_ref(), DeValue::Integer(_)) => {
+                let negative =
+                    matches!(v.get_ref(), DeValue::Integer(i) if i.as_str().starts_with('-'));
+                let size = if negative { "small" } else { "large" };
                 ctx.error(
                     &v.span(),
                     "out-of-range",
-                    format!("`{key}` in {} is too large", self.title),
+                    format!("`{key}` in {} is too {size}", self.title),
                     format!("use a value such as `{key} = {example}`"),
                 );
                 None
@@ -405,7 +408,11 @@ fn read_document(ctx: &mut Ctx<'_>, root: &DeTable<'_>, syntax_ok: bool) -> Opti
     if let Some(bootstrap) = &bootstrap {
         check_bootstrap_conflicts(ctx, bootstrap);
     }
-    if let (Some(policy), Some(allowed), Some(bootstrap)) = (&policy, &allowed, &bootstrap) {
+    // After a syntax error the recovered document may have lost entries, so
+    // warnings about what the lists lack would be guesses.
+    if let (Some(policy), Some(allowed), Some(bootstrap), true) =
+        (&policy, &allowed, &bootstrap, syntax_ok)
+    {
         check_policy(ctx, policy, allowed, bootstrap);
     }
 
@@ -942,7 +949,8 @@ fn check_policy(
 ) {
     // Warnings about what the lists lack are only made when every entry was
     // understood; an entry with errors is already reported.
-    let entries_ok = allowed.iter().all(Option::is_some) && bootstrap.iter().all(Option::is_some);
+    let allowed_ok = allowed.iter().all(Option::is_some);
+    let entries_ok = allowed_ok && bootstrap.iter().all(Option::is_some);
     let listed = !allowed.is_empty();
     let allowed: Vec<&Entry<AllowedPeer>> = allowed.iter().flatten().collect();
     let policy_span = ctx.spans.get("policy.allow_relay").cloned();
@@ -974,7 +982,8 @@ fn check_policy(
             ctx,
         );
     }
-    if policy.strict_allowlist {
+    // A bootstrap peer whose allowlist entry has an error is listed, not missing.
+    if policy.strict_allowlist && allowed_ok {
         for b in bootstrap.iter().flatten() {
             if !allowed.iter().any(|a| a.peer.peer_id == b.peer.peer_id) {
                 ctx.warn(
