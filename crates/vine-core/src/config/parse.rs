@@ -360,10 +360,10 @@ fn read_document(ctx: &mut Ctx<'_>, root: &DeTable<'_>, syntax_ok: bool) -> Opti
         if SECTIONS.contains(&name) {
             continue;
         }
-        let hint = if let Some(s) = suggest(name, SECTIONS) {
-            format!("did you mean [{s}]?")
-        } else if let Some(home) = section_owning(name, &[]) {
+        let hint = if let Some(home) = section_owning(name, &[]) {
             format!("`{name}` must be written inside {home}")
+        } else if let Some(s) = suggest(name, SECTIONS) {
+            format!("did you mean [{s}]?")
         } else {
             "vine configs have the sections [node], [tun], [[bootstrap_peers]], [[allowed_peers]] and [policy]".to_owned()
         };
@@ -772,7 +772,28 @@ fn read_allowed(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<Entry<AllowedP
                 );
                 None
             }
-            Ok(p) => Some((p, span)),
+            Ok(p) => {
+                let unusable = usable_overlay_address(p.network())
+                    .and_then(|()| usable_overlay_address(p.last()));
+                if let Err(why) = unusable {
+                    ctx.error(
+                        &span,
+                        "invalid-prefix",
+                        format!("prefix {p} cannot be an overlay prefix: it reaches an address that is {why}"),
+                        "give the peer a prefix from a private range, e.g. \"10.42.1.0/24\"".into(),
+                    );
+                    return None;
+                }
+                if !is_private(p.network()) || !is_private(p.last()) {
+                    ctx.warn(
+                        &span,
+                        "public-overlay-range",
+                        format!("prefix {p} is public address space"),
+                        "routing it into the overlay hides the real owners of those addresses; prefer 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10".into(),
+                    );
+                }
+                Some((p, span))
+            }
             Err(crate::net::PrefixError::HostBitsSet { given, canonical }) => {
                 ctx.error(
                     &span,
@@ -1107,6 +1128,9 @@ pub fn parse_udp_address(text: &str) -> Result<UdpAddress, Problem> {
     let shown = text.escape_debug().to_string();
     let Some(rest) = text.strip_prefix("udp://") else {
         let hint = match text.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("udp") => {
+                format!("write the scheme in lowercase: \"udp://{rest}\"")
+            }
             Some((scheme, rest)) => {
                 format!("vine only speaks UDP: write \"udp://{rest}\" (not {scheme}://)")
             }

@@ -46,19 +46,19 @@ pub fn template(p: &TemplateParams) -> String {
 {identity_note}
 [node]
 # Operator-facing label: letters, digits and '-'.
-name = "{name}"
+name = {name}
 # The overlay to join; identical on every node.
-network_id = "{network_id}"
+network_id = {network_id}
 # This node's identity file (mode 0600), made by `vine identity init`.
-identity_path = "{identity_path}"
+identity_path = {identity_path}
 # Underlay UDP address and port that peers send to.
 listen_address = "0.0.0.0"
 listen_port = {listen_port}
 # Pidfile, state file and control socket live here.
-runtime_dir = "{runtime_dir}"
+runtime_dir = {runtime_dir}
 
 [tun]
-name = "{tun_name}"
+name = {tun_name}
 # This node's overlay address; with prefix_len it defines the prefix this
 # node owns ({prefix}), which every peer must list for this node.
 address = "{address}"
@@ -86,13 +86,30 @@ allow_relay = true
 # Punch holes through NATs with help from a signaling peer.
 allow_signaling_upgrade = true
 "#,
-        name = p.name,
-        network_id = p.network_id,
-        identity_path = p.identity_path,
+        name = toml_str(&p.name),
+        network_id = toml_str(&p.network_id),
+        identity_path = toml_str(&p.identity_path),
         listen_port = p.listen_port,
-        runtime_dir = p.runtime_dir,
-        tun_name = p.tun_name,
+        runtime_dir = toml_str(&p.runtime_dir),
+        tun_name = toml_str(&p.tun_name),
         address = p.address,
         prefix_len = p.prefix_len,
     )
+}
+
+/// `s` as a TOML basic string, quotes included, so any value the caller
+/// passes stays one string (the validator then judges its content).
+fn toml_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

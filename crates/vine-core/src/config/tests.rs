@@ -2101,3 +2101,46 @@ fn diagnostics_serialize_with_flat_line_and_column() {
     let json = serde_json::to_value(&file_level.diagnostics[0]).expect("serializable");
     assert!(json.get("line").is_none() && json.get("column").is_none());
 }
+
+#[test]
+fn peer_prefix_in_loopback_or_multicast_is_an_error() {
+    for bad in ["127.0.0.0/24", "224.0.0.0/24", "0.0.0.0/8"] {
+        let p = parse(&edit("prefix = \"10.42.2.0/24\"", &format!("prefix = \"{bad}\"")));
+        let d = find(&p, "invalid-prefix");
+        assert_eq!(d.location, at(23, 10), "{bad}");
+        assert!(p.config.is_none());
+    }
+}
+
+#[test]
+fn public_peer_prefix_is_a_warning() {
+    let p = parse(&edit("prefix = \"10.42.2.0/24\"", "prefix = \"203.0.113.0/24\""));
+    let d = find(&p, "public-overlay-range");
+    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(d.location, at(23, 10));
+    assert!(p.config.is_some());
+}
+
+#[test]
+fn uppercase_scheme_gets_a_lowercase_hint() {
+    let (_, hint) = parse_udp_address("UDP://198.51.100.10:4100").expect_err("uppercase");
+    assert!(hint.contains("lowercase"), "{hint}");
+}
+
+#[test]
+fn template_quotes_hostile_values_so_only_the_value_is_judged() {
+    let params = TemplateParams {
+        name: "we\"ird\\name".into(),
+        network_id: "home-net".into(),
+        identity_path: "/var/lib/libvine/identity".into(),
+        runtime_dir: "/run/libvine".into(),
+        listen_port: 4100,
+        tun_name: "vine0".into(),
+        address: Ipv4Addr::new(10, 42, 0, 1),
+        prefix_len: 24,
+        local: None,
+    };
+    let p = parse(&template(&params));
+    assert_eq!(codes(&p).iter().filter(|c| **c == "syntax").count(), 0, "{}", dump(&p));
+    assert!(codes(&p).contains(&"invalid-name"), "{}", dump(&p));
+}
