@@ -1,0 +1,3 @@
+//! # vine-testkit
+//!
+//! Test support for vine (being written).
