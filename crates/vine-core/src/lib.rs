@@ -16,9 +16,11 @@
 //! every parser fuzzable and every rule unit-testable.
 
 pub mod config;
+pub mod control;
 pub mod identity;
 pub mod net;
 pub mod peer_id;
+pub mod route;
 
 pub use identity::Identity;
 pub use net::Ipv4Prefix;

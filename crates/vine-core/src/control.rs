@@ -1,0 +1,574 @@
+//! Framing inside an encrypted session, and the control protocol.
+//!
+//! Every datagram between two vine nodes is a WireGuard-protocol message
+//! ([`crate::wg`]). The *plaintext* of a transport message is one of:
+//!
+//! | first byte | frame | carried |
+//! |---|---|---|
+//! | (empty) | keepalive | nothing |
+//! | `0x40`–`0x4f` | [`Frame::Data`] | one IPv4 packet for the TUN device |
+//! | `0xc1` | [`Frame::Control`] | one [`Control`] message (version byte, type byte, body) |
+//! | `0xc2` | [`Frame::Relay`] | a peer id and a whole WireGuard datagram of *another* session |
+//!
+//! IPv4 packets always start with `0x4_`, so the three kinds cannot be
+//! confused. Control messages are only ever read from inside an
+//! authenticated session: the session tells who sent them.
+//!
+//! A relay frame sent *to* a relay names the destination; the same frame
+//! sent *by* the relay names the original source. The inner datagram stays
+//! end-to-end encrypted between source and destination, so a relay can
+//! neither read nor forge it.
+//!
+//! All multi-byte integers are big-endian. Decoding checks every length and
+//! never panics; unknown versions and types are errors, so peers running a
+//! newer protocol are told apart from corruption.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::net::Ipv4Prefix;
+use crate::peer_id::PeerId;
+
+/// Control protocol version this node speaks.
+pub const CONTROL_VERSION: u8 = 1;
+/// First byte of a control frame.
+pub const TAG_CONTROL: u8 = 0xc1;
+/// First byte of a relay frame.
+pub const TAG_RELAY: u8 = 0xc2;
+/// Most endpoint candidates one message carries.
+pub const MAX_CANDIDATES: usize = 16;
+/// Longest network id on the wire (matches config validation).
+pub const MAX_NETWORK_ID: usize = 64;
+
+/// A decoded plaintext frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// Empty plaintext.
+    Keepalive,
+    /// An IPv4 packet.
+    Data(&'a [u8]),
+    /// A control message.
+    Control(Control),
+    /// A relayed datagram: `peer` is the destination (to a relay) or the
+    /// source (from a relay).
+    Relay {
+        /// Destination or source, see above.
+        peer: PeerId,
+        /// The inner WireGuard datagram.
+        datagram: &'a [u8],
+    },
+}
+
+/// Why a relay refused to forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayRefusal {
+    /// The relay does not relay (policy).
+    NotARelay,
+    /// Source or destination is not on the relay's allowlist.
+    NotAllowlisted,
+    /// The relay has no live session to the destination.
+    DestinationUnreachable,
+    /// Rate cap reached.
+    RateLimited,
+}
+
+impl RelayRefusal {
+    fn to_byte(self) -> u8 {
+        match self {
+            Self::NotARelay => 1,
+            Self::NotAllowlisted => 2,
+            Self::DestinationUnreachable => 3,
+            Self::RateLimited => 4,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => Self::NotARelay,
+            2 => Self::NotAllowlisted,
+            3 => Self::DestinationUnreachable,
+            4 => Self::RateLimited,
+            _ => return None,
+        })
+    }
+}
+
+/// A control message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// "I am a member of `network_id` and own `prefix`; reach me at these
+    /// endpoints." Sent when a session comes up and periodically.
+    Announce {
+        /// Overlay the sender joined.
+        network_id: String,
+        /// Prefix the sender claims.
+        prefix: Ipv4Prefix,
+        /// Sender's endpoint candidates (local and reflexive).
+        candidates: Vec<SocketAddrV4>,
+        /// Increases with every announce, so stale ones can be ignored.
+        seq: u64,
+    },
+    /// "I am leaving (or giving up) `prefix` in `network_id`."
+    Withdraw {
+        /// Overlay.
+        network_id: String,
+        /// Prefix given up.
+        prefix: Ipv4Prefix,
+    },
+    /// Where another member can be reached (sent by a bootstrap peer).
+    PeerInfo {
+        /// The member.
+        peer: PeerId,
+        /// Its endpoint candidates, reflexive ones included.
+        candidates: Vec<SocketAddrV4>,
+    },
+    /// "Please ask `target` to punch toward me" (to a signaling peer).
+    PunchRequest {
+        /// Who should punch.
+        target: PeerId,
+        /// Requester's candidates.
+        candidates: Vec<SocketAddrV4>,
+    },
+    /// "`from` is punching toward you; punch back" (from a signaling peer).
+    PunchNotify {
+        /// The requester.
+        from: PeerId,
+        /// Its candidates.
+        candidates: Vec<SocketAddrV4>,
+    },
+    /// Path probe.
+    Probe {
+        /// Echoed in the reply.
+        id: u64,
+    },
+    /// Path probe answer, with the address the probe arrived from (the
+    /// prober's reflexive address on this path; unspecified when relayed).
+    ProbeReply {
+        /// The probe's id.
+        id: u64,
+        /// Source address of the probe as the replier saw it.
+        observed: SocketAddrV4,
+    },
+    /// A relay could not forward a frame to `peer`.
+    RelayRefused {
+        /// The destination named in the refused frame.
+        peer: PeerId,
+        /// Why.
+        reason: RelayRefusal,
+    },
+}
+
+/// Why a frame could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The first byte is not a known frame tag.
+    #[error("unknown frame tag {0:#04x}")]
+    UnknownTag(u8),
+    /// A control message from a different protocol version.
+    #[error("control protocol version {0} is not supported (this node speaks {CONTROL_VERSION})")]
+    Version(u8),
+    /// Unknown control message type.
+    #[error("unknown control message type {0}")]
+    UnknownType(u8),
+    /// The frame ends early.
+    #[error("frame is truncated")]
+    Truncated,
+    /// Bytes left over after the message.
+    #[error("frame has {0} trailing bytes")]
+    Trailing(usize),
+    /// A field holds a value that cannot be valid.
+    #[error("invalid field: {0}")]
+    Invalid(&'static str),
+}
+
+/// Classifies and decodes a decrypted plaintext.
+pub fn decode(plaintext: &[u8]) -> Result<Frame<'_>, DecodeError> {
+    let Some(&tag) = plaintext.first() else {
+        return Ok(Frame::Keepalive);
+    };
+    match tag {
+        0x40..=0x4f => Ok(Frame::Data(plaintext)),
+        TAG_CONTROL => decode_control(plaintext).map(Frame::Control),
+        TAG_RELAY => {
+            let mut r = Reader(&plaintext[1..]);
+            let peer = r.peer()?;
+            let datagram = r.0;
+            if datagram.is_empty() {
+                return Err(DecodeError::Truncated);
+            }
+            Ok(Frame::Relay { peer, datagram })
+        }
+        other => Err(DecodeError::UnknownTag(other)),
+    }
+}
+
+/// Appends a relay frame header for `peer` to `out`; the caller appends the
+/// inner datagram.
+pub fn encode_relay_header(peer: &PeerId, out: &mut Vec<u8>) {
+    out.push(TAG_RELAY);
+    out.extend_from_slice(peer.public_key());
+}
+
+fn decode_control(bytes: &[u8]) -> Result<Control, DecodeError> {
+    let mut r = Reader(bytes.get(1..).ok_or(DecodeError::Truncated)?);
+    let version = r.u8()?;
+    if version != CONTROL_VERSION {
+        return Err(DecodeError::Version(version));
+    }
+    let kind = r.u8()?;
+    let msg = match kind {
+        1 => Control::Announce {
+            network_id: r.network_id()?,
+            prefix: r.prefix()?,
+            candidates: r.candidates()?,
+            seq: r.u64()?,
+        },
+        2 => Control::Withdraw {
+            network_id: r.network_id()?,
+            prefix: r.prefix()?,
+        },
+        3 => Control::PeerInfo {
+            peer: r.peer()?,
+            candidates: r.candidates()?,
+        },
+        4 => Control::PunchRequest {
+            target: r.peer()?,
+            candidates: r.candidates()?,
+        },
+        5 => Control::PunchNotify {
+            from: r.peer()?,
+            candidates: r.candidates()?,
+        },
+        6 => Control::Probe { id: r.u64()? },
+        7 => Control::ProbeReply {
+            id: r.u64()?,
+            observed: r.addr()?,
+        },
+        8 => Control::RelayRefused {
+            peer: r.peer()?,
+            reason: RelayRefusal::from_byte(r.u8()?)
+                .ok_or(DecodeError::Invalid("refusal reason"))?,
+        },
+        other => return Err(DecodeError::UnknownType(other)),
+    };
+    if !r.0.is_empty() {
+        return Err(DecodeError::Trailing(r.0.len()));
+    }
+    Ok(msg)
+}
+
+impl Control {
+    /// Encodes as a control frame (tag, version, type, body) appended to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(TAG_CONTROL);
+        out.push(CONTROL_VERSION);
+        match self {
+            Self::Announce {
+                network_id,
+                prefix,
+                candidates,
+                seq,
+            } => {
+                out.push(1);
+                put_network_id(out, network_id);
+                put_prefix(out, prefix);
+                put_candidates(out, candidates);
+                out.extend_from_slice(&seq.to_be_bytes());
+            }
+            Self::Withdraw { network_id, prefix } => {
+                out.push(2);
+                put_network_id(out, network_id);
+                put_prefix(out, prefix);
+            }
+            Self::PeerInfo { peer, candidates } => {
+                out.push(3);
+                out.extend_from_slice(peer.public_key());
+                put_candidates(out, candidates);
+            }
+            Self::PunchRequest { target, candidates } => {
+                out.push(4);
+                out.extend_from_slice(target.public_key());
+                put_candidates(out, candidates);
+            }
+            Self::PunchNotify { from, candidates } => {
+                out.push(5);
+                out.extend_from_slice(from.public_key());
+                put_candidates(out, candidates);
+            }
+            Self::Probe { id } => {
+                out.push(6);
+                out.extend_from_slice(&id.to_be_bytes());
+            }
+            Self::ProbeReply { id, observed } => {
+                out.push(7);
+                out.extend_from_slice(&id.to_be_bytes());
+                put_addr(out, observed);
+            }
+            Self::RelayRefused { peer, reason } => {
+                out.push(8);
+                out.extend_from_slice(peer.public_key());
+                out.push(reason.to_byte());
+            }
+        }
+    }
+
+    /// Encodes into a new buffer.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        self.encode(&mut out);
+        out
+    }
+
+    /// Short name for logs and counters.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Announce { .. } => "announce",
+            Self::Withdraw { .. } => "withdraw",
+            Self::PeerInfo { .. } => "peer_info",
+            Self::PunchRequest { .. } => "punch_request",
+            Self::PunchNotify { .. } => "punch_notify",
+            Self::Probe { .. } => "probe",
+            Self::ProbeReply { .. } => "probe_reply",
+            Self::RelayRefused { .. } => "relay_refused",
+        }
+    }
+}
+
+fn put_network_id(out: &mut Vec<u8>, id: &str) {
+    // Longer ids never pass config validation; clamp so encoding stays total.
+    let bytes = &id.as_bytes()[..id.len().min(MAX_NETWORK_ID)];
+    out.push(bytes.len() as u8);
+    out.extend_from_slice(bytes);
+}
+
+fn put_prefix(out: &mut Vec<u8>, p: &Ipv4Prefix) {
+    out.extend_from_slice(&p.network().octets());
+    out.push(p.len());
+}
+
+fn put_addr(out: &mut Vec<u8>, a: &SocketAddrV4) {
+    out.extend_from_slice(&a.ip().octets());
+    out.extend_from_slice(&a.port().to_be_bytes());
+}
+
+fn put_candidates(out: &mut Vec<u8>, c: &[SocketAddrV4]) {
+    let c = &c[..c.len().min(MAX_CANDIDATES)];
+    out.push(c.len() as u8);
+    for a in c {
+        put_addr(out, a);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(b))
+    }
+
+    fn peer(&mut self) -> Result<PeerId, DecodeError> {
+        let mut b = [0u8; 32];
+        b.copy_from_slice(self.take(32)?);
+        Ok(PeerId::from_public_key(b))
+    }
+
+    fn addr(&mut self) -> Result<SocketAddrV4, DecodeError> {
+        let b = self.take(6)?;
+        Ok(SocketAddrV4::new(
+            Ipv4Addr::new(b[0], b[1], b[2], b[3]),
+            u16::from_be_bytes([b[4], b[5]]),
+        ))
+    }
+
+    fn prefix(&mut self) -> Result<Ipv4Prefix, DecodeError> {
+        let b = self.take(5)?;
+        let addr = Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+        let p = Ipv4Prefix::containing(addr, b[4]).ok_or(DecodeError::Invalid("prefix length"))?;
+        if p.network() != addr {
+            return Err(DecodeError::Invalid("prefix has host bits set"));
+        }
+        Ok(p)
+    }
+
+    fn network_id(&mut self) -> Result<String, DecodeError> {
+        let n = usize::from(self.u8()?);
+        if n > MAX_NETWORK_ID {
+            return Err(DecodeError::Invalid("network id too long"));
+        }
+        let b = self.take(n)?;
+        String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Invalid("network id is not UTF-8"))
+    }
+
+    fn candidates(&mut self) -> Result<Vec<SocketAddrV4>, DecodeError> {
+        let n = usize::from(self.u8()?);
+        if n > MAX_CANDIDATES {
+            return Err(DecodeError::Invalid("too many candidates"));
+        }
+        (0..n).map(|_| self.addr()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(n: u8) -> PeerId {
+        PeerId::from_public_key([n; 32])
+    }
+
+    fn addr(s: &str) -> SocketAddrV4 {
+        s.parse().expect("test address")
+    }
+
+    fn all_messages() -> Vec<Control> {
+        let prefix: Ipv4Prefix = "10.42.1.0/24".parse().expect("prefix");
+        let c = vec![addr("192.0.2.1:4100"), addr("198.51.100.7:40001")];
+        vec![
+            Control::Announce {
+                network_id: "home-net".into(),
+                prefix,
+                candidates: c.clone(),
+                seq: 7,
+            },
+            Control::Withdraw {
+                network_id: "home-net".into(),
+                prefix,
+            },
+            Control::PeerInfo {
+                peer: peer(1),
+                candidates: c.clone(),
+            },
+            Control::PunchRequest {
+                target: peer(2),
+                candidates: c.clone(),
+            },
+            Control::PunchNotify {
+                from: peer(3),
+                candidates: vec![],
+            },
+            Control::Probe { id: u64::MAX },
+            Control::ProbeReply {
+                id: 1,
+                observed: addr("203.0.113.9:1"),
+            },
+            Control::RelayRefused {
+                peer: peer(4),
+                reason: RelayRefusal::NotAllowlisted,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for msg in all_messages() {
+            let bytes = msg.to_bytes();
+            assert_eq!(
+                decode(&bytes),
+                Ok(Frame::Control(msg.clone())),
+                "{}",
+                msg.name()
+            );
+        }
+    }
+
+    #[test]
+    fn frames_are_told_apart_by_their_first_byte() {
+        assert_eq!(decode(&[]), Ok(Frame::Keepalive));
+        let ip = [0x45u8, 0, 0, 20];
+        assert_eq!(decode(&ip), Ok(Frame::Data(&ip)));
+        let mut relay = Vec::new();
+        encode_relay_header(&peer(9), &mut relay);
+        relay.extend_from_slice(&[4, 0, 0, 0, 1]);
+        assert_eq!(
+            decode(&relay),
+            Ok(Frame::Relay {
+                peer: peer(9),
+                datagram: &[4, 0, 0, 0, 1]
+            })
+        );
+        assert_eq!(decode(&[0x60, 0]), Err(DecodeError::UnknownTag(0x60)));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        for msg in all_messages() {
+            let bytes = msg.to_bytes();
+            for cut in 1..bytes.len() {
+                assert!(
+                    decode(&bytes[..cut]).is_err(),
+                    "{} cut at {cut}",
+                    msg.name()
+                );
+            }
+            let mut long = bytes.clone();
+            long.push(0);
+            assert_eq!(decode(&long), Err(DecodeError::Trailing(1)));
+        }
+        let mut relay = Vec::new();
+        encode_relay_header(&peer(9), &mut relay);
+        assert_eq!(decode(&relay), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn bad_fields_are_rejected() {
+        assert_eq!(decode(&[TAG_CONTROL, 2, 6]), Err(DecodeError::Version(2)));
+        assert_eq!(
+            decode(&[TAG_CONTROL, 1, 99]),
+            Err(DecodeError::UnknownType(99))
+        );
+        // Prefix with host bits set.
+        let mut b = vec![TAG_CONTROL, 1, 2, 1, b'x', 10, 42, 1, 5, 24];
+        assert_eq!(
+            decode(&b),
+            Err(DecodeError::Invalid("prefix has host bits set"))
+        );
+        b[9] = 40;
+        assert_eq!(decode(&b), Err(DecodeError::Invalid("prefix length")));
+        // Too many candidates.
+        let mut c = vec![TAG_CONTROL, 1, 6 - 3];
+        c.extend_from_slice(&[0; 32]);
+        c.push(200);
+        assert_eq!(decode(&c), Err(DecodeError::Invalid("too many candidates")));
+        // Refusal reason out of range.
+        let mut r = vec![TAG_CONTROL, 1, 8];
+        r.extend_from_slice(&[0; 32]);
+        r.push(77);
+        assert_eq!(decode(&r), Err(DecodeError::Invalid("refusal reason")));
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 80) as usize;
+            let mut buf: Vec<u8> = (0..len)
+                .map(|i| (x >> (i % 8 * 8)) as u8 ^ i as u8)
+                .collect();
+            if let Some(first) = buf.first_mut() {
+                *first = [TAG_CONTROL, TAG_RELAY, 0x45, 0x00][(x % 4) as usize];
+            }
+            if buf.len() > 1 {
+                buf[1] = CONTROL_VERSION;
+            }
+            let _ = decode(&buf);
+        }
+    }
+}
