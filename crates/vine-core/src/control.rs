@@ -8,14 +8,18 @@
 //! | (empty) | keepalive | nothing |
 //! | `0x40`–`0x4f` | [`Frame::Data`] | one IPv4 packet for the TUN device |
 //! | `0xc1` | [`Frame::Control`] | one [`Control`] message (version byte, type byte, body) |
-//! | `0xc2` | [`Frame::Relay`] | a peer id and a whole WireGuard datagram of *another* session |
+//! | `0xc2` | [`Frame::Relay`] | a direction byte, a peer id and a whole WireGuard datagram of *another* session |
 //!
 //! IPv4 packets always start with `0x4_`, so the three kinds cannot be
-//! confused. Control messages are only ever read from inside an
+//! confused. The WireGuard protocol pads plaintexts with zeros to a multiple
+//! of 16 bytes, so every frame is self-delimiting: a data frame by the IPv4
+//! total length, a control message by its fields, a relay frame by an
+//! explicit length; up to 15 zero bytes of padding may follow. Control messages are only ever read from inside an
 //! authenticated session: the session tells who sent them.
 //!
-//! A relay frame sent *to* a relay names the destination; the same frame
-//! sent *by* the relay names the original source. The inner datagram stays
+//! A relay frame sent *to* a relay ([`RelayDirection::Forward`]) names the
+//! destination; the frame the relay sends on ([`RelayDirection::Deliver`])
+//! names the original source. The inner datagram stays
 //! end-to-end encrypted between source and destination, so a relay can
 //! neither read nor forge it.
 //!
@@ -48,14 +52,24 @@ pub enum Frame<'a> {
     Data(&'a [u8]),
     /// A control message.
     Control(Control),
-    /// A relayed datagram: `peer` is the destination (to a relay) or the
-    /// source (from a relay).
+    /// A relayed datagram.
     Relay {
-        /// Destination or source, see above.
+        /// Forward (to a relay) or deliver (from a relay).
+        direction: RelayDirection,
+        /// Destination when forwarding, original source when delivering.
         peer: PeerId,
         /// The inner WireGuard datagram.
         datagram: &'a [u8],
     },
+}
+
+/// Which way a relay frame travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayDirection {
+    /// To a relay: "forward this to `peer`".
+    Forward,
+    /// From a relay: "`peer` sent you this".
+    Deliver,
 }
 
 /// Why a relay refused to forward.
@@ -187,26 +201,75 @@ pub fn decode(plaintext: &[u8]) -> Result<Frame<'_>, DecodeError> {
         return Ok(Frame::Keepalive);
     };
     match tag {
-        0x40..=0x4f => Ok(Frame::Data(plaintext)),
+        0x40..=0x4f => {
+            // The IPv4 total length delimits the packet; the rest is padding.
+            let total = match plaintext.get(2..4) {
+                Some(b) => usize::from(u16::from_be_bytes([b[0], b[1]])),
+                None => return Err(DecodeError::Truncated),
+            };
+            let packet = plaintext.get(..total).ok_or(DecodeError::Truncated)?;
+            check_padding(&plaintext[total..])?;
+            Ok(Frame::Data(packet))
+        }
         TAG_CONTROL => decode_control(plaintext).map(Frame::Control),
         TAG_RELAY => {
             let mut r = Reader(&plaintext[1..]);
+            let direction = match r.u8()? {
+                0 => RelayDirection::Forward,
+                1 => RelayDirection::Deliver,
+                _ => return Err(DecodeError::Invalid("relay direction")),
+            };
             let peer = r.peer()?;
-            let datagram = r.0;
-            if datagram.is_empty() {
+            let len = usize::from(u16::from_be_bytes([r.u8()?, r.u8()?]));
+            if len == 0 {
                 return Err(DecodeError::Truncated);
             }
-            Ok(Frame::Relay { peer, datagram })
+            let datagram = r.take(len)?;
+            check_padding(r.0)?;
+            Ok(Frame::Relay {
+                direction,
+                peer,
+                datagram,
+            })
         }
         other => Err(DecodeError::UnknownTag(other)),
     }
 }
 
-/// Appends a relay frame header for `peer` to `out`; the caller appends the
-/// inner datagram.
-pub fn encode_relay_header(peer: &PeerId, out: &mut Vec<u8>) {
+/// Length of a relay frame header.
+pub const RELAY_HEADER_LEN: usize = 36;
+
+/// Padding after a frame: at most 15 zero bytes.
+fn check_padding(rest: &[u8]) -> Result<(), DecodeError> {
+    if rest.len() < 16 && rest.iter().all(|&b| b == 0) {
+        Ok(())
+    } else {
+        Err(DecodeError::Trailing(rest.len()))
+    }
+}
+
+/// Appends a relay frame carrying `datagram` to `out`.
+pub fn encode_relay(direction: RelayDirection, peer: &PeerId, datagram: &[u8], out: &mut Vec<u8>) {
+    encode_relay_header(direction, peer, datagram.len(), out);
+    out.extend_from_slice(datagram);
+}
+
+/// Appends a relay frame header for a `len`-byte datagram to `out`; the
+/// caller appends the datagram. Datagrams longer than 65535 bytes cannot
+/// exist (UDP), so `len` is clamped.
+pub fn encode_relay_header(
+    direction: RelayDirection,
+    peer: &PeerId,
+    len: usize,
+    out: &mut Vec<u8>,
+) {
     out.push(TAG_RELAY);
+    out.push(match direction {
+        RelayDirection::Forward => 0,
+        RelayDirection::Deliver => 1,
+    });
     out.extend_from_slice(peer.public_key());
+    out.extend_from_slice(&(len.min(usize::from(u16::MAX)) as u16).to_be_bytes());
 }
 
 fn decode_control(bytes: &[u8]) -> Result<Control, DecodeError> {
@@ -251,9 +314,7 @@ fn decode_control(bytes: &[u8]) -> Result<Control, DecodeError> {
         },
         other => return Err(DecodeError::UnknownType(other)),
     };
-    if !r.0.is_empty() {
-        return Err(DecodeError::Trailing(r.0.len()));
-    }
+    check_padding(r.0)?;
     Ok(msg)
 }
 
@@ -489,17 +550,30 @@ mod tests {
     #[test]
     fn frames_are_told_apart_by_their_first_byte() {
         assert_eq!(decode(&[]), Ok(Frame::Keepalive));
-        let ip = [0x45u8, 0, 0, 20];
-        assert_eq!(decode(&ip), Ok(Frame::Data(&ip)));
-        let mut relay = Vec::new();
-        encode_relay_header(&peer(9), &mut relay);
-        relay.extend_from_slice(&[4, 0, 0, 0, 1]);
+        let mut ip = vec![0x45u8, 0, 0, 20];
+        ip.resize(20, 0);
+        assert_eq!(decode(&ip), Ok(Frame::Data(&ip[..])));
+        let mut padded = ip.clone();
+        padded.resize(32, 0);
+        assert_eq!(decode(&padded), Ok(Frame::Data(&ip[..])));
+        assert_eq!(decode(&ip[..10]), Err(DecodeError::Truncated));
+        for direction in [RelayDirection::Forward, RelayDirection::Deliver] {
+            let mut relay = Vec::new();
+            encode_relay(direction, &peer(9), &[4, 0, 0, 0, 1], &mut relay);
+            assert_eq!(relay.len(), RELAY_HEADER_LEN + 5);
+            relay.extend_from_slice(&[0; 11]);
+            assert_eq!(
+                decode(&relay),
+                Ok(Frame::Relay {
+                    direction,
+                    peer: peer(9),
+                    datagram: &[4, 0, 0, 0, 1]
+                })
+            );
+        }
         assert_eq!(
-            decode(&relay),
-            Ok(Frame::Relay {
-                peer: peer(9),
-                datagram: &[4, 0, 0, 0, 1]
-            })
+            decode(&[TAG_RELAY, 7]),
+            Err(DecodeError::Invalid("relay direction"))
         );
         assert_eq!(decode(&[0x60, 0]), Err(DecodeError::UnknownTag(0x60)));
     }
@@ -515,13 +589,23 @@ mod tests {
                     msg.name()
                 );
             }
+            let mut padded = bytes.clone();
+            padded.resize(bytes.len().div_ceil(16) * 16, 0);
+            assert_eq!(decode(&padded), Ok(Frame::Control(msg.clone())));
             let mut long = bytes.clone();
-            long.push(0);
+            long.push(1);
             assert_eq!(decode(&long), Err(DecodeError::Trailing(1)));
+            let mut too_long = bytes.clone();
+            too_long.resize(bytes.len() + 16, 0);
+            assert_eq!(decode(&too_long), Err(DecodeError::Trailing(16)));
         }
         let mut relay = Vec::new();
-        encode_relay_header(&peer(9), &mut relay);
+        encode_relay_header(RelayDirection::Forward, &peer(9), 0, &mut relay);
         assert_eq!(decode(&relay), Err(DecodeError::Truncated));
+        let mut short = Vec::new();
+        encode_relay_header(RelayDirection::Forward, &peer(9), 10, &mut short);
+        short.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(decode(&short), Err(DecodeError::Truncated));
     }
 
     #[test]

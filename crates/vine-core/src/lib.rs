@@ -4,8 +4,11 @@
 //!
 //! This crate owns the data model and the rules: node identities and their
 //! text file format ([`identity`]), peer identifiers and fingerprints
-//! ([`peer_id`]), IPv4 prefixes ([`net`]) and the TOML configuration model
-//! with its validator ([`config`]).
+//! ([`peer_id`]), IPv4 prefixes ([`net`]), the TOML configuration model
+//! with its validator ([`config`]), the WireGuard-protocol sessions ([`wg`]),
+//! the framing and control protocol inside them ([`control`]), the route
+//! table ([`route`]) and the overlay [`node`] state machine that ties them
+//! together.
 //!
 //! ## IO and time contract
 //!
@@ -13,14 +16,17 @@
 //! opens sockets, reads the clock or draws random numbers. Callers hand in
 //! bytes (a file's text, a 32-byte seed drawn from the OS RNG) and facts they
 //! gathered (a file's mode), and get values or typed errors back. That keeps
-//! every parser fuzzable and every rule unit-testable.
+//! every parser fuzzable and every rule unit-testable, and lets a simulator
+//! run many nodes on a virtual clock.
 
 pub mod config;
 pub mod control;
 pub mod identity;
 pub mod net;
+pub mod node;
 pub mod peer_id;
 pub mod route;
+pub mod wg;
 
 pub use identity::Identity;
 pub use net::Ipv4Prefix;

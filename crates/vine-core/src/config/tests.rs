@@ -2105,7 +2105,10 @@ fn diagnostics_serialize_with_flat_line_and_column() {
 #[test]
 fn peer_prefix_in_loopback_or_multicast_is_an_error() {
     for bad in ["127.0.0.0/24", "224.0.0.0/24", "0.0.0.0/8"] {
-        let p = parse(&edit("prefix = \"10.42.2.0/24\"", &format!("prefix = \"{bad}\"")));
+        let p = parse(&edit(
+            "prefix = \"10.42.2.0/24\"",
+            &format!("prefix = \"{bad}\""),
+        ));
         let d = find(&p, "invalid-prefix");
         assert_eq!(d.location, at(23, 10), "{bad}");
         assert!(p.config.is_none());
@@ -2114,7 +2117,10 @@ fn peer_prefix_in_loopback_or_multicast_is_an_error() {
 
 #[test]
 fn public_peer_prefix_is_a_warning() {
-    let p = parse(&edit("prefix = \"10.42.2.0/24\"", "prefix = \"203.0.113.0/24\""));
+    let p = parse(&edit(
+        "prefix = \"10.42.2.0/24\"",
+        "prefix = \"203.0.113.0/24\"",
+    ));
     let d = find(&p, "public-overlay-range");
     assert_eq!(d.severity, Severity::Warning);
     assert_eq!(d.location, at(23, 10));
@@ -2141,6 +2147,11 @@ fn template_quotes_hostile_values_so_only_the_value_is_judged() {
         local: None,
     };
     let p = parse(&template(&params));
-    assert_eq!(codes(&p).iter().filter(|c| **c == "syntax").count(), 0, "{}", dump(&p));
+    assert_eq!(
+        codes(&p).iter().filter(|c| **c == "syntax").count(),
+        0,
+        "{}",
+        dump(&p)
+    );
     assert!(codes(&p).contains(&"invalid-name"), "{}", dump(&p));
 }

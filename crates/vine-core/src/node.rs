@@ -1,0 +1,1446 @@
+//! The overlay node: a sans-IO state machine that turns TUN packets and UDP
+//! datagrams into UDP datagrams, TUN packets, route intents and events.
+//!
+//! # Driving a node
+//!
+//! The caller owns the sockets, the TUN device and the clock:
+//!
+//! ```text
+//! let mut node = Node::new(config, &identity, rng_seed, now, wall_clock)?;
+//! node.set_local_addresses(vec![bound_udp_addr]);
+//! node.start(now);
+//! loop {
+//!     while let Some(t) = node.poll_transmit() { udp.send_to(&t.data, t.dst) }
+//!     while let Some(p) = node.poll_tun()      { tun.write(&p) }
+//!     while let Some(e) = node.poll_event()    { apply route intents, log }
+//!     let deadline = node.poll_timeout();
+//!     select! {
+//!         datagram from udp  => node.handle_datagram(now, from, &datagram),
+//!         packet from tun    => node.handle_tun_packet(now, &packet),
+//!         deadline reached   => node.handle_timeout(now),
+//!     }
+//! }
+//! node.stop(now); // then flush poll_transmit / poll_event once more
+//! ```
+//!
+//! `now` is a monotonic [`Instant`] supplied by the caller on every call; a
+//! simulator supplies virtual time. Randomness comes from the seed given to
+//! [`Node::new`]. Nothing here blocks, sleeps, reads the clock or does IO.
+//!
+//! # What it does
+//!
+//! * **Sessions**: one WireGuard-protocol session per peer ([`crate::wg`]),
+//!   keyed by the identities' X25519 keys; a peer is authenticated by its
+//!   PeerId before anything it says is believed.
+//! * **Enrollment**: a peer's `Announce` is accepted only if it is
+//!   allowlisted, names our network and claims exactly its configured prefix;
+//!   acceptance installs its route, anything else changes nothing and is
+//!   counted. Withdraw, expiry and shutdown remove the route.
+//! * **Paths**: per peer, candidate paths of class `direct`,
+//!   `signaling_then_direct` (hole punching coordinated through a signaling
+//!   peer) and `relay` (through a `relay_capable` peer) are tried in
+//!   parallel; the first that works carries traffic, probes promote a better
+//!   class after a streak of answers and fall back when the preferred path
+//!   stops answering.
+//! * **Packets**: TUN packet → longest-prefix route → preferred path;
+//!   inbound → decrypt → source address must lie in the sender's prefix →
+//!   TUN. Every drop has a reason and a counter.
+
+mod ipv4;
+mod observe;
+mod peer;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+pub use ipv4::build_test_packet;
+pub use observe::{
+    Counters, DropReason, Event, PathChangeReason, PathClass, PathView, PeerCounters, PeerView,
+    RejectReason, Snapshot, WithdrawReason,
+};
+pub use peer::AllowedPeerConfig;
+
+use crate::config::{Config, Policy};
+use crate::control::{self, Control, Frame, RelayDirection, RelayRefusal};
+use crate::identity::Identity;
+use crate::net::Ipv4Prefix;
+use crate::peer_id::PeerId;
+use crate::route::{RouteState, RouteTable};
+use crate::wg::{Received, TimerEvent, Wg, WgError};
+use peer::{Membership, Peer, Via};
+
+/// A datagram to send from the node's UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub dst: SocketAddrV4,
+    /// Payload.
+    pub data: Vec<u8>,
+}
+
+/// Protocol timing. The defaults suit real networks; tests may shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// Probe interval on the preferred path while the peer is busy.
+    pub probe_active: Duration,
+    /// Probe interval on other paths while the peer is busy.
+    pub probe_candidate: Duration,
+    /// Probe interval on every path while the peer is idle (keepalive).
+    pub probe_idle: Duration,
+    /// A probe unanswered for this long counts as a miss.
+    pub probe_timeout: Duration,
+    /// Consecutive misses that make a path dead.
+    pub dead_after_misses: u32,
+    /// Consecutive answers a better-class path needs before promotion.
+    pub promote_streak: u32,
+    /// How long direct attempts run alone before hole punching is requested.
+    pub punch_delay: Duration,
+    /// Minimum time between two punch requests for one peer.
+    pub punch_interval: Duration,
+    /// Re-announce interval.
+    pub announce_interval: Duration,
+    /// Membership expires after this long without authenticated traffic.
+    pub membership_timeout: Duration,
+    /// Wait before retrying a peer whose session setup failed.
+    pub reconnect_after: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            probe_active: Duration::from_millis(500),
+            probe_candidate: Duration::from_millis(1000),
+            probe_idle: Duration::from_secs(5),
+            probe_timeout: Duration::from_millis(1000),
+            dead_after_misses: 3,
+            promote_streak: 3,
+            punch_delay: Duration::from_millis(500),
+            punch_interval: Duration::from_secs(10),
+            announce_interval: Duration::from_secs(10),
+            membership_timeout: Duration::from_secs(30),
+            reconnect_after: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Most packets queued per peer while its session is being set up.
+const QUEUE_LIMIT: usize = 64;
+
+/// Runtime configuration of a node: the config file and identity translated
+/// into what the engine needs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Overlay name.
+    pub network_id: String,
+    /// Own overlay address (from `[tun] address`).
+    pub address: Ipv4Addr,
+    /// Own prefix (from `[tun] address/prefix_len`).
+    pub prefix: Ipv4Prefix,
+    /// Allowlist: PeerId → owned prefix.
+    pub allowed: BTreeMap<PeerId, AllowedPeerConfig>,
+    /// Bootstrap peers with resolved addresses, in config order.
+    pub bootstrap: Vec<(PeerId, SocketAddrV4)>,
+    /// Policy toggles.
+    pub policy: Policy,
+    /// Forward relay frames between allowlisted peers.
+    pub relay_enabled: bool,
+    /// Protocol timing.
+    pub timers: Timers,
+}
+
+/// Why a node could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// Two allowlisted prefixes overlap, or one overlaps the local prefix.
+    #[error("prefix {a} overlaps {b}; every node must own a prefix of its own")]
+    OverlappingPrefixes {
+        /// One prefix.
+        a: Ipv4Prefix,
+        /// The other.
+        b: Ipv4Prefix,
+    },
+    /// The local node is in its own allowlist.
+    #[error("this node's own PeerId is in its allowlist")]
+    SelfInAllowlist,
+    /// A bootstrap host name could not be resolved.
+    #[error("bootstrap address {0} could not be resolved to an IPv4 address")]
+    Unresolved(String),
+}
+
+impl NodeConfig {
+    /// Translates a validated config. Host names in bootstrap addresses are
+    /// passed to `resolve` (the core does no DNS); IPv4 literals are used
+    /// as they are.
+    pub fn from_config(
+        config: &Config,
+        identity: &Identity,
+        mut resolve: impl FnMut(&str, u16) -> Option<SocketAddrV4>,
+    ) -> Result<Self, NodeError> {
+        let mut allowed = BTreeMap::new();
+        for p in &config.allowed_peers {
+            allowed.insert(
+                p.peer_id,
+                AllowedPeerConfig {
+                    prefix: p.prefix,
+                    relay_capable: p.relay_capable,
+                    name: p.name.clone(),
+                },
+            );
+        }
+        let mut bootstrap = Vec::new();
+        for b in &config.bootstrap_peers {
+            let addr = match b.address.host.parse::<Ipv4Addr>() {
+                Ok(ip) => SocketAddrV4::new(ip, b.address.port),
+                Err(_) => resolve(&b.address.host, b.address.port)
+                    .ok_or_else(|| NodeError::Unresolved(b.address.to_string()))?,
+            };
+            bootstrap.push((b.peer_id, addr));
+        }
+        let nc = Self {
+            network_id: config.node.network_id.clone(),
+            address: config.tun.address,
+            prefix: config.tun.local_prefix(),
+            allowed,
+            bootstrap,
+            policy: config.policy,
+            relay_enabled: true,
+            timers: Timers::default(),
+        };
+        nc.check(identity.peer_id())?;
+        Ok(nc)
+    }
+
+    /// Startup checks: no overlapping prefixes, not enrolled as own peer.
+    pub fn check(&self, local: PeerId) -> Result<(), NodeError> {
+        if self.allowed.contains_key(&local) {
+            return Err(NodeError::SelfInAllowlist);
+        }
+        let prefixes: Vec<Ipv4Prefix> = std::iter::once(self.prefix)
+            .chain(self.allowed.values().map(|a| a.prefix))
+            .collect();
+        for (i, a) in prefixes.iter().enumerate() {
+            if let Some(b) = prefixes[..i].iter().find(|b| b.overlaps(a)) {
+                return Err(NodeError::OverlappingPrefixes { a: *b, b: *a });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A peer record supplied by the embedding application (a "seed record"):
+/// where a peer can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedRecord {
+    /// The peer.
+    pub peer: PeerId,
+    /// Its endpoints.
+    pub candidates: Vec<SocketAddrV4>,
+}
+
+/// The overlay node. See the module docs for how to drive it.
+#[derive(Debug)]
+pub struct Node {
+    config: NodeConfig,
+    local: PeerId,
+    wg: Wg,
+    peers: BTreeMap<PeerId, Peer>,
+    routes: RouteTable,
+    running: bool,
+    epoch: Instant,
+    wall_at_epoch: Duration,
+    local_addresses: Vec<SocketAddrV4>,
+    reflexive: Vec<SocketAddrV4>,
+    next_probe_id: u64,
+    counters: Counters,
+    transmits: VecDeque<Transmit>,
+    tun_out: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    seeds: Vec<SeedRecord>,
+    scratch: Vec<u8>,
+}
+
+impl Node {
+    /// Creates a node. `wall` is the wall-clock time (since the UNIX epoch)
+    /// at `now`; it is only used for handshake timestamps.
+    pub fn new(
+        config: NodeConfig,
+        identity: &Identity,
+        rng_seed: [u8; 32],
+        now: Instant,
+        wall: Duration,
+    ) -> Result<Self, NodeError> {
+        let local = identity.peer_id();
+        config.check(local)?;
+        let mut wg = Wg::new(identity.x25519_secret().clone(), rng_seed);
+        let mut peers = BTreeMap::new();
+        for (id, allow) in &config.allowed {
+            let mut p = Peer::new(*id);
+            p.allow = Some(allow.clone());
+            wg.add_peer(*id);
+            peers.insert(*id, p);
+        }
+        for (id, addr) in &config.bootstrap {
+            if *id == local {
+                continue;
+            }
+            if config.policy.strict_allowlist && !config.allowed.contains_key(id) {
+                // Its sessions would be refused anyway; do not contact it.
+                continue;
+            }
+            let p = peers.entry(*id).or_insert_with(|| Peer::new(*id));
+            p.bootstrap = Some(*addr);
+            wg.add_peer(*id);
+        }
+        Ok(Self {
+            config,
+            local,
+            wg,
+            peers,
+            routes: RouteTable::new(),
+            running: false,
+            epoch: now,
+            wall_at_epoch: wall,
+            local_addresses: Vec::new(),
+            reflexive: Vec::new(),
+            next_probe_id: 1,
+            counters: Counters::default(),
+            transmits: VecDeque::new(),
+            tun_out: VecDeque::new(),
+            events: VecDeque::new(),
+            seeds: Vec::new(),
+            scratch: Vec::with_capacity(2048),
+        })
+    }
+
+    /// This node's PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.local
+    }
+
+    /// The runtime configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Node-wide counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Whether `start` was called and `stop` was not.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// The host's own UDP endpoints (local candidates announced to peers).
+    pub fn set_local_addresses(&mut self, addrs: Vec<SocketAddrV4>) {
+        self.local_addresses = addrs;
+    }
+
+    /// Adds seed records: peers and where to reach them, used after the
+    /// static bootstrap peers.
+    pub fn add_seed_records(&mut self, records: Vec<SeedRecord>) {
+        self.seeds.extend(records);
+    }
+
+    fn wall(&self, now: Instant) -> Duration {
+        self.wall_at_epoch + now.saturating_duration_since(self.epoch)
+    }
+
+    /// Starts the node: contacts static bootstrap peers first, then seed
+    /// records, and begins connecting to every allowlisted peer it can reach.
+    pub fn start(&mut self, now: Instant) {
+        if self.running {
+            return;
+        }
+        self.running = true;
+        self.events.push_back(Event::Started);
+        let bootstrap = self.config.bootstrap.clone();
+        for (id, addr) in bootstrap {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.path_index(Via::Direct(addr), now);
+                self.connect(now, id);
+            }
+        }
+        let seeds = std::mem::take(&mut self.seeds);
+        for s in seeds {
+            self.learn_candidates(now, s.peer, &s.candidates, None);
+        }
+    }
+
+    /// Stops the node: withdraws membership from every peer with a session
+    /// (so they remove our route at once) and asks the host to remove every
+    /// kernel route.
+    pub fn stop(&mut self, now: Instant) {
+        if !self.running {
+            return;
+        }
+        let withdraw = Control::Withdraw {
+            network_id: self.config.network_id.clone(),
+            prefix: self.config.prefix,
+        };
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in &ids {
+            if self.wg.session_ready(id, now) {
+                self.send_control(now, *id, &withdraw);
+            }
+        }
+        for id in ids {
+            self.end_membership(id, WithdrawReason::Shutdown);
+        }
+        self.running = false;
+        self.events.push_back(Event::Stopped);
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Next packet to write to the TUN device.
+    pub fn poll_tun(&mut self) -> Option<Vec<u8>> {
+        self.tun_out.pop_front()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.running {
+            return None;
+        }
+        let mut next = self.wg.poll_timeout();
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        let t = &self.config.timers;
+        for p in self.peers.values() {
+            consider(p.next_connect);
+            consider(p.next_announce);
+            consider(p.last_rx.map(|r| r + t.membership_timeout));
+            if let Some(since) = p.connecting_since {
+                if !p.punched || p.last_punch.is_none() {
+                    consider(Some(since + t.punch_delay));
+                }
+            }
+            for path in &p.paths {
+                consider(Some(path.next_probe));
+                for (_, sent) in &path.outstanding {
+                    consider(Some(*sent + t.probe_timeout));
+                }
+            }
+        }
+        next
+    }
+
+    // ------------------------------------------------------------------
+    // Outbound packets
+    // ------------------------------------------------------------------
+
+    /// A packet read from the TUN device.
+    pub fn handle_tun_packet(&mut self, now: Instant, packet: &[u8]) {
+        let Some(addrs) = ipv4::parse(packet) else {
+            self.drop_packet(None, DropReason::Malformed);
+            return;
+        };
+        if self.config.prefix.contains(addrs.dst) {
+            self.drop_packet(None, DropReason::WrongDestination);
+            return;
+        }
+        let Some(route) = self.routes.lookup(addrs.dst) else {
+            self.counters.route_misses += 1;
+            self.drop_packet(None, DropReason::UnknownRoute);
+            return;
+        };
+        let id = route.peer;
+        let ready = self.wg.session_ready(&id, now);
+        let has_path = self.peers.get(&id).is_some_and(|p| p.active.is_some());
+        if ready && has_path {
+            self.send_data(now, id, packet);
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&id) else {
+            self.drop_packet(None, DropReason::NoSession);
+            return;
+        };
+        if p.paths.is_empty() {
+            self.drop_packet(Some(id), DropReason::NoSession);
+            return;
+        }
+        if p.queue.len() >= QUEUE_LIMIT {
+            self.drop_packet(Some(id), DropReason::QueueFull);
+            return;
+        }
+        p.queue.push_back(packet.to_vec());
+        p.last_data = Some(now);
+        if !ready && p.connecting_since.is_none() {
+            self.connect(now, id);
+        }
+    }
+
+    fn send_data(&mut self, now: Instant, id: PeerId, packet: &[u8]) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        match self.wg.encrypt(now, &id, packet, &mut buf) {
+            Ok(()) => {
+                let via = self
+                    .peers
+                    .get(&id)
+                    .and_then(|p| p.active_path())
+                    .map(|p| p.via);
+                let sent = match via {
+                    Some(via) => self.send_via(now, id, via, &buf),
+                    None => false,
+                };
+                if sent {
+                    let relayed = matches!(via, Some(Via::Relay(_)));
+                    self.counters.packets_sent += 1;
+                    self.counters.bytes_sent += packet.len() as u64;
+                    if relayed {
+                        self.counters.relay_usage += 1;
+                    }
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.counters.packets_sent += 1;
+                        p.counters.bytes_sent += packet.len() as u64;
+                        p.last_data = Some(now);
+                        if relayed {
+                            p.counters.relay_usage += 1;
+                        }
+                    }
+                } else {
+                    self.drop_packet(Some(id), DropReason::NoSession);
+                }
+            }
+            Err(_) => self.drop_packet(Some(id), DropReason::NoSession),
+        }
+        self.scratch = buf;
+    }
+
+    /// Sends an already encrypted datagram of the session with `id` over
+    /// `via`. Returns whether it left the node.
+    fn send_via(&mut self, now: Instant, id: PeerId, via: Via, datagram: &[u8]) -> bool {
+        match via {
+            Via::Direct(dst) => {
+                self.transmits.push_back(Transmit {
+                    dst,
+                    data: datagram.to_vec(),
+                });
+                true
+            }
+            Via::Relay(relay) => {
+                let Some(relay_path) = self
+                    .peers
+                    .get(&relay)
+                    .and_then(|r| r.active_path())
+                    .filter(|p| matches!(p.via, Via::Direct(_)))
+                    .map(|p| p.via)
+                else {
+                    return false;
+                };
+                let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
+                control::encode_relay(RelayDirection::Forward, &id, datagram, &mut frame);
+                let mut out = Vec::with_capacity(frame.len() + 32);
+                if self.wg.encrypt(now, &relay, &frame, &mut out).is_err() {
+                    return false;
+                }
+                self.send_via(now, relay, relay_path, &out)
+            }
+        }
+    }
+
+    fn send_control(&mut self, now: Instant, id: PeerId, msg: &Control) {
+        let Some(via) = self
+            .peers
+            .get(&id)
+            .and_then(|p| p.active_path())
+            .map(|p| p.via)
+        else {
+            return;
+        };
+        self.send_control_via(now, id, via, msg);
+    }
+
+    fn send_control_via(&mut self, now: Instant, id: PeerId, via: Via, msg: &Control) {
+        let plain = msg.to_bytes();
+        let mut out = Vec::with_capacity(plain.len() + 48);
+        if self.wg.encrypt(now, &id, &plain, &mut out).is_ok() {
+            self.send_via(now, id, via, &out);
+        }
+    }
+
+    fn drop_packet(&mut self, peer: Option<PeerId>, reason: DropReason) {
+        *self.counters.drops.entry(reason).or_default() += 1;
+        if let Some(p) = peer.and_then(|id| self.peers.get_mut(&id)) {
+            *p.counters.drops.entry(reason).or_default() += 1;
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Inbound datagrams
+    // ------------------------------------------------------------------
+
+    /// A UDP datagram received from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV4, data: &[u8]) {
+        if !self.running {
+            return;
+        }
+        self.receive(now, Via::Direct(from), data, None);
+        self.after_change(now);
+    }
+
+    /// Processes one WireGuard datagram that arrived over `via`. For a
+    /// relayed datagram, `claimed` is the source the relay named; the
+    /// session must prove it.
+    fn receive(&mut self, now: Instant, via: Via, data: &[u8], claimed: Option<PeerId>) {
+        let mut plain = Vec::new();
+        let wall = self.wall(now);
+        let received = match self.wg.decrypt(now, wall, data, &mut plain) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = match e {
+                    WgError::UnknownPeer => DropReason::UnknownSender,
+                    _ => DropReason::DecryptFailed,
+                };
+                self.drop_packet(None, reason);
+                return;
+            }
+        };
+        let id = match &received {
+            Received::Data { peer }
+            | Received::HandshakeInitiation { peer, .. }
+            | Received::HandshakeComplete { peer } => *peer,
+        };
+        if let (Via::Relay(relay), Some(claimed)) = (via, claimed) {
+            if claimed != id {
+                // The relay named one source, the session proves another.
+                self.drop_packet(Some(relay), DropReason::RelayNotAllowed);
+                return;
+            }
+        }
+        self.heard_from(now, id, via);
+        match received {
+            Received::HandshakeInitiation { response, .. } => {
+                self.send_via(now, id, via, &response);
+            }
+            Received::HandshakeComplete { .. } => {
+                self.path_confirmed(now, id, via, None);
+                self.session_up(now, id);
+            }
+            Received::Data { .. } => {
+                if self
+                    .peers
+                    .get(&id)
+                    .is_some_and(|p| p.session_up_at.is_none())
+                {
+                    self.session_up(now, id);
+                }
+                self.handle_plaintext(now, id, via, &plain);
+            }
+        }
+    }
+
+    fn heard_from(&mut self, now: Instant, id: PeerId, via: Via) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.last_rx = Some(now);
+        if let Via::Direct(addr) = via {
+            p.observed = Some(addr);
+        }
+        let Some(i) = p.path_index(via, now) else {
+            return;
+        };
+        // Authenticated traffic over a path while nothing works yet: use it
+        // provisionally; probes confirm or kill it.
+        if !p.paths.iter().any(|x| x.alive) {
+            let punched = p.punched;
+            p.paths[i].mark_alive(punched);
+        }
+    }
+
+    fn path_confirmed(&mut self, now: Instant, id: PeerId, via: Via, rtt: Option<Duration>) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let punched = p.punched;
+        let Some(i) = p.path_index(via, now) else {
+            return;
+        };
+        let path = &mut p.paths[i];
+        path.mark_alive(punched);
+        path.streak = path.streak.saturating_add(1);
+        if let Some(rtt) = rtt {
+            path.srtt = Some(match path.srtt {
+                None => rtt,
+                Some(s) => (s * 7 + rtt) / 8,
+            });
+        }
+    }
+
+    fn session_up(&mut self, now: Instant, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.session_up_at = Some(now);
+        p.connecting_since = None;
+        p.next_connect = None;
+        p.next_announce = Some(now);
+        for path in &mut p.paths {
+            path.next_probe = now;
+        }
+        if p.bootstrap.is_some() {
+            self.events
+                .push_back(Event::BootstrapConnected { peer: id });
+        }
+    }
+
+    fn own_candidates(&self) -> Vec<SocketAddrV4> {
+        let mut out = Vec::new();
+        for a in self.reflexive.iter().chain(&self.local_addresses) {
+            if !out.contains(a) {
+                out.push(*a);
+            }
+        }
+        out.truncate(control::MAX_CANDIDATES);
+        out
+    }
+
+    fn handle_plaintext(&mut self, now: Instant, id: PeerId, via: Via, plain: &[u8]) {
+        match control::decode(plain) {
+            Ok(Frame::Keepalive) => {}
+            Ok(Frame::Data(packet)) => self.inbound_data(now, id, packet),
+            Ok(Frame::Control(msg)) => self.handle_control(now, id, via, msg),
+            Ok(Frame::Relay {
+                direction,
+                peer,
+                datagram,
+            }) => {
+                if matches!(via, Via::Relay(_)) {
+                    // No relay chains: a relayed session cannot relay again.
+                    self.drop_packet(Some(id), DropReason::RelayNotAllowed);
+                    return;
+                }
+                match direction {
+                    RelayDirection::Forward => self.relay_forward(now, id, peer, datagram),
+                    RelayDirection::Deliver => {
+                        if !self.config.policy.allow_relay
+                            || !self.peers.get(&id).is_some_and(Peer::relay_capable)
+                            || !self.peers.contains_key(&peer)
+                        {
+                            self.drop_packet(Some(id), DropReason::RelayNotAllowed);
+                            return;
+                        }
+                        let inner = datagram.to_vec();
+                        self.receive(now, Via::Relay(id), &inner, Some(peer));
+                    }
+                }
+            }
+            Err(_) => self.drop_packet(Some(id), DropReason::BadControl),
+        }
+    }
+
+    fn inbound_data(&mut self, now: Instant, id: PeerId, packet: &[u8]) {
+        let Some(addrs) = ipv4::parse(packet) else {
+            self.drop_packet(Some(id), DropReason::Malformed);
+            return;
+        };
+        let Some(prefix) = self.peers.get(&id).and_then(Peer::enrolled_prefix) else {
+            self.drop_packet(Some(id), DropReason::UnauthorizedPeer);
+            return;
+        };
+        if !prefix.contains(addrs.src) {
+            self.drop_packet(Some(id), DropReason::UnauthorizedPeer);
+            return;
+        }
+        if !self.config.prefix.contains(addrs.dst) {
+            self.drop_packet(Some(id), DropReason::WrongDestination);
+            return;
+        }
+        self.counters.packets_received += 1;
+        self.counters.bytes_received += packet.len() as u64;
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.counters.packets_received += 1;
+            p.counters.bytes_received += packet.len() as u64;
+            p.last_data = Some(now);
+        }
+        self.tun_out.push_back(packet.to_vec());
+    }
+
+    fn handle_control(&mut self, now: Instant, id: PeerId, via: Via, msg: Control) {
+        match msg {
+            Control::Announce {
+                network_id,
+                prefix,
+                candidates,
+                seq,
+            } => {
+                if self.enroll(id, &network_id, prefix, seq) {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.announced = candidates.clone();
+                    }
+                    self.learn_candidates(now, id, &candidates, None);
+                    self.share_member(now, id);
+                }
+            }
+            Control::Withdraw { network_id, prefix } => {
+                let matches = network_id == self.config.network_id
+                    && self.peers.get(&id).and_then(Peer::enrolled_prefix) == Some(prefix);
+                if matches {
+                    self.end_membership(id, WithdrawReason::Withdrawn);
+                }
+            }
+            Control::PeerInfo { peer, candidates } => {
+                self.learn_candidates(now, peer, &candidates, Some(id));
+            }
+            Control::PunchRequest { target, candidates } => {
+                self.signal_punch(now, id, target, candidates);
+            }
+            Control::PunchNotify { from, candidates } => {
+                if !self.config.policy.allow_signaling_upgrade || from == self.local {
+                    return;
+                }
+                if let Some(p) = self.peers.get_mut(&from) {
+                    p.punched = true;
+                    p.last_punch = Some(now);
+                    p.info_from = Some(id);
+                } else {
+                    return;
+                }
+                self.learn_candidates(now, from, &candidates, Some(id));
+            }
+            Control::Probe { id: probe } => {
+                let observed = match via {
+                    Via::Direct(a) => a,
+                    Via::Relay(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                };
+                self.send_control_via(
+                    now,
+                    id,
+                    via,
+                    &Control::ProbeReply {
+                        id: probe,
+                        observed,
+                    },
+                );
+            }
+            Control::ProbeReply {
+                id: probe,
+                observed,
+            } => {
+                let sent = self.peers.get_mut(&id).and_then(|p| {
+                    p.paths.iter_mut().find_map(|path| {
+                        let pos = path.outstanding.iter().position(|(pid, _)| *pid == probe)?;
+                        let (_, sent) = path.outstanding.swap_remove(pos);
+                        Some((path.via, sent))
+                    })
+                });
+                if let Some((path_via, sent)) = sent {
+                    self.path_confirmed(
+                        now,
+                        id,
+                        path_via,
+                        Some(now.saturating_duration_since(sent)),
+                    );
+                }
+                if matches!(via, Via::Direct(_))
+                    && !observed.ip().is_unspecified()
+                    && !self.reflexive.contains(&observed)
+                    && !self.local_addresses.contains(&observed)
+                {
+                    self.reflexive.insert(0, observed);
+                    self.reflexive.truncate(4);
+                    self.events.push_back(Event::ReflexiveAddress {
+                        address: observed,
+                        via: id,
+                    });
+                }
+            }
+            Control::RelayRefused { peer, .. } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    if let Some(path) = p.paths.iter_mut().find(|x| x.via == Via::Relay(id)) {
+                        path.alive = false;
+                        path.streak = 0;
+                        path.misses = self.config.timers.dead_after_misses;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Enrollment: accept only an allowlisted peer, in our network,
+    /// claiming exactly its configured prefix. Returns whether accepted.
+    fn enroll(&mut self, id: PeerId, network_id: &str, prefix: Ipv4Prefix, seq: u64) -> bool {
+        let allowed = self
+            .peers
+            .get(&id)
+            .and_then(|p| p.allow.as_ref())
+            .map(|a| a.prefix);
+        let reject = match allowed {
+            None => Some(RejectReason::NotAllowlisted),
+            Some(_) if network_id != self.config.network_id => Some(RejectReason::WrongNetwork),
+            Some(configured) if configured != prefix => Some(RejectReason::PrefixMismatch),
+            Some(_) => None,
+        };
+        if let Some(reason) = reject {
+            *self
+                .counters
+                .membership_rejections
+                .entry(reason)
+                .or_default() += 1;
+            self.events
+                .push_back(Event::MembershipRejected { peer: id, reason });
+            return false;
+        }
+        let Some(p) = self.peers.get_mut(&id) else {
+            return false;
+        };
+        match p.membership {
+            Membership::Active { seq: old, .. } if seq < old => return false,
+            Membership::Active { .. } => {
+                p.membership = Membership::Active { prefix, seq };
+            }
+            _ => {
+                p.membership = Membership::Active { prefix, seq };
+                self.events
+                    .push_back(Event::MembershipAccepted { peer: id, prefix });
+            }
+        }
+        self.update_route(id);
+        true
+    }
+
+    fn end_membership(&mut self, id: PeerId, reason: WithdrawReason) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Membership::Active { prefix, .. } = p.membership else {
+            return;
+        };
+        p.membership = Membership::Ended { prefix };
+        if let Some(intent) = self.routes.set(prefix, id, RouteState::Withdrawn) {
+            self.events.push_back(Event::Route(intent));
+        }
+        self.events.push_back(Event::MembershipWithdrawn {
+            peer: id,
+            prefix,
+            reason,
+        });
+    }
+
+    fn update_route(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get(&id) else {
+            return;
+        };
+        let Some(prefix) = p.enrolled_prefix() else {
+            return;
+        };
+        let state = if p.active_path().is_some_and(|x| x.alive) {
+            RouteState::Installed
+        } else {
+            RouteState::Tombstoned
+        };
+        if self
+            .routes
+            .get(&prefix)
+            .is_some_and(|r| r.state == state && r.peer == id)
+        {
+            return;
+        }
+        if let Some(intent) = self.routes.set(prefix, id, state) {
+            self.events.push_back(Event::Route(intent));
+        }
+    }
+
+    /// As a signaling/bootstrap peer: tell a newly enrolled member about the
+    /// others it may talk to, and the others about it.
+    fn share_member(&mut self, now: Instant, id: PeerId) {
+        let newcomer = match self.peers.get(&id) {
+            Some(p) => p.shareable_candidates(),
+            None => return,
+        };
+        let others: Vec<(PeerId, Vec<SocketAddrV4>)> = self
+            .peers
+            .values()
+            .filter(|p| {
+                p.id != id && p.enrolled_prefix().is_some() && self.wg.session_ready(&p.id, now)
+            })
+            .map(|p| (p.id, p.shareable_candidates()))
+            .collect();
+        for (other, candidates) in others {
+            if !candidates.is_empty() {
+                self.send_control(
+                    now,
+                    id,
+                    &Control::PeerInfo {
+                        peer: other,
+                        candidates,
+                    },
+                );
+            }
+            if !newcomer.is_empty() {
+                self.send_control(
+                    now,
+                    other,
+                    &Control::PeerInfo {
+                        peer: id,
+                        candidates: newcomer.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn learn_candidates(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        candidates: &[SocketAddrV4],
+        from: Option<PeerId>,
+    ) {
+        if id == self.local {
+            return;
+        }
+        let own = self.own_candidates();
+        let ready = self.wg.session_ready(&id, now);
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if from.is_some() {
+            p.info_from = from;
+        }
+        for c in candidates.iter().take(control::MAX_CANDIDATES) {
+            if own.contains(c) || c.ip().is_unspecified() || c.port() == 0 {
+                continue;
+            }
+            if let Some(i) = p.path_index(Via::Direct(*c), now) {
+                if !p.paths[i].alive {
+                    p.paths[i].next_probe = now;
+                }
+            }
+        }
+        if !ready && self.running {
+            if p.connecting_since.is_some() {
+                // Reach the new candidates without waiting for the retry timer.
+                self.send_handshake(now, id);
+            } else {
+                self.connect(now, id);
+            }
+        }
+    }
+
+    fn signal_punch(
+        &mut self,
+        now: Instant,
+        requester: PeerId,
+        target: PeerId,
+        candidates: Vec<SocketAddrV4>,
+    ) {
+        let both_listed = [requester, target]
+            .iter()
+            .all(|x| self.peers.get(x).is_some_and(|p| p.allow.is_some()));
+        if !both_listed || !self.wg.session_ready(&target, now) || requester == target {
+            return;
+        }
+        let mut all: Vec<SocketAddrV4> = self
+            .peers
+            .get(&requester)
+            .and_then(|p| p.observed)
+            .into_iter()
+            .collect();
+        for c in candidates {
+            if !all.contains(&c) {
+                all.push(c);
+            }
+        }
+        all.truncate(control::MAX_CANDIDATES);
+        self.send_control(
+            now,
+            target,
+            &Control::PunchNotify {
+                from: requester,
+                candidates: all,
+            },
+        );
+    }
+
+    fn relay_forward(&mut self, now: Instant, from: PeerId, dest: PeerId, datagram: &[u8]) {
+        let refusal = if !self.config.relay_enabled {
+            Some(RelayRefusal::NotARelay)
+        } else if ![from, dest]
+            .iter()
+            .all(|x| self.peers.get(x).is_some_and(|p| p.allow.is_some()))
+        {
+            Some(RelayRefusal::NotAllowlisted)
+        } else if !self.wg.session_ready(&dest, now)
+            || !self
+                .peers
+                .get(&dest)
+                .and_then(|p| p.active_path())
+                .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)))
+        {
+            Some(RelayRefusal::DestinationUnreachable)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            self.drop_packet(Some(from), DropReason::RelayRefused);
+            self.send_control(now, from, &Control::RelayRefused { peer: dest, reason });
+            return;
+        }
+        let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
+        control::encode_relay(RelayDirection::Deliver, &from, datagram, &mut frame);
+        let mut out = Vec::with_capacity(frame.len() + 32);
+        if self.wg.encrypt(now, &dest, &frame, &mut out).is_ok() {
+            let via = self
+                .peers
+                .get(&dest)
+                .and_then(|p| p.active_path())
+                .map(|p| p.via);
+            if let Some(via) = via {
+                self.send_via(now, dest, via, &out);
+                self.counters.relayed_for_others += 1;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Connecting, probing, timers
+    // ------------------------------------------------------------------
+
+    fn connect(&mut self, now: Instant, id: PeerId) {
+        if !self.running || self.wg.session_ready(&id, now) {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if p.connecting_since.is_none() {
+            p.connecting_since = Some(now);
+        }
+        p.next_connect = None;
+        self.send_handshake(now, id);
+    }
+
+    fn refresh_relay_paths(&mut self, now: Instant, id: PeerId) {
+        if !self.config.policy.allow_relay {
+            return;
+        }
+        let relays: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|r| {
+                r.id != id
+                    && r.relay_capable()
+                    && r.active_path()
+                        .is_some_and(|x| x.alive && matches!(x.via, Via::Direct(_)))
+                    && self.wg.session_ready(&r.id, now)
+            })
+            .map(|r| r.id)
+            .collect();
+        if let Some(p) = self.peers.get_mut(&id) {
+            for r in relays {
+                p.path_index(Via::Relay(r), now);
+            }
+        }
+    }
+
+    /// Sends a fresh handshake initiation over every candidate path at once.
+    fn send_handshake(&mut self, now: Instant, id: PeerId) {
+        self.refresh_relay_paths(now, id);
+        let wall = self.wall(now);
+        let Ok(init) = self.wg.initiate(now, wall, &id) else {
+            return;
+        };
+        let vias: Vec<Via> = self
+            .peers
+            .get(&id)
+            .map(|p| p.paths.iter().map(|x| x.via).collect())
+            .unwrap_or_default();
+        for via in vias {
+            self.send_via(now, id, via, &init);
+        }
+    }
+
+    fn request_punch(&mut self, now: Instant, id: PeerId) {
+        let signaling = {
+            let Some(p) = self.peers.get(&id) else {
+                return;
+            };
+            p.info_from
+                .filter(|s| self.wg.session_ready(s, now))
+                .or_else(|| {
+                    self.config
+                        .bootstrap
+                        .iter()
+                        .map(|(b, _)| *b)
+                        .find(|b| *b != id && self.wg.session_ready(b, now))
+                })
+        };
+        let Some(signaling) = signaling else {
+            return;
+        };
+        let candidates = self.own_candidates();
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.punched = true;
+            p.last_punch = Some(now);
+            for path in &mut p.paths {
+                if matches!(path.via, Via::Direct(_)) && !path.alive {
+                    path.next_probe = now;
+                }
+            }
+        }
+        self.send_control(
+            now,
+            signaling,
+            &Control::PunchRequest {
+                target: id,
+                candidates,
+            },
+        );
+        if !self.wg.session_ready(&id, now) {
+            self.send_handshake(now, id);
+        }
+    }
+
+    fn needs_punch_at(&self, p: &Peer) -> Option<Instant> {
+        if !self.config.policy.allow_signaling_upgrade {
+            return None;
+        }
+        let has_direct_candidate = p.paths.iter().any(|x| matches!(x.via, Via::Direct(_)));
+        let direct_alive = p
+            .paths
+            .iter()
+            .any(|x| x.alive && matches!(x.via, Via::Direct(_)));
+        if !has_direct_candidate || direct_alive || p.bootstrap.is_some() {
+            return None;
+        }
+        let t = &self.config.timers;
+        let started = p.connecting_since.or(p.session_up_at)?;
+        let mut at = started + t.punch_delay;
+        if let Some(last) = p.last_punch {
+            at = at.max(last + t.punch_interval);
+        }
+        Some(at)
+    }
+
+    /// Timers fired (call when [`Node::poll_timeout`] is reached).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.running {
+            return;
+        }
+        for (id, event) in self.wg.handle_timeout(now) {
+            match event {
+                TimerEvent::HandshakeRetry | TimerEvent::RekeyNeeded => {
+                    self.send_handshake(now, id)
+                }
+                TimerEvent::SessionExpired => self.session_failed(now, id),
+            }
+        }
+        let t = self.config.timers;
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let ready = self.wg.session_ready(&id, now);
+            let punch_at = self.peers.get(&id).and_then(|p| self.needs_punch_at(p));
+            if punch_at.is_some_and(|at| at <= now) {
+                self.request_punch(now, id);
+            }
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if p.next_connect.is_some_and(|at| at <= now) {
+                p.next_connect = None;
+                self.connect(now, id);
+                continue;
+            }
+            if p.last_rx.is_some_and(|r| r + t.membership_timeout <= now) {
+                p.last_rx = None;
+                for path in &mut p.paths {
+                    path.alive = false;
+                }
+                self.end_membership(id, WithdrawReason::Expired);
+                continue;
+            }
+            let busy = p.busy(now);
+            let active = p.active;
+            let mut probes = Vec::new();
+            for (i, path) in p.paths.iter_mut().enumerate() {
+                let before = path.outstanding.len();
+                path.outstanding
+                    .retain(|(_, sent)| *sent + t.probe_timeout > now);
+                let missed = (before - path.outstanding.len()) as u32;
+                if missed > 0 {
+                    path.misses = path.misses.saturating_add(missed);
+                    path.streak = 0;
+                    if path.misses >= t.dead_after_misses {
+                        path.alive = false;
+                    }
+                }
+                if ready && path.next_probe <= now {
+                    let interval = match (busy, Some(i) == active) {
+                        (true, true) => t.probe_active,
+                        (true, false) => t.probe_candidate,
+                        (false, _) => t.probe_idle,
+                    };
+                    path.next_probe = now + interval;
+                    probes.push(path.via);
+                }
+            }
+            let announce = ready && p.next_announce.is_some_and(|at| at <= now);
+            if announce {
+                p.next_announce = Some(now + t.announce_interval);
+                p.announce_seq += 1;
+            }
+            let seq = p.announce_seq;
+            for via in probes {
+                let probe = self.next_probe_id;
+                self.next_probe_id += 1;
+                if let Some(path) = self
+                    .peers
+                    .get_mut(&id)
+                    .and_then(|p| p.paths.iter_mut().find(|x| x.via == via))
+                {
+                    path.outstanding.push((probe, now));
+                }
+                self.send_control_via(now, id, via, &Control::Probe { id: probe });
+            }
+            if announce {
+                let msg = Control::Announce {
+                    network_id: self.config.network_id.clone(),
+                    prefix: self.config.prefix,
+                    candidates: self.own_candidates(),
+                    seq,
+                };
+                self.send_control(now, id, &msg);
+            }
+        }
+        self.after_change(now);
+    }
+
+    fn session_failed(&mut self, now: Instant, id: PeerId) {
+        self.counters.session_failures += 1;
+        let t = self.config.timers;
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.counters.session_failures += 1;
+        p.connecting_since = None;
+        p.session_up_at = None;
+        p.next_connect = Some(now + t.reconnect_after);
+        for path in &mut p.paths {
+            path.alive = false;
+            path.outstanding.clear();
+        }
+        let dropped = p.queue.len();
+        p.queue.clear();
+        let bootstrap = p.bootstrap;
+        for _ in 0..dropped {
+            self.drop_packet(Some(id), DropReason::NoSession);
+        }
+        self.events.push_back(Event::SessionFailed { peer: id });
+        if let Some(address) = bootstrap {
+            self.events
+                .push_back(Event::BootstrapUnreachable { peer: id, address });
+        }
+    }
+
+    /// Re-evaluates preferred paths and routes, and flushes queues.
+    fn after_change(&mut self, now: Instant) {
+        let promote = self.config.timers.promote_streak;
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if let Some((from, to, reason)) = p.select(promote) {
+                let worse = match (from, to) {
+                    (Some(f), Some(t)) => t > f,
+                    _ => false,
+                };
+                if worse {
+                    p.counters.fallback_transitions += 1;
+                    self.counters.fallback_transitions += 1;
+                }
+                self.events.push_back(Event::PathChanged {
+                    peer: id,
+                    from,
+                    to,
+                    reason,
+                });
+            }
+            self.update_route(id);
+            let flush = self.wg.session_ready(&id, now)
+                && self
+                    .peers
+                    .get(&id)
+                    .is_some_and(|p| p.active.is_some() && !p.queue.is_empty());
+            if flush {
+                let queued: Vec<Vec<u8>> = self
+                    .peers
+                    .get_mut(&id)
+                    .map(|p| p.queue.drain(..).collect())
+                    .unwrap_or_default();
+                for packet in queued {
+                    self.send_data(now, id, &packet);
+                }
+            }
+        }
+    }
+
+    /// Ends memberships of peers that have been silent past the membership
+    /// timeout right away (the timers do the same lazily).
+    pub fn cleanup_stale_sessions(&mut self, now: Instant) {
+        self.handle_timeout(now);
+    }
+
+    /// A structured view of membership, routes, sessions and counters.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        Snapshot {
+            peer_id: self.local,
+            network_id: self.config.network_id.clone(),
+            prefix: self.config.prefix,
+            running: self.running,
+            candidates: self.own_candidates(),
+            peers: self
+                .peers
+                .values()
+                .map(|p| PeerView {
+                    peer_id: p.id,
+                    name: p.allow.as_ref().and_then(|a| a.name.clone()),
+                    prefix: p.allow.as_ref().map(|a| a.prefix),
+                    relay_capable: p.relay_capable(),
+                    enrolled: p.enrolled_prefix().is_some(),
+                    session_up: self.wg.session_ready(&p.id, now),
+                    class: p.active_path().filter(|x| x.alive).and_then(|x| x.class),
+                    via: p
+                        .active_path()
+                        .filter(|x| x.alive)
+                        .map(|x| x.via.to_string()),
+                    paths: p.paths.iter().map(peer::Path::view).collect(),
+                    counters: p.counters.clone(),
+                })
+                .collect(),
+            routes: self.routes.iter().cloned().collect(),
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// Class of the preferred path to `peer`, if one works.
+    pub fn path_class(&self, peer: &PeerId) -> Option<PathClass> {
+        self.peers
+            .get(peer)
+            .and_then(|p| p.active_path())
+            .filter(|x| x.alive)
+            .and_then(|x| x.class)
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+}

@@ -1,0 +1,282 @@
+//! What a node tells the outside: events, counters and the debug snapshot.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use serde::Serialize;
+
+use crate::net::Ipv4Prefix;
+use crate::peer_id::PeerId;
+use crate::route::{Route, RouteIntent};
+
+/// How a session's datagrams travel, in order of preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathClass {
+    /// Straight to an endpoint the peer announced or the config named.
+    Direct,
+    /// Straight to an endpoint, opened by hole punching coordinated through
+    /// a signaling peer.
+    SignalingThenDirect,
+    /// Through a `relay_capable` peer.
+    Relay,
+}
+
+impl PathClass {
+    /// Name as printed by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::SignalingThenDirect => "signaling_then_direct",
+            Self::Relay => "relay",
+        }
+    }
+}
+
+/// Why a packet or datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// No route covers the destination.
+    UnknownRoute,
+    /// The sender is not enrolled, or the source address is outside its prefix.
+    UnauthorizedPeer,
+    /// The route's owner has no usable session or path.
+    NoSession,
+    /// Not a well-formed IPv4 packet.
+    Malformed,
+    /// The destination is not in this node's prefix.
+    WrongDestination,
+    /// A datagram that failed authentication or decryption.
+    DecryptFailed,
+    /// A handshake from a key that is not on the allowlist.
+    UnknownSender,
+    /// A control message that could not be decoded.
+    BadControl,
+    /// Too many packets queued while a session was being set up.
+    QueueFull,
+    /// A relayed frame this node must not accept (policy or relay not trusted).
+    RelayNotAllowed,
+    /// A frame this node refused to relay for someone else.
+    RelayRefused,
+}
+
+/// Why a membership update was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The PeerId is not in `[[allowed_peers]]`.
+    NotAllowlisted,
+    /// The update names another overlay.
+    WrongNetwork,
+    /// The claimed prefix is not the one configured for this peer.
+    PrefixMismatch,
+}
+
+/// Why a membership ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawReason {
+    /// The peer said it is leaving.
+    Withdrawn,
+    /// Nothing was heard from the peer for too long.
+    Expired,
+    /// This node is shutting down.
+    Shutdown,
+    /// The peer was removed from the allowlist.
+    Unlisted,
+}
+
+/// Why the preferred path of a peer changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathChangeReason {
+    /// A path started working while none was preferred (first path, or
+    /// recovery after all paths had died).
+    PathUp,
+    /// A better class was confirmed by probes.
+    Promoted,
+    /// The preferred path stopped answering probes.
+    PreferredPathDead,
+    /// No path is left.
+    AllPathsDead,
+}
+
+/// Something that happened, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// `start` was called.
+    Started,
+    /// `stop` finished: withdrawals were sent.
+    Stopped,
+    /// A session with a bootstrap peer came up.
+    BootstrapConnected {
+        /// The bootstrap peer.
+        peer: PeerId,
+    },
+    /// A bootstrap peer did not answer its handshake.
+    BootstrapUnreachable {
+        /// The bootstrap peer.
+        peer: PeerId,
+        /// Where it was tried.
+        address: SocketAddrV4,
+    },
+    /// A peer told us the address our datagrams come from.
+    ReflexiveAddress {
+        /// Our address as seen by `via`.
+        address: SocketAddrV4,
+        /// Who observed it.
+        via: PeerId,
+    },
+    /// A peer was enrolled (or re-enrolled) with its prefix.
+    MembershipAccepted {
+        /// The peer.
+        peer: PeerId,
+        /// Its prefix.
+        prefix: Ipv4Prefix,
+    },
+    /// A membership update was refused; nothing changed.
+    MembershipRejected {
+        /// Who sent it.
+        peer: PeerId,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A membership ended and its route was withdrawn.
+    MembershipWithdrawn {
+        /// The peer.
+        peer: PeerId,
+        /// Its former prefix.
+        prefix: Ipv4Prefix,
+        /// Why.
+        reason: WithdrawReason,
+    },
+    /// A peer's preferred path changed.
+    PathChanged {
+        /// The peer.
+        peer: PeerId,
+        /// Previous class.
+        from: Option<PathClass>,
+        /// New class.
+        to: Option<PathClass>,
+        /// Why.
+        reason: PathChangeReason,
+    },
+    /// The host must change a kernel route.
+    Route(RouteIntent),
+    /// A session could not be (re)established within the handshake deadline.
+    SessionFailed {
+        /// The peer.
+        peer: PeerId,
+    },
+}
+
+/// Per-peer counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PeerCounters {
+    /// Packets sent to this peer.
+    pub packets_sent: u64,
+    /// Packets received from this peer and delivered to the TUN device.
+    pub packets_received: u64,
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Packets sent through a relay.
+    pub relay_usage: u64,
+    /// Times the preferred path fell back to a worse class.
+    pub fallback_transitions: u64,
+    /// Session setups that failed.
+    pub session_failures: u64,
+    /// Drops attributed to this peer, by reason.
+    pub drops: BTreeMap<DropReason, u64>,
+}
+
+/// Node-wide counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Data packets sent over sessions.
+    pub packets_sent: u64,
+    /// Data packets delivered to the TUN device.
+    pub packets_received: u64,
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Outbound packets whose destination had no route.
+    pub route_misses: u64,
+    /// Session setups that failed.
+    pub session_failures: u64,
+    /// Preferred-path changes to a worse class.
+    pub fallback_transitions: u64,
+    /// Data packets this node sent through a relay.
+    pub relay_usage: u64,
+    /// Frames this node forwarded as a relay for others.
+    pub relayed_for_others: u64,
+    /// Membership updates refused, by reason.
+    pub membership_rejections: BTreeMap<RejectReason, u64>,
+    /// Drops, by reason.
+    pub drops: BTreeMap<DropReason, u64>,
+}
+
+/// A path as shown in the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathView {
+    /// `udp://ip:port` for direct paths, `relay:<peer>` for relayed ones.
+    pub via: String,
+    /// Class (for direct paths, fixed when the path first worked).
+    pub class: PathClass,
+    /// Answering probes.
+    pub alive: bool,
+    /// Smoothed round-trip time in microseconds.
+    pub rtt_us: Option<u64>,
+    /// Consecutive unanswered probes.
+    pub misses: u32,
+}
+
+/// One peer in the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerView {
+    /// The peer.
+    pub peer_id: PeerId,
+    /// Configured name.
+    pub name: Option<String>,
+    /// Configured prefix.
+    pub prefix: Option<Ipv4Prefix>,
+    /// May relay for us.
+    pub relay_capable: bool,
+    /// Membership accepted and current.
+    pub enrolled: bool,
+    /// Encryption keys established.
+    pub session_up: bool,
+    /// Class of the preferred path.
+    pub class: Option<PathClass>,
+    /// Address or relay of the preferred path.
+    pub via: Option<String>,
+    /// All candidate paths.
+    pub paths: Vec<PathView>,
+    /// Counters.
+    pub counters: PeerCounters,
+}
+
+/// Structured runtime state for diagnostics (`vine snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// This node.
+    pub peer_id: PeerId,
+    /// Overlay.
+    pub network_id: String,
+    /// Own prefix.
+    pub prefix: Ipv4Prefix,
+    /// Started and not stopped.
+    pub running: bool,
+    /// Own endpoint candidates (local and reflexive).
+    pub candidates: Vec<SocketAddrV4>,
+    /// Peers, ordered by PeerId.
+    pub peers: Vec<PeerView>,
+    /// Route table.
+    pub routes: Vec<Route>,
+    /// Node-wide counters.
+    pub counters: Counters,
+}

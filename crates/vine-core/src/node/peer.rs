@@ -1,0 +1,288 @@
+//! Per-peer state: membership, candidate paths, path choice with
+//! hysteresis, and the queue of packets waiting for a session.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use super::observe::{PathChangeReason, PathClass, PathView, PeerCounters};
+use crate::net::Ipv4Prefix;
+use crate::peer_id::PeerId;
+
+/// Most direct candidate paths kept per peer.
+pub(super) const MAX_DIRECT_PATHS: usize = 8;
+
+/// How a path reaches the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Via {
+    /// UDP straight to this address.
+    Direct(SocketAddrV4),
+    /// Wrapped in a relay frame inside the session with this relay.
+    Relay(PeerId),
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Direct(a) => write!(f, "udp://{a}"),
+            Self::Relay(r) => write!(f, "relay:{}", r.short()),
+        }
+    }
+}
+
+/// One candidate path.
+#[derive(Debug, Clone)]
+pub(super) struct Path {
+    pub via: Via,
+    /// Fixed when the path first works (relay paths are always `Relay`).
+    pub class: Option<PathClass>,
+    pub alive: bool,
+    pub srtt: Option<Duration>,
+    /// Consecutive unanswered probes.
+    pub misses: u32,
+    /// Consecutive answered probes.
+    pub streak: u32,
+    /// Probes in flight: (id, sent at).
+    pub outstanding: Vec<(u64, Instant)>,
+    pub next_probe: Instant,
+}
+
+impl Path {
+    pub fn new(via: Via, now: Instant) -> Self {
+        Self {
+            via,
+            class: matches!(via, Via::Relay(_)).then_some(PathClass::Relay),
+            alive: false,
+            srtt: None,
+            misses: 0,
+            streak: 0,
+            outstanding: Vec::new(),
+            next_probe: now,
+        }
+    }
+
+    /// Marks the path working; a direct path's class is fixed now.
+    pub fn mark_alive(&mut self, punched: bool) {
+        if self.class.is_none() {
+            self.class = Some(if punched {
+                PathClass::SignalingThenDirect
+            } else {
+                PathClass::Direct
+            });
+        }
+        self.alive = true;
+        self.misses = 0;
+    }
+
+    pub fn rank(&self) -> (PathClass, Duration) {
+        (
+            self.class.unwrap_or(PathClass::Direct),
+            self.srtt.unwrap_or(Duration::from_secs(1)),
+        )
+    }
+
+    pub fn view(&self) -> PathView {
+        PathView {
+            via: self.via.to_string(),
+            class: self.class.unwrap_or(match self.via {
+                Via::Direct(_) => PathClass::Direct,
+                Via::Relay(_) => PathClass::Relay,
+            }),
+            alive: self.alive,
+            rtt_us: self
+                .srtt
+                .map(|d| d.as_micros().min(u128::from(u64::MAX)) as u64),
+            misses: self.misses,
+        }
+    }
+}
+
+/// Membership of a remote peer as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Membership {
+    /// Never enrolled.
+    None,
+    /// Enrolled with this prefix.
+    Active { prefix: Ipv4Prefix, seq: u64 },
+    /// Was enrolled; withdrawn or expired.
+    Ended { prefix: Ipv4Prefix },
+}
+
+/// Allowlist entry of a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedPeerConfig {
+    /// The one prefix it owns.
+    pub prefix: Ipv4Prefix,
+    /// May relay for this node.
+    pub relay_capable: bool,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// Everything this node tracks about one remote peer.
+#[derive(Debug)]
+pub(super) struct Peer {
+    pub id: PeerId,
+    pub allow: Option<AllowedPeerConfig>,
+    /// Configured bootstrap address, if this is a bootstrap peer.
+    pub bootstrap: Option<SocketAddrV4>,
+    pub membership: Membership,
+    pub paths: Vec<Path>,
+    pub active: Option<usize>,
+    /// Hole punching was coordinated for this peer (fixes new direct
+    /// paths' class to `signaling_then_direct`).
+    pub punched: bool,
+    pub last_punch: Option<Instant>,
+    /// Who told us about this peer (used as its signaling peer).
+    pub info_from: Option<PeerId>,
+    pub queue: VecDeque<Vec<u8>>,
+    /// When the current connection attempt started.
+    pub connecting_since: Option<Instant>,
+    pub next_connect: Option<Instant>,
+    pub session_up_at: Option<Instant>,
+    pub next_announce: Option<Instant>,
+    pub announce_seq: u64,
+    pub last_rx: Option<Instant>,
+    pub last_data: Option<Instant>,
+    /// Candidates it announced.
+    pub announced: Vec<SocketAddrV4>,
+    /// Address its direct datagrams come from, as we see it.
+    pub observed: Option<SocketAddrV4>,
+    pub counters: PeerCounters,
+}
+
+impl Peer {
+    pub fn new(id: PeerId) -> Self {
+        Self {
+            id,
+            allow: None,
+            bootstrap: None,
+            membership: Membership::None,
+            paths: Vec::new(),
+            active: None,
+            punched: false,
+            last_punch: None,
+            info_from: None,
+            queue: VecDeque::new(),
+            connecting_since: None,
+            next_connect: None,
+            session_up_at: None,
+            next_announce: None,
+            announce_seq: 0,
+            last_rx: None,
+            last_data: None,
+            announced: Vec::new(),
+            observed: None,
+            counters: PeerCounters::default(),
+        }
+    }
+
+    pub fn relay_capable(&self) -> bool {
+        self.allow.as_ref().is_some_and(|a| a.relay_capable)
+    }
+
+    pub fn enrolled_prefix(&self) -> Option<Ipv4Prefix> {
+        match self.membership {
+            Membership::Active { prefix, .. } => Some(prefix),
+            _ => None,
+        }
+    }
+
+    /// Index of the path with `via`, creating it if there is room.
+    pub fn path_index(&mut self, via: Via, now: Instant) -> Option<usize> {
+        if let Some(i) = self.paths.iter().position(|p| p.via == via) {
+            return Some(i);
+        }
+        if matches!(via, Via::Direct(_))
+            && self
+                .paths
+                .iter()
+                .filter(|p| matches!(p.via, Via::Direct(_)))
+                .count()
+                >= MAX_DIRECT_PATHS
+        {
+            // Replace the oldest dead direct path that is not active.
+            let victim = self.paths.iter().enumerate().position(|(i, p)| {
+                matches!(p.via, Via::Direct(_)) && !p.alive && Some(i) != self.active
+            })?;
+            self.paths[victim] = Path::new(via, now);
+            return Some(victim);
+        }
+        self.paths.push(Path::new(via, now));
+        Some(self.paths.len() - 1)
+    }
+
+    pub fn active_path(&self) -> Option<&Path> {
+        self.active.and_then(|i| self.paths.get(i))
+    }
+
+    pub fn active_class(&self) -> Option<PathClass> {
+        self.active_path().and_then(|p| p.class)
+    }
+
+    /// Candidates to share with others: the observed address first, then
+    /// what the peer announced.
+    pub fn shareable_candidates(&self) -> Vec<SocketAddrV4> {
+        let mut out: Vec<SocketAddrV4> = self.observed.into_iter().collect();
+        for a in &self.announced {
+            if !out.contains(a) {
+                out.push(*a);
+            }
+        }
+        out.truncate(crate::control::MAX_CANDIDATES);
+        out
+    }
+
+    /// Whether traffic or setup happened recently, which makes probing fast.
+    pub fn busy(&self, now: Instant) -> bool {
+        let recent = |t: Option<Instant>, d: u64| {
+            t.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(d))
+        };
+        recent(self.last_data, 5)
+            || recent(self.session_up_at, 10)
+            || recent(self.last_punch, 10)
+            || !self.queue.is_empty()
+    }
+
+    /// Re-evaluates the preferred path. Returns (from, to, reason) when it
+    /// changed. `promote_streak` answered probes in a row are needed before
+    /// a better class replaces a working one (hysteresis).
+    pub fn select(
+        &mut self,
+        promote_streak: u32,
+    ) -> Option<(Option<PathClass>, Option<PathClass>, PathChangeReason)> {
+        let best = self
+            .paths
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.alive)
+            .min_by_key(|(_, p)| p.rank())
+            .map(|(i, _)| i);
+        let current = self
+            .active
+            .filter(|&i| self.paths.get(i).is_some_and(|p| p.alive));
+        let from = self.active_class();
+        let (next, reason) = match (self.active, current, best) {
+            (None, _, Some(b)) => (Some(b), PathChangeReason::PathUp),
+            (None, _, None) => return None,
+            (Some(_), None, Some(b)) => (Some(b), PathChangeReason::PreferredPathDead),
+            (Some(_), None, None) => (None, PathChangeReason::AllPathsDead),
+            (Some(c), Some(_), Some(b)) => {
+                let better = self.paths[b].rank().0 < self.paths[c].rank().0;
+                if better && self.paths[b].streak >= promote_streak {
+                    (Some(b), PathChangeReason::Promoted)
+                } else {
+                    return None;
+                }
+            }
+            (Some(_), Some(_), None) => return None,
+        };
+        if next == self.active {
+            return None;
+        }
+        self.active = next;
+        let to = self.active_class();
+        Some((from, to, reason))
+    }
+}

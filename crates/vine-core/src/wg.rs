@@ -1,0 +1,490 @@
+//! The WireGuard protocol, sans-IO: the Noise_IKpsk2 handshake and the
+//! transport data messages, byte-compatible with WireGuard (the whitepaper's
+//! message types 1–4), for every peer of one node.
+//!
+//! [`Wg`] holds our static key and, per peer added with [`Wg::add_peer`],
+//! the handshakes in flight, the keypairs (WireGuard's previous / current /
+//! next) and the timers. It never reads a clock, a socket or the OS RNG:
+//!
+//! * **time** comes in as `now: Instant` (monotonic, for every timer) and,
+//!   where a handshake timestamp is written, `wall: Duration` since the
+//!   UNIX epoch (turned into TAI64N; a responder rejects an initiation whose
+//!   timestamp is not newer than the last one it accepted from that peer);
+//! * **randomness** (ephemeral keys, session indices) comes from a
+//!   ChaCha20 CSPRNG seeded by the caller, so a simulation is reproducible;
+//! * **datagrams** go in through [`Wg::decrypt`] and out as the return
+//!   values of [`Wg::initiate`], [`Wg::decrypt`] and [`Wg::encrypt`]; the
+//!   caller chooses the path(s) they travel on.
+//!
+//! # Driving it
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use vine_core::PeerId;
+//! use vine_core::wg::{Received, Wg};
+//! use x25519_dalek::StaticSecret;
+//!
+//! let mut alice = Wg::new(StaticSecret::from([1; 32]), [11; 32]);
+//! let mut bob = Wg::new(StaticSecret::from([2; 32]), [22; 32]);
+//! alice.add_peer(bob.local_peer_id());
+//! bob.add_peer(alice.local_peer_id());
+//! let (now, wall) = (Instant::now(), Duration::from_secs(1_700_000_000));
+//!
+//! // Alice has a packet for Bob but no session: she starts a handshake
+//! // (and keeps the packet until it completes).
+//! let mut buf = Vec::new();
+//! assert!(alice.encrypt(now, &bob.local_peer_id(), b"hi", &mut buf).is_err());
+//! let initiation = alice.initiate(now, wall, &bob.local_peer_id())?;
+//!
+//! // Bob answers to wherever the initiation came from.
+//! let Received::HandshakeInitiation { response, .. } = bob.decrypt(now, wall, &initiation, &mut buf)? else {
+//!     unreachable!("a valid initiation from an added peer");
+//! };
+//! // Alice's keys are ready; her first message confirms Bob's.
+//! assert!(matches!(alice.decrypt(now, wall, &response, &mut buf)?, Received::HandshakeComplete { .. }));
+//! let mut datagram = Vec::new();
+//! alice.encrypt(now, &bob.local_peer_id(), b"hi", &mut datagram)?;
+//! let mut plaintext = Vec::new();
+//! assert!(matches!(bob.decrypt(now, wall, &datagram, &mut plaintext)?, Received::Data { .. }));
+//! assert_eq!(&plaintext[..2], b"hi"); // zero-padded to 16 bytes
+//! assert!(bob.session_ready(&alice.local_peer_id(), now));
+//!
+//! // The event loop sleeps until `poll_timeout` and then asks what to do.
+//! if let Some(deadline) = alice.poll_timeout() {
+//!     for (_peer, _event) in alice.handle_timeout(deadline) {
+//!         // RekeyNeeded / HandshakeRetry → call `initiate` and send it;
+//!         // SessionExpired → the peer is unreachable until a new handshake.
+//!     }
+//! }
+//! # Ok::<(), vine_core::wg::WgError>(())
+//! ```
+//!
+//! # Differences from WireGuard
+//!
+//! * **No cookie replies.** Under load WireGuard answers initiations with a
+//!   type-3 cookie reply and then demands a valid mac2. vine never sends
+//!   cookie replies and never holds a cookie, so it always sends mac2 = 0
+//!   and rejects handshake messages whose mac2 is not zero
+//!   ([`WgError::BadMac2`]); received cookie replies are rejected
+//!   ([`WgError::CookieReply`]). mac1 is verified on every handshake
+//!   message before any Diffie-Hellman work. Handshake floods are bounded by
+//!   the per-peer initiation rate limit (50/s) instead.
+//! * **Faster retries.** A handshake is retried after 250 ms, doubling up
+//!   to 5 s (WireGuard: a fixed 5 s), and given up after 90 s.
+//! * **More keys kept for races.** Up to three answered-but-unconfirmed and
+//!   three receive-only keypairs are kept per peer (see the `peer` module),
+//!   so retried and simultaneous handshakes converge without losing packets.
+//! * **No MTU-capped padding.** Plaintexts are padded to a multiple of 16
+//!   bytes; [`Wg::decrypt`] returns them with the padding, which
+//!   [`ip_packet_len`] trims for IP packets.
+//! * **No passive keepalives.** After [`Received::HandshakeComplete`] the
+//!   caller sends its queued packets or an empty keepalive so the responder
+//!   can confirm the session; vine's own liveness traffic replaces
+//!   WireGuard's 10-second keepalive timer.
+
+mod crypto;
+mod index;
+pub mod messages;
+mod noise;
+mod peer;
+mod replay;
+mod session;
+pub mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroize as _;
+
+use crate::peer_id::PeerId;
+use crypto::{Tai64n, tai64n, tai64n_successor};
+use index::Indices;
+use messages::{INIT_MAC1, INITIATION_LEN, Message, RESP_MAC1, RESP_RECEIVER, RESPONSE_LEN};
+use noise::{LocalKeys, RemoteKeys};
+use peer::Peer;
+use session::Keypair;
+
+pub use messages::{DATA_OVERHEAD, ip_packet_len};
+pub use replay::WINDOW as REPLAY_WINDOW;
+
+/// Why a datagram was rejected or an operation could not be done. None of
+/// these is fatal: drop the datagram (log at `trace`) and carry on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WgError {
+    /// The datagram is shorter than its message type requires.
+    #[error("WireGuard datagram too short for its message type")]
+    Truncated,
+    /// A handshake or cookie message is longer than its fixed size.
+    #[error("WireGuard handshake message has the wrong length")]
+    WrongLength,
+    /// The message type (with its reserved bytes) is not 1, 2, 3 or 4.
+    #[error("unknown WireGuard message type {0:#x}")]
+    UnknownType(u32),
+    /// mac1 does not match: the message was not meant for our static key
+    /// (wrong PeerId configured on the sender) or was damaged.
+    #[error("handshake mac1 does not match our public key; the sender has a different key for us")]
+    BadMac1,
+    /// mac2 is not zero; vine never issues cookies, so it cannot check one.
+    #[error("handshake mac2 is set but this node never issued a cookie")]
+    BadMac2,
+    /// A handshake came from a static key that was never added as a peer.
+    #[error("handshake from a key that is not an added peer; add its PeerId to accept it")]
+    UnknownPeer,
+    /// Authenticated decryption failed: wrong keys, or the message was
+    /// tampered with.
+    #[error("WireGuard message failed authentication")]
+    Decrypt,
+    /// The transport counter was already received or is behind the window.
+    #[error("replayed or too old WireGuard transport message")]
+    Replay,
+    /// The initiation's timestamp is not newer than the last one accepted
+    /// from that peer (a replay, or the peer's clock went backwards).
+    #[error(
+        "handshake initiation timestamp is not newer than the last one accepted from this peer"
+    )]
+    StaleTimestamp,
+    /// The peer sent initiations faster than 50 per second.
+    #[error("handshake initiations from this peer arrive too fast")]
+    InitiationFlood,
+    /// No usable sending keys for the peer: call [`Wg::initiate`].
+    #[error("no WireGuard session with this peer yet; a handshake is needed")]
+    NoSession,
+    /// The receiver index is not one we handed out (or its state is gone).
+    #[error("WireGuard message for an unknown or expired session index")]
+    UnknownIndex,
+    /// The sending counter reached REJECT_AFTER_MESSAGES.
+    #[error("WireGuard session used up its message counter; a handshake is needed")]
+    CounterExhausted,
+    /// The keys are older than REJECT_AFTER_TIME.
+    #[error("WireGuard session keys have expired")]
+    KeyExpired,
+    /// A public key is a low-order point (Diffie-Hellman result all zero).
+    #[error("peer public key is a weak (low-order) point")]
+    WeakKey,
+    /// A cookie reply arrived; vine does not use cookies (see module docs).
+    #[error("WireGuard cookie replies are not supported")]
+    CookieReply,
+    /// The plaintext is too large to encrypt.
+    #[error("plaintext too large for one WireGuard message")]
+    TooLarge,
+}
+
+/// What a received datagram turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A transport message from `peer`; its plaintext (WireGuard-padded to
+    /// a multiple of 16 bytes; empty for a keepalive) is in `out`.
+    Data {
+        /// The sender.
+        peer: PeerId,
+    },
+    /// `peer` started a handshake and we are the responder: send
+    /// `response` back to where the initiation came from. Our new keys
+    /// become usable for sending once the initiator's first transport
+    /// message arrives (until then any older session keeps being used).
+    HandshakeInitiation {
+        /// The initiator.
+        peer: PeerId,
+        /// The 92-byte handshake response.
+        response: Vec<u8>,
+    },
+    /// A handshake we initiated completed: sending keys are ready. Send the
+    /// queued packets now, or an empty keepalive if there are none, so the
+    /// responder can confirm the session and send too.
+    HandshakeComplete {
+        /// The responder.
+        peer: PeerId,
+    },
+}
+
+/// What a peer's timers ask the node to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerEvent {
+    /// The session is ageing (or its counter is high): call
+    /// [`Wg::initiate`] and send the initiation. The old keys keep working
+    /// meanwhile.
+    RekeyNeeded,
+    /// The last initiation got no response in time: call [`Wg::initiate`]
+    /// again and send it (250 ms, doubling up to 5 s).
+    HandshakeRetry,
+    /// The peer has no usable keys and no handshake in flight: either the
+    /// keys expired or 90 s of handshake attempts went unanswered.
+    SessionExpired,
+}
+
+/// All WireGuard state of one node: its static key and every peer's
+/// handshakes, keypairs and timers. See the [module docs](self) for the
+/// loop that drives it.
+pub struct Wg {
+    local: LocalKeys,
+    local_id: PeerId,
+    rng: ChaCha20Rng,
+    peers: BTreeMap<PeerId, Peer>,
+    indices: Indices,
+    /// The last timestamp we put in an initiation; the next is greater.
+    last_timestamp: Option<Tai64n>,
+}
+
+impl std::fmt::Debug for Wg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wg")
+            .field("local", &self.local_id)
+            .field("peers", &self.peers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wg {
+    /// A node with static key `local_secret`; `rng_seed` seeds the CSPRNG
+    /// for ephemeral keys and indices (draw it from the OS RNG in the
+    /// daemon, from the scenario seed in a simulation).
+    pub fn new(local_secret: StaticSecret, rng_seed: [u8; 32]) -> Self {
+        let local = LocalKeys::new(local_secret);
+        Self {
+            local_id: PeerId::from_public_key(local.public),
+            local,
+            rng: ChaCha20Rng::from_seed(rng_seed),
+            peers: BTreeMap::new(),
+            indices: Indices::default(),
+            last_timestamp: None,
+        }
+    }
+
+    /// Our PeerId (our static public key).
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_id
+    }
+
+    /// Accepts handshakes with `peer` (its static key is
+    /// `peer.public_key()`), without a pre-shared key. Adding a peer that
+    /// is already there changes nothing.
+    pub fn add_peer(&mut self, peer: PeerId) {
+        let local = &self.local;
+        self.peers
+            .entry(peer)
+            .or_insert_with(|| Peer::new(RemoteKeys::new(local, *peer.public_key(), [0; 32])));
+    }
+
+    /// Like [`Wg::add_peer`] with a pre-shared key mixed into every
+    /// handshake (both sides must agree). For a peer already present, the
+    /// key applies from its next handshake on; current sessions are kept.
+    pub fn add_peer_with_psk(&mut self, peer: PeerId, mut psk: [u8; 32]) {
+        let keys = RemoteKeys::new(&self.local, *peer.public_key(), psk);
+        psk.zeroize();
+        match self.peers.get_mut(&peer) {
+            Some(existing) => existing.keys = keys,
+            None => {
+                self.peers.insert(peer, Peer::new(keys));
+            }
+        }
+    }
+
+    /// Forgets `peer`: its keys, handshakes and indices.
+    pub fn remove_peer(&mut self, peer: &PeerId) {
+        if self.peers.remove(peer).is_some() {
+            self.indices.release_peer(peer);
+        }
+    }
+
+    /// Whether `peer` was added.
+    pub fn has_peer(&self, peer: &PeerId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    /// The added peers, in PeerId order.
+    pub fn peers(&self) -> impl Iterator<Item = &PeerId> {
+        self.peers.keys()
+    }
+
+    /// Whether [`Wg::encrypt`] to `peer` would succeed at `now`.
+    pub fn session_ready(&self, peer: &PeerId, now: Instant) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.session_ready(now))
+    }
+
+    /// Whether initiations to `peer` are awaiting a response.
+    pub fn handshake_in_progress(&self, peer: &PeerId) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(Peer::handshake_in_progress)
+    }
+
+    /// Builds a handshake initiation (148 bytes) to send to `peer` over any
+    /// path(s), and schedules its retry. Each call makes a fresh
+    /// initiation; the responses to the last three are accepted.
+    pub fn initiate(
+        &mut self,
+        now: Instant,
+        wall: Duration,
+        peer: &PeerId,
+    ) -> Result<Vec<u8>, WgError> {
+        let state = self.peers.get_mut(peer).ok_or(WgError::UnknownPeer)?;
+        // Our timestamps strictly increase even if the wall clock stalls or
+        // steps back a little, so a quick retry is never taken for a replay.
+        let mut timestamp = tai64n(wall);
+        if let Some(last) = self.last_timestamp.filter(|last| timestamp <= *last) {
+            timestamp = tai64n_successor(&last);
+        }
+        let ephemeral = random_secret(&mut self.rng);
+        let local_index = self.indices.allocate(&mut self.rng, *peer);
+        let mut msg = [0u8; INITIATION_LEN];
+        let built = noise::create_initiation(
+            &self.local,
+            &state.keys,
+            ephemeral,
+            local_index,
+            &timestamp,
+            &mut msg,
+        );
+        match built {
+            Ok(initiator) => {
+                self.last_timestamp = Some(timestamp);
+                state.initiation_sent(initiator, now, &mut self.indices);
+                Ok(msg.to_vec())
+            }
+            Err(e) => {
+                self.indices.release(local_index);
+                Err(e)
+            }
+        }
+    }
+
+    /// Encrypts one plaintext (an IP packet, a control frame, or nothing for
+    /// a keepalive) for `peer`, appending a type-4 datagram of
+    /// `DATA_OVERHEAD + padded length` bytes to `out`. Fails with
+    /// [`WgError::NoSession`] when there are no usable keys; the caller then
+    /// queues the plaintext and calls [`Wg::initiate`].
+    pub fn encrypt(
+        &mut self,
+        now: Instant,
+        peer: &PeerId,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), WgError> {
+        self.peers
+            .get_mut(peer)
+            .ok_or(WgError::UnknownPeer)?
+            .encrypt(now, plaintext, out)
+    }
+
+    /// Processes any received WireGuard datagram. For transport data the
+    /// plaintext is written to `out` (cleared first; left empty on error).
+    /// An error leaves every session and handshake as it was.
+    ///
+    /// `wall` is accepted for symmetry with [`Wg::initiate`] (and future
+    /// cookie secrets); timestamps are only compared with each other.
+    pub fn decrypt(
+        &mut self,
+        now: Instant,
+        wall: Duration,
+        datagram: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Received, WgError> {
+        let _ = wall;
+        out.clear();
+        match messages::parse(datagram)? {
+            Message::Initiation(msg) => self.handle_initiation(now, msg),
+            Message::Response(msg) => self.handle_response(now, msg),
+            Message::CookieReply => Err(WgError::CookieReply),
+            Message::Data {
+                receiver,
+                counter,
+                payload,
+            } => {
+                let peer_id = self.indices.get(receiver).ok_or(WgError::UnknownIndex)?;
+                let peer = self.peers.get_mut(&peer_id).ok_or(WgError::UnknownIndex)?;
+                let (slot, keypair) = peer.keypair_mut(receiver).ok_or(WgError::UnknownIndex)?;
+                keypair.decrypt(now, counter, payload, out)?;
+                peer.received(slot, now, &mut self.indices);
+                Ok(Received::Data { peer: peer_id })
+            }
+        }
+    }
+
+    fn handle_initiation(
+        &mut self,
+        now: Instant,
+        msg: &[u8; INITIATION_LEN],
+    ) -> Result<Received, WgError> {
+        noise::verify_macs(&self.local, msg, INIT_MAC1)?;
+        let peers = &self.peers;
+        let consumed =
+            noise::consume_initiation(&self.local, msg, |id| peers.get(id).map(|p| &p.keys))?;
+        let peer_id = consumed.peer;
+        let peer = self.peers.get_mut(&peer_id).ok_or(WgError::UnknownPeer)?;
+        peer.check_initiation(&consumed.timestamp, now)?;
+
+        let ephemeral = random_secret(&mut self.rng);
+        let local_index = self.indices.allocate(&mut self.rng, peer_id);
+        let mut response = [0u8; RESPONSE_LEN];
+        let keys = match noise::create_response(
+            &peer.keys,
+            &consumed,
+            ephemeral,
+            local_index,
+            &mut response,
+        ) {
+            Ok(keys) => keys,
+            Err(e) => {
+                self.indices.release(local_index);
+                return Err(e);
+            }
+        };
+        let keypair = Keypair::new(local_index, consumed.sender_index, &keys, now, false);
+        peer.responder_complete(consumed.timestamp, now, keypair, &mut self.indices);
+        Ok(Received::HandshakeInitiation {
+            peer: peer_id,
+            response: response.to_vec(),
+        })
+    }
+
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        msg: &[u8; RESPONSE_LEN],
+    ) -> Result<Received, WgError> {
+        noise::verify_macs(&self.local, msg, RESP_MAC1)?;
+        let receiver = messages::read_u32(msg, RESP_RECEIVER);
+        let peer_id = self.indices.get(receiver).ok_or(WgError::UnknownIndex)?;
+        let peer = self.peers.get_mut(&peer_id).ok_or(WgError::UnknownIndex)?;
+        let initiator = peer.pending(receiver).ok_or(WgError::UnknownIndex)?;
+        let (remote_index, keys) =
+            noise::consume_response(&self.local, &peer.keys, initiator, msg)?;
+        let keypair = Keypair::new(receiver, remote_index, &keys, now, true);
+        peer.initiator_complete(keypair, &mut self.indices);
+        Ok(Received::HandshakeComplete { peer: peer_id })
+    }
+
+    /// The earliest instant at which [`Wg::handle_timeout`] has work, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers.values().filter_map(Peer::poll_timeout).min()
+    }
+
+    /// Runs every due timer: expires old keys, schedules retries and
+    /// rekeys. Returns what the node should do, per peer, in PeerId order.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(PeerId, TimerEvent)> {
+        let mut out = Vec::new();
+        let mut events = Vec::new();
+        for (id, peer) in &mut self.peers {
+            if peer.poll_timeout().is_some_and(|at| at <= now) {
+                peer.handle_timeout(now, &mut self.indices, &mut events);
+                out.extend(events.drain(..).map(|event| (*id, event)));
+            }
+        }
+        out
+    }
+}
+
+/// A fresh X25519 secret from the CSPRNG.
+fn random_secret(rng: &mut ChaCha20Rng) -> StaticSecret {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    let secret = StaticSecret::from(bytes);
+    bytes.zeroize();
+    secret
+}
