@@ -107,6 +107,24 @@ impl RelayRefusal {
     }
 }
 
+/// Where a node can be reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Candidates {
+    /// The node's own socket addresses (reachable as they are: public hosts,
+    /// or peers on the same LAN).
+    pub local: Vec<SocketAddrV4>,
+    /// NAT mappings of the node as other peers observed them; reaching one
+    /// usually needs both sides to send at once (hole punching).
+    pub reflexive: Vec<SocketAddrV4>,
+}
+
+impl Candidates {
+    /// Whether there is no address at all.
+    pub fn is_empty(&self) -> bool {
+        self.local.is_empty() && self.reflexive.is_empty()
+    }
+}
+
 /// A control message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
@@ -117,8 +135,8 @@ pub enum Control {
         network_id: String,
         /// Prefix the sender claims.
         prefix: Ipv4Prefix,
-        /// Sender's endpoint candidates (local and reflexive).
-        candidates: Vec<SocketAddrV4>,
+        /// Sender's endpoint candidates.
+        candidates: Candidates,
         /// Increases with every announce, so stale ones can be ignored.
         seq: u64,
     },
@@ -133,22 +151,22 @@ pub enum Control {
     PeerInfo {
         /// The member.
         peer: PeerId,
-        /// Its endpoint candidates, reflexive ones included.
-        candidates: Vec<SocketAddrV4>,
+        /// Its endpoint candidates.
+        candidates: Candidates,
     },
     /// "Please ask `target` to punch toward me" (to a signaling peer).
     PunchRequest {
         /// Who should punch.
         target: PeerId,
         /// Requester's candidates.
-        candidates: Vec<SocketAddrV4>,
+        candidates: Candidates,
     },
     /// "`from` is punching toward you; punch back" (from a signaling peer).
     PunchNotify {
         /// The requester.
         from: PeerId,
         /// Its candidates.
-        candidates: Vec<SocketAddrV4>,
+        candidates: Candidates,
     },
     /// Path probe.
     Probe {
@@ -412,7 +430,12 @@ fn put_addr(out: &mut Vec<u8>, a: &SocketAddrV4) {
     out.extend_from_slice(&a.port().to_be_bytes());
 }
 
-fn put_candidates(out: &mut Vec<u8>, c: &[SocketAddrV4]) {
+fn put_candidates(out: &mut Vec<u8>, c: &Candidates) {
+    put_addrs(out, &c.local);
+    put_addrs(out, &c.reflexive);
+}
+
+fn put_addrs(out: &mut Vec<u8>, c: &[SocketAddrV4]) {
     let c = &c[..c.len().min(MAX_CANDIDATES)];
     out.push(c.len() as u8);
     for a in c {
@@ -475,7 +498,14 @@ impl<'a> Reader<'a> {
         String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Invalid("network id is not UTF-8"))
     }
 
-    fn candidates(&mut self) -> Result<Vec<SocketAddrV4>, DecodeError> {
+    fn candidates(&mut self) -> Result<Candidates, DecodeError> {
+        Ok(Candidates {
+            local: self.addrs()?,
+            reflexive: self.addrs()?,
+        })
+    }
+
+    fn addrs(&mut self) -> Result<Vec<SocketAddrV4>, DecodeError> {
         let n = usize::from(self.u8()?);
         if n > MAX_CANDIDATES {
             return Err(DecodeError::Invalid("too many candidates"));
@@ -498,7 +528,10 @@ mod tests {
 
     fn all_messages() -> Vec<Control> {
         let prefix: Ipv4Prefix = "10.42.1.0/24".parse().expect("prefix");
-        let c = vec![addr("192.0.2.1:4100"), addr("198.51.100.7:40001")];
+        let c = Candidates {
+            local: vec![addr("192.0.2.1:4100")],
+            reflexive: vec![addr("198.51.100.7:40001")],
+        };
         vec![
             Control::Announce {
                 network_id: "home-net".into(),
@@ -520,7 +553,7 @@ mod tests {
             },
             Control::PunchNotify {
                 from: peer(3),
-                candidates: vec![],
+                candidates: Candidates::default(),
             },
             Control::Probe { id: u64::MAX },
             Control::ProbeReply {

@@ -62,7 +62,7 @@ pub use observe::{
 pub use peer::AllowedPeerConfig;
 
 use crate::config::{Config, Policy};
-use crate::control::{self, Control, Frame, RelayDirection, RelayRefusal};
+use crate::control::{self, Candidates, Control, Frame, RelayDirection, RelayRefusal};
 use crate::identity::Identity;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
@@ -365,7 +365,11 @@ impl Node {
         }
         let seeds = std::mem::take(&mut self.seeds);
         for s in seeds {
-            self.learn_candidates(now, s.peer, &s.candidates, None);
+            let candidates = Candidates {
+                local: s.candidates,
+                reflexive: Vec::new(),
+            };
+            self.learn_candidates(now, s.peer, &candidates, None);
         }
     }
 
@@ -424,11 +428,7 @@ impl Node {
             consider(p.next_connect);
             consider(p.next_announce);
             consider(p.last_rx.map(|r| r + t.membership_timeout));
-            if let Some(since) = p.connecting_since {
-                if !p.punched || p.last_punch.is_none() {
-                    consider(Some(since + t.punch_delay));
-                }
-            }
+            consider(self.needs_punch_at(p));
             for path in &p.paths {
                 consider(Some(path.next_probe));
                 for (_, sent) in &path.outstanding {
@@ -659,8 +659,7 @@ impl Node {
         // Authenticated traffic over a path while nothing works yet: use it
         // provisionally; probes confirm or kill it.
         if !p.paths.iter().any(|x| x.alive) {
-            let punched = p.punched;
-            p.paths[i].mark_alive(punched);
+            p.paths[i].mark_alive();
         }
     }
 
@@ -668,12 +667,11 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        let punched = p.punched;
         let Some(i) = p.path_index(via, now) else {
             return;
         };
         let path = &mut p.paths[i];
-        path.mark_alive(punched);
+        path.mark_alive();
         path.streak = path.streak.saturating_add(1);
         if let Some(rtt) = rtt {
             path.srtt = Some(match path.srtt {
@@ -700,15 +698,20 @@ impl Node {
         }
     }
 
-    fn own_candidates(&self) -> Vec<SocketAddrV4> {
-        let mut out = Vec::new();
-        for a in self.reflexive.iter().chain(&self.local_addresses) {
-            if !out.contains(a) {
-                out.push(*a);
-            }
-        }
-        out.truncate(control::MAX_CANDIDATES);
-        out
+    fn own_candidates(&self) -> Candidates {
+        let mut local = self.local_addresses.clone();
+        local.truncate(control::MAX_CANDIDATES);
+        let reflexive = self
+            .reflexive
+            .iter()
+            .filter(|a| !local.contains(a))
+            .copied()
+            .collect();
+        Candidates { local, reflexive }
+    }
+
+    fn is_own_address(&self, a: &SocketAddrV4) -> bool {
+        self.local_addresses.contains(a) || self.reflexive.contains(a)
     }
 
     fn handle_plaintext(&mut self, now: Instant, id: PeerId, via: Via, plain: &[u8]) {
@@ -964,7 +967,7 @@ impl Node {
             Some(p) => p.shareable_candidates(),
             None => return,
         };
-        let others: Vec<(PeerId, Vec<SocketAddrV4>)> = self
+        let others: Vec<(PeerId, Candidates)> = self
             .peers
             .values()
             .filter(|p| {
@@ -1000,13 +1003,20 @@ impl Node {
         &mut self,
         now: Instant,
         id: PeerId,
-        candidates: &[SocketAddrV4],
+        candidates: &Candidates,
         from: Option<PeerId>,
     ) {
         if id == self.local {
             return;
         }
-        let own = self.own_candidates();
+        let addrs: Vec<(SocketAddrV4, bool)> = candidates
+            .local
+            .iter()
+            .map(|a| (*a, false))
+            .chain(candidates.reflexive.iter().map(|a| (*a, true)))
+            .filter(|(a, _)| !self.is_own_address(a) && !a.ip().is_unspecified() && a.port() != 0)
+            .take(2 * control::MAX_CANDIDATES)
+            .collect();
         let ready = self.wg.session_ready(&id, now);
         let Some(p) = self.peers.get_mut(&id) else {
             return;
@@ -1014,11 +1024,8 @@ impl Node {
         if from.is_some() {
             p.info_from = from;
         }
-        for c in candidates.iter().take(control::MAX_CANDIDATES) {
-            if own.contains(c) || c.ip().is_unspecified() || c.port() == 0 {
-                continue;
-            }
-            if let Some(i) = p.path_index(Via::Direct(*c), now) {
+        for (addr, reflexive) in addrs {
+            if let Some(i) = p.path_index_with(Via::Direct(addr), now, reflexive) {
                 if !p.paths[i].alive {
                     p.paths[i].next_probe = now;
                 }
@@ -1039,7 +1046,7 @@ impl Node {
         now: Instant,
         requester: PeerId,
         target: PeerId,
-        candidates: Vec<SocketAddrV4>,
+        mut candidates: Candidates,
     ) {
         let both_listed = [requester, target]
             .iter()
@@ -1047,24 +1054,19 @@ impl Node {
         if !both_listed || !self.wg.session_ready(&target, now) || requester == target {
             return;
         }
-        let mut all: Vec<SocketAddrV4> = self
-            .peers
-            .get(&requester)
-            .and_then(|p| p.observed)
-            .into_iter()
-            .collect();
-        for c in candidates {
-            if !all.contains(&c) {
-                all.push(c);
+        if let Some(seen) = self.peers.get(&requester).and_then(|p| p.observed) {
+            if !candidates.reflexive.contains(&seen) && !candidates.local.contains(&seen) {
+                candidates.reflexive.insert(0, seen);
             }
         }
-        all.truncate(control::MAX_CANDIDATES);
+        candidates.local.truncate(control::MAX_CANDIDATES);
+        candidates.reflexive.truncate(control::MAX_CANDIDATES);
         self.send_control(
             now,
             target,
             &Control::PunchNotify {
                 from: requester,
-                candidates: all,
+                candidates,
             },
         );
     }
@@ -1182,13 +1184,17 @@ impl Node {
                         .find(|b| *b != id && self.wg.session_ready(b, now))
                 })
         };
+        if let Some(p) = self.peers.get_mut(&id) {
+            // Even without a signaling peer, wait a full interval before
+            // trying again.
+            p.last_punch = Some(now);
+        }
         let Some(signaling) = signaling else {
             return;
         };
         let candidates = self.own_candidates();
         if let Some(p) = self.peers.get_mut(&id) {
             p.punched = true;
-            p.last_punch = Some(now);
             for path in &mut p.paths {
                 if matches!(path.via, Via::Direct(_)) && !path.alive {
                     path.next_probe = now;
@@ -1281,7 +1287,10 @@ impl Node {
                         path.alive = false;
                     }
                 }
-                if ready && path.next_probe <= now {
+                if !ready && path.next_probe <= now {
+                    // No keys yet: handshakes stand in for probes.
+                    path.next_probe = now + t.probe_candidate;
+                } else if ready && path.next_probe <= now {
                     let interval = match (busy, Some(i) == active) {
                         (true, true) => t.probe_active,
                         (true, false) => t.probe_candidate,
@@ -1290,6 +1299,10 @@ impl Node {
                     path.next_probe = now + interval;
                     probes.push(path.via);
                 }
+            }
+            if !ready && p.next_announce.is_some_and(|at| at <= now) {
+                // Announced again when the session is back up.
+                p.next_announce = None;
             }
             let announce = ready && p.next_announce.is_some_and(|at| at <= now);
             if announce {

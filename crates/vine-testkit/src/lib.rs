@@ -21,4 +21,5 @@
 //! from a seeded generator ([`sim::SimRng`]), so a run is a pure function of
 //! its seed, its topology and its endpoints.
 
+pub mod overlay;
 pub mod sim;

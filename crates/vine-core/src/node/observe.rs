@@ -272,7 +272,7 @@ pub struct Snapshot {
     /// Started and not stopped.
     pub running: bool,
     /// Own endpoint candidates (local and reflexive).
-    pub candidates: Vec<SocketAddrV4>,
+    pub candidates: crate::control::Candidates,
     /// Peers, ordered by PeerId.
     pub peers: Vec<PeerView>,
     /// Route table.

@@ -7,6 +7,7 @@ use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use super::observe::{PathChangeReason, PathClass, PathView, PeerCounters};
+use crate::control::Candidates;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 
@@ -46,11 +47,15 @@ pub(super) struct Path {
     /// Probes in flight: (id, sent at).
     pub outstanding: Vec<(u64, Instant)>,
     pub next_probe: Instant,
+    /// The endpoint is a NAT mapping reported by a third party (not the
+    /// peer's own address): working means it was punched.
+    pub reflexive: bool,
 }
 
 impl Path {
-    pub fn new(via: Via, now: Instant) -> Self {
+    pub fn new(via: Via, now: Instant, reflexive: bool) -> Self {
         Self {
+            reflexive,
             via,
             class: matches!(via, Via::Relay(_)).then_some(PathClass::Relay),
             alive: false,
@@ -62,10 +67,12 @@ impl Path {
         }
     }
 
-    /// Marks the path working; a direct path's class is fixed now.
-    pub fn mark_alive(&mut self, punched: bool) {
+    /// Marks the path working; a direct path's class is fixed now:
+    /// `direct` to the peer's own address, `signaling_then_direct` to a NAT
+    /// mapping a signaling peer reported.
+    pub fn mark_alive(&mut self) {
         if self.class.is_none() {
-            self.class = Some(if punched {
+            self.class = Some(if self.reflexive {
                 PathClass::SignalingThenDirect
             } else {
                 PathClass::Direct
@@ -130,8 +137,7 @@ pub(super) struct Peer {
     pub membership: Membership,
     pub paths: Vec<Path>,
     pub active: Option<usize>,
-    /// Hole punching was coordinated for this peer (fixes new direct
-    /// paths' class to `signaling_then_direct`).
+    /// Hole punching was requested or notified for this peer.
     pub punched: bool,
     pub last_punch: Option<Instant>,
     /// Who told us about this peer (used as its signaling peer).
@@ -146,7 +152,7 @@ pub(super) struct Peer {
     pub last_rx: Option<Instant>,
     pub last_data: Option<Instant>,
     /// Candidates it announced.
-    pub announced: Vec<SocketAddrV4>,
+    pub announced: Candidates,
     /// Address its direct datagrams come from, as we see it.
     pub observed: Option<SocketAddrV4>,
     pub counters: PeerCounters,
@@ -172,7 +178,7 @@ impl Peer {
             announce_seq: 0,
             last_rx: None,
             last_data: None,
-            announced: Vec::new(),
+            announced: Candidates::default(),
             observed: None,
             counters: PeerCounters::default(),
         }
@@ -189,8 +195,14 @@ impl Peer {
         }
     }
 
-    /// Index of the path with `via`, creating it if there is room.
+    /// Index of the path with `via`, creating it (as the peer's own
+    /// address) if there is room.
     pub fn path_index(&mut self, via: Via, now: Instant) -> Option<usize> {
+        self.path_index_with(via, now, false)
+    }
+
+    /// Like [`Peer::path_index`]; a new path is marked `reflexive` as given.
+    pub fn path_index_with(&mut self, via: Via, now: Instant, reflexive: bool) -> Option<usize> {
         if let Some(i) = self.paths.iter().position(|p| p.via == via) {
             return Some(i);
         }
@@ -206,10 +218,10 @@ impl Peer {
             let victim = self.paths.iter().enumerate().position(|(i, p)| {
                 matches!(p.via, Via::Direct(_)) && !p.alive && Some(i) != self.active
             })?;
-            self.paths[victim] = Path::new(via, now);
+            self.paths[victim] = Path::new(via, now, reflexive);
             return Some(victim);
         }
-        self.paths.push(Path::new(via, now));
+        self.paths.push(Path::new(via, now, reflexive));
         Some(self.paths.len() - 1)
     }
 
@@ -221,17 +233,18 @@ impl Peer {
         self.active_path().and_then(|p| p.class)
     }
 
-    /// Candidates to share with others: the observed address first, then
-    /// what the peer announced.
-    pub fn shareable_candidates(&self) -> Vec<SocketAddrV4> {
-        let mut out: Vec<SocketAddrV4> = self.observed.into_iter().collect();
-        for a in &self.announced {
-            if !out.contains(a) {
-                out.push(*a);
+    /// Candidates to share with others: what it announced, plus the
+    /// address we see its datagrams come from as a reflexive candidate.
+    pub fn shareable_candidates(&self) -> Candidates {
+        let local = self.announced.local.clone();
+        let mut reflexive: Vec<SocketAddrV4> = Vec::new();
+        for a in self.observed.iter().chain(&self.announced.reflexive) {
+            if !local.contains(a) && !reflexive.contains(a) {
+                reflexive.push(*a);
             }
         }
-        out.truncate(crate::control::MAX_CANDIDATES);
-        out
+        reflexive.truncate(crate::control::MAX_CANDIDATES);
+        Candidates { local, reflexive }
     }
 
     /// Whether traffic or setup happened recently, which makes probing fast.
