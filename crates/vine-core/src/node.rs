@@ -50,7 +50,7 @@ mod ipv4;
 mod observe;
 mod peer;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -258,6 +258,8 @@ pub struct Node {
     events: VecDeque<Event>,
     seeds: Vec<SeedRecord>,
     scratch: Vec<u8>,
+    /// Peers whose path choice, route or queue must be re-evaluated.
+    dirty: BTreeSet<PeerId>,
 }
 
 impl Node {
@@ -310,6 +312,7 @@ impl Node {
             events: VecDeque::new(),
             seeds: Vec::new(),
             scratch: Vec::with_capacity(2048),
+            dirty: BTreeSet::new(),
         })
     }
 
@@ -649,6 +652,7 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
+        self.dirty.insert(id);
         p.last_rx = Some(now);
         if let Via::Direct(addr) = via {
             p.observed = Some(addr);
@@ -865,6 +869,7 @@ impl Node {
                 }
             }
             Control::RelayRefused { peer, .. } => {
+                self.dirty.insert(peer);
                 if let Some(p) = self.peers.get_mut(&peer) {
                     if let Some(path) = p.paths.iter_mut().find(|x| x.via == Via::Relay(id)) {
                         path.alive = false;
@@ -1021,11 +1026,15 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
+        self.dirty.insert(id);
         if from.is_some() {
             p.info_from = from;
         }
+        let mut added = false;
         for (addr, reflexive) in addrs {
+            let existed = p.paths.iter().any(|x| x.via == Via::Direct(addr));
             if let Some(i) = p.path_index_with(Via::Direct(addr), now, reflexive) {
+                added |= !existed;
                 if !p.paths[i].alive {
                     p.paths[i].next_probe = now;
                 }
@@ -1033,6 +1042,9 @@ impl Node {
         }
         if !ready && self.running {
             if p.connecting_since.is_some() {
+                if !added {
+                    return;
+                }
                 // Reach the new candidates without waiting for the retry timer.
                 self.send_handshake(now, id);
             } else {
@@ -1250,6 +1262,7 @@ impl Node {
         }
         let t = self.config.timers;
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        self.dirty.extend(ids.iter().copied());
         for id in ids {
             let ready = self.wg.session_ready(&id, now);
             let punch_at = self.peers.get(&id).and_then(|p| self.needs_punch_at(p));
@@ -1365,7 +1378,7 @@ impl Node {
     /// Re-evaluates preferred paths and routes, and flushes queues.
     fn after_change(&mut self, now: Instant) {
         let promote = self.config.timers.promote_streak;
-        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        let ids = std::mem::take(&mut self.dirty);
         for id in ids {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;

@@ -213,6 +213,17 @@ pub fn node_config(
     }
 }
 
+/// A member with the default (open) policy owning `address`'s /24.
+pub fn member(name: &str, seed: u8, address: [u8; 4], relay_capable: bool) -> MemberSpec {
+    MemberSpec {
+        name: name.into(),
+        seed,
+        address: Ipv4Addr::from(address),
+        relay_capable,
+        policy: Policy::default(),
+    }
+}
+
 /// Creates a [`SimNode`] (not yet started).
 pub fn sim_node(net_epoch: Instant, spec: &MemberSpec, config: NodeConfig) -> SimNode {
     let identity = Identity::from_seed([spec.seed; 32]);
@@ -252,14 +263,17 @@ pub fn sim_node(net_epoch: Instant, spec: &MemberSpec, config: NodeConfig) -> Si
 ///   cannot be punched;
 /// * cutting the alpha–beta LAN link makes alpha ↔ beta fall back to relay.
 #[allow(missing_debug_implementations)] // the network holds whole nodes
-pub struct Showcase {
+pub struct Overlay {
     /// The network.
     pub net: Network<SimNode>,
     /// Member identities.
     pub roster: Roster,
     /// Hosts by name.
-    pub hosts: BTreeMap<&'static str, HostId>,
+    pub hosts: BTreeMap<String, HostId>,
 }
+
+/// The showcase is an [`Overlay`] built by [`Overlay::showcase`].
+pub type Showcase = Overlay;
 
 /// Policy with everything enabled.
 pub fn open_policy() -> Policy {
@@ -283,10 +297,19 @@ pub fn showcase_specs(policy: Policy) -> Vec<MemberSpec> {
     ]
 }
 
-impl Showcase {
+impl Overlay {
     /// Builds the showcase with `specs` (see [`showcase_specs`]); every node
     /// allowlists every other and bootstraps from the relay. Nodes are started.
     pub fn build(seed: u64, specs: &[MemberSpec]) -> Self {
+        Self::showcase(seed, specs, |_, _| {})
+    }
+
+    /// [`Overlay::build`] with a hook that may change each node's config.
+    pub fn showcase(
+        seed: u64,
+        specs: &[MemberSpec],
+        mut tweak: impl FnMut(&str, &mut NodeConfig),
+    ) -> Self {
         let mut net: Network<SimNode> = Network::new(seed);
         let mut roster = Roster::default();
         for s in specs {
@@ -356,12 +379,65 @@ impl Showcase {
             } else {
                 vec![(roster.id("relay"), relay_addr)]
             };
-            let config = node_config(spec, roster.allowlist(name), bootstrap);
+            let mut config = node_config(spec, roster.allowlist(name), bootstrap);
+            tweak(name, &mut config);
             let mut node = sim_node(epoch, spec, config);
             let addr = SocketAddrV4::new(Ipv4Addr::from(ip), 4100);
             node.node.set_local_addresses(vec![addr]);
             let h = net.add_host(name, realm, Ipv4Addr::from(ip), 4100, gw, node);
-            hosts.insert(name, h);
+            hosts.insert(name.to_owned(), h);
+        }
+        let mut s = Self { net, roster, hosts };
+        let now = s.net.now();
+        for h in s.hosts.values() {
+            s.net.endpoint_mut(*h).node.start(now);
+        }
+        s
+    }
+
+    /// Every member on the public internet (192.0.2.0/24 and onward, port
+    /// 4100), all allowlisting each other; members other than `bootstrap`
+    /// bootstrap from it. `tweak` may change each config. Nodes are started.
+    pub fn public(
+        seed: u64,
+        specs: &[MemberSpec],
+        bootstrap: Option<&str>,
+        mut tweak: impl FnMut(&str, &mut NodeConfig),
+    ) -> Self {
+        let mut net: Network<SimNode> = Network::new(seed);
+        let mut roster = Roster::default();
+        for s in specs {
+            roster.add(s);
+        }
+        let inet = net.internet();
+        let addr_of = |i: usize| {
+            let i = i as u32;
+            SocketAddrV4::new(
+                Ipv4Addr::from(u32::from(Ipv4Addr::new(192, 0, 2, 1)) + i),
+                4100,
+            )
+        };
+        let boot = bootstrap.map(|b| {
+            let i = specs
+                .iter()
+                .position(|s| s.name == b)
+                .unwrap_or_else(|| panic!("no member {b}"));
+            (roster.id(b), addr_of(i))
+        });
+        let epoch = net.epoch();
+        let mut hosts = BTreeMap::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let bootstrap = boot
+                .filter(|(id, _)| *id != roster.id(&spec.name))
+                .into_iter()
+                .collect();
+            let mut config = node_config(spec, roster.allowlist(&spec.name), bootstrap);
+            tweak(&spec.name, &mut config);
+            let mut node = sim_node(epoch, spec, config);
+            let addr = addr_of(i);
+            node.node.set_local_addresses(vec![addr]);
+            let h = net.add_host(spec.name.clone(), inet, *addr.ip(), 4100, None, node);
+            hosts.insert(spec.name.clone(), h);
         }
         let mut s = Self { net, roster, hosts };
         let now = s.net.now();
@@ -373,7 +449,7 @@ impl Showcase {
 
     /// Runs the network until `cond` holds (checked after every event) or
     /// `max` of virtual time passed. Returns whether it held.
-    pub fn run_until(&mut self, max: Duration, cond: impl Fn(&Showcase) -> bool) -> bool {
+    pub fn run_until(&mut self, max: Duration, cond: impl Fn(&Overlay) -> bool) -> bool {
         let deadline = self.net.now() + max;
         loop {
             if cond(self) {
