@@ -1,0 +1,574 @@
+//! Inbound datagrams: decryption, frames, control messages, enrollment,
+//! candidate learning, signaling and relaying.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use super::Node;
+use super::ipv4;
+use super::observe::{DropReason, Event, RejectReason, WithdrawReason};
+use super::peer::{Membership, Peer, Via};
+use crate::control::{self, Candidates, Control, Frame, RelayDirection, RelayRefusal};
+use crate::net::Ipv4Prefix;
+use crate::peer_id::PeerId;
+use crate::route::RouteState;
+use crate::wg::{Received, WgError};
+
+impl Node {
+    // ------------------------------------------------------------------
+    // Inbound datagrams
+    // ------------------------------------------------------------------
+
+    /// A UDP datagram received from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV4, data: &[u8]) {
+        if !self.running {
+            return;
+        }
+        self.receive(now, Via::Direct(from), data, None);
+        self.after_change(now);
+    }
+
+    /// Processes one WireGuard datagram that arrived over `via`. For a
+    /// relayed datagram, `claimed` is the source the relay named; the
+    /// session must prove it.
+    pub(super) fn receive(&mut self, now: Instant, via: Via, data: &[u8], claimed: Option<PeerId>) {
+        let mut plain = Vec::new();
+        let wall = self.wall(now);
+        let received = match self.wg.decrypt(now, wall, data, &mut plain) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = match e {
+                    WgError::UnknownPeer => DropReason::UnknownSender,
+                    _ => DropReason::DecryptFailed,
+                };
+                self.drop_packet(None, reason);
+                return;
+            }
+        };
+        let id = match &received {
+            Received::Data { peer }
+            | Received::HandshakeInitiation { peer, .. }
+            | Received::HandshakeComplete { peer } => *peer,
+        };
+        if let (Via::Relay(relay), Some(claimed)) = (via, claimed) {
+            if claimed != id {
+                // The relay named one source, the session proves another.
+                self.drop_packet(Some(relay), DropReason::RelayNotAllowed);
+                return;
+            }
+        }
+        self.heard_from(now, id, via);
+        match received {
+            Received::HandshakeInitiation { response, .. } => {
+                self.send_via(now, id, via, &response);
+            }
+            Received::HandshakeComplete { .. } => {
+                self.path_confirmed(now, id, via, None);
+                self.session_up(now, id);
+            }
+            Received::Data { .. } => {
+                if self
+                    .peers
+                    .get(&id)
+                    .is_some_and(|p| p.session_up_at.is_none())
+                {
+                    self.session_up(now, id);
+                }
+                self.handle_plaintext(now, id, via, &plain);
+            }
+        }
+    }
+
+    pub(super) fn heard_from(&mut self, now: Instant, id: PeerId, via: Via) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        self.dirty.insert(id);
+        p.last_rx = Some(now);
+        if let Via::Direct(addr) = via {
+            p.observed = Some(addr);
+        }
+        let Some(i) = p.path_index(via, now) else {
+            return;
+        };
+        // Authenticated traffic over a path while nothing works yet: use it
+        // provisionally; probes confirm or kill it.
+        if !p.paths.iter().any(|x| x.alive) {
+            p.paths[i].mark_alive();
+        }
+    }
+
+    pub(super) fn path_confirmed(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        via: Via,
+        rtt: Option<Duration>,
+    ) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(i) = p.path_index(via, now) else {
+            return;
+        };
+        let path = &mut p.paths[i];
+        path.mark_alive();
+        path.streak = path.streak.saturating_add(1);
+        if let Some(rtt) = rtt {
+            path.srtt = Some(match path.srtt {
+                None => rtt,
+                Some(s) => (s * 7 + rtt) / 8,
+            });
+        }
+    }
+
+    pub(super) fn session_up(&mut self, now: Instant, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.session_up_at = Some(now);
+        p.connecting_since = None;
+        p.next_connect = None;
+        p.next_announce = Some(now);
+        for path in &mut p.paths {
+            path.next_probe = now;
+        }
+        if p.bootstrap.is_some() {
+            self.events
+                .push_back(Event::BootstrapConnected { peer: id });
+        }
+    }
+
+    pub(super) fn own_candidates(&self) -> Candidates {
+        let mut local = self.local_addresses.clone();
+        local.truncate(control::MAX_CANDIDATES);
+        let reflexive = self
+            .reflexive
+            .iter()
+            .filter(|a| !local.contains(a))
+            .copied()
+            .collect();
+        Candidates { local, reflexive }
+    }
+
+    pub(super) fn is_own_address(&self, a: &SocketAddrV4) -> bool {
+        self.local_addresses.contains(a) || self.reflexive.contains(a)
+    }
+
+    pub(super) fn handle_plaintext(&mut self, now: Instant, id: PeerId, via: Via, plain: &[u8]) {
+        match control::decode(plain) {
+            Ok(Frame::Keepalive) => {}
+            Ok(Frame::Data(packet)) => self.inbound_data(now, id, packet),
+            Ok(Frame::Control(msg)) => self.handle_control(now, id, via, msg),
+            Ok(Frame::Relay {
+                direction,
+                peer,
+                datagram,
+            }) => {
+                if matches!(via, Via::Relay(_)) {
+                    // No relay chains: a relayed session cannot relay again.
+                    self.drop_packet(Some(id), DropReason::RelayNotAllowed);
+                    return;
+                }
+                match direction {
+                    RelayDirection::Forward => self.relay_forward(now, id, peer, datagram),
+                    RelayDirection::Deliver => {
+                        if !self.config.policy.allow_relay
+                            || !self.peers.get(&id).is_some_and(Peer::relay_capable)
+                            || !self.peers.contains_key(&peer)
+                        {
+                            self.drop_packet(Some(id), DropReason::RelayNotAllowed);
+                            return;
+                        }
+                        let inner = datagram.to_vec();
+                        self.receive(now, Via::Relay(id), &inner, Some(peer));
+                    }
+                }
+            }
+            Err(_) => self.drop_packet(Some(id), DropReason::BadControl),
+        }
+    }
+
+    pub(super) fn inbound_data(&mut self, now: Instant, id: PeerId, packet: &[u8]) {
+        let Some(addrs) = ipv4::parse(packet) else {
+            self.drop_packet(Some(id), DropReason::Malformed);
+            return;
+        };
+        let Some(prefix) = self.peers.get(&id).and_then(Peer::enrolled_prefix) else {
+            self.drop_packet(Some(id), DropReason::UnauthorizedPeer);
+            return;
+        };
+        if !prefix.contains(addrs.src) {
+            self.drop_packet(Some(id), DropReason::UnauthorizedPeer);
+            return;
+        }
+        if !self.config.prefix.contains(addrs.dst) {
+            self.drop_packet(Some(id), DropReason::WrongDestination);
+            return;
+        }
+        self.counters.packets_received += 1;
+        self.counters.bytes_received += packet.len() as u64;
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.counters.packets_received += 1;
+            p.counters.bytes_received += packet.len() as u64;
+            p.last_data = Some(now);
+        }
+        self.tun_out.push_back(packet.to_vec());
+    }
+
+    pub(super) fn handle_control(&mut self, now: Instant, id: PeerId, via: Via, msg: Control) {
+        match msg {
+            Control::Announce {
+                network_id,
+                prefix,
+                candidates,
+                seq,
+            } => {
+                if self.enroll(id, &network_id, prefix, seq) {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.announced = candidates.clone();
+                    }
+                    self.learn_candidates(now, id, &candidates, None);
+                    self.share_member(now, id);
+                }
+            }
+            Control::Withdraw { network_id, prefix } => {
+                let matches = network_id == self.config.network_id
+                    && self.peers.get(&id).and_then(Peer::enrolled_prefix) == Some(prefix);
+                if matches {
+                    self.end_membership(id, WithdrawReason::Withdrawn);
+                }
+            }
+            Control::PeerInfo { peer, candidates } => {
+                self.learn_candidates(now, peer, &candidates, Some(id));
+            }
+            Control::PunchRequest { target, candidates } => {
+                self.signal_punch(now, id, target, candidates);
+            }
+            Control::PunchNotify { from, candidates } => {
+                if !self.config.policy.allow_signaling_upgrade || from == self.local {
+                    return;
+                }
+                if let Some(p) = self.peers.get_mut(&from) {
+                    p.punched = true;
+                    p.last_punch = Some(now);
+                    p.info_from = Some(id);
+                } else {
+                    return;
+                }
+                self.learn_candidates(now, from, &candidates, Some(id));
+            }
+            Control::Probe { id: probe } => {
+                let observed = match via {
+                    Via::Direct(a) => a,
+                    Via::Relay(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                };
+                self.send_control_via(
+                    now,
+                    id,
+                    via,
+                    &Control::ProbeReply {
+                        id: probe,
+                        observed,
+                    },
+                );
+            }
+            Control::ProbeReply {
+                id: probe,
+                observed,
+            } => {
+                let sent = self.peers.get_mut(&id).and_then(|p| {
+                    p.paths.iter_mut().find_map(|path| {
+                        let pos = path.outstanding.iter().position(|(pid, _)| *pid == probe)?;
+                        let (_, sent) = path.outstanding.swap_remove(pos);
+                        Some((path.via, sent))
+                    })
+                });
+                if let Some((path_via, sent)) = sent {
+                    self.path_confirmed(
+                        now,
+                        id,
+                        path_via,
+                        Some(now.saturating_duration_since(sent)),
+                    );
+                }
+                if matches!(via, Via::Direct(_))
+                    && !observed.ip().is_unspecified()
+                    && !self.reflexive.contains(&observed)
+                    && !self.local_addresses.contains(&observed)
+                {
+                    self.reflexive.insert(0, observed);
+                    self.reflexive.truncate(4);
+                    self.events.push_back(Event::ReflexiveAddress {
+                        address: observed,
+                        via: id,
+                    });
+                }
+            }
+            Control::RelayRefused { peer, .. } => {
+                self.dirty.insert(peer);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    if let Some(path) = p.paths.iter_mut().find(|x| x.via == Via::Relay(id)) {
+                        path.alive = false;
+                        path.streak = 0;
+                        path.misses = self.config.timers.dead_after_misses;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Enrollment: accept only an allowlisted peer, in our network,
+    /// claiming exactly its configured prefix. Returns whether accepted.
+    pub(super) fn enroll(
+        &mut self,
+        id: PeerId,
+        network_id: &str,
+        prefix: Ipv4Prefix,
+        seq: u64,
+    ) -> bool {
+        let allowed = self
+            .peers
+            .get(&id)
+            .and_then(|p| p.allow.as_ref())
+            .map(|a| a.prefix);
+        let reject = match allowed {
+            None => Some(RejectReason::NotAllowlisted),
+            Some(_) if network_id != self.config.network_id => Some(RejectReason::WrongNetwork),
+            Some(configured) if configured != prefix => Some(RejectReason::PrefixMismatch),
+            Some(_) => None,
+        };
+        if let Some(reason) = reject {
+            *self
+                .counters
+                .membership_rejections
+                .entry(reason)
+                .or_default() += 1;
+            self.events
+                .push_back(Event::MembershipRejected { peer: id, reason });
+            return false;
+        }
+        let Some(p) = self.peers.get_mut(&id) else {
+            return false;
+        };
+        match p.membership {
+            Membership::Active { seq: old, .. } if seq < old => return false,
+            Membership::Active { .. } => {
+                p.membership = Membership::Active { prefix, seq };
+            }
+            _ => {
+                p.membership = Membership::Active { prefix, seq };
+                self.events
+                    .push_back(Event::MembershipAccepted { peer: id, prefix });
+            }
+        }
+        self.update_route(id);
+        true
+    }
+
+    pub(super) fn end_membership(&mut self, id: PeerId, reason: WithdrawReason) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Membership::Active { prefix, .. } = p.membership else {
+            return;
+        };
+        p.membership = Membership::Ended { prefix };
+        if let Some(intent) = self.routes.set(prefix, id, RouteState::Withdrawn) {
+            self.events.push_back(Event::Route(intent));
+        }
+        self.events.push_back(Event::MembershipWithdrawn {
+            peer: id,
+            prefix,
+            reason,
+        });
+    }
+
+    pub(super) fn update_route(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get(&id) else {
+            return;
+        };
+        let Some(prefix) = p.enrolled_prefix() else {
+            return;
+        };
+        let state = if p.active_path().is_some_and(|x| x.alive) {
+            RouteState::Installed
+        } else {
+            RouteState::Tombstoned
+        };
+        if self
+            .routes
+            .get(&prefix)
+            .is_some_and(|r| r.state == state && r.peer == id)
+        {
+            return;
+        }
+        if let Some(intent) = self.routes.set(prefix, id, state) {
+            self.events.push_back(Event::Route(intent));
+        }
+    }
+
+    /// As a signaling/bootstrap peer: tell a newly enrolled member about the
+    /// others it may talk to, and the others about it.
+    pub(super) fn share_member(&mut self, now: Instant, id: PeerId) {
+        let newcomer = match self.peers.get(&id) {
+            Some(p) => p.shareable_candidates(),
+            None => return,
+        };
+        let others: Vec<(PeerId, Candidates)> = self
+            .peers
+            .values()
+            .filter(|p| {
+                p.id != id && p.enrolled_prefix().is_some() && self.wg.session_ready(&p.id, now)
+            })
+            .map(|p| (p.id, p.shareable_candidates()))
+            .collect();
+        for (other, candidates) in others {
+            if !candidates.is_empty() {
+                self.send_control(
+                    now,
+                    id,
+                    &Control::PeerInfo {
+                        peer: other,
+                        candidates,
+                    },
+                );
+            }
+            if !newcomer.is_empty() {
+                self.send_control(
+                    now,
+                    other,
+                    &Control::PeerInfo {
+                        peer: id,
+                        candidates: newcomer.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    pub(super) fn learn_candidates(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        candidates: &Candidates,
+        from: Option<PeerId>,
+    ) {
+        if id == self.local {
+            return;
+        }
+        let addrs: Vec<(SocketAddrV4, bool)> = candidates
+            .local
+            .iter()
+            .map(|a| (*a, false))
+            .chain(candidates.reflexive.iter().map(|a| (*a, true)))
+            .filter(|(a, _)| !self.is_own_address(a) && !a.ip().is_unspecified() && a.port() != 0)
+            .take(2 * control::MAX_CANDIDATES)
+            .collect();
+        let ready = self.wg.session_ready(&id, now);
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        self.dirty.insert(id);
+        if from.is_some() {
+            p.info_from = from;
+        }
+        let mut added = false;
+        for (addr, reflexive) in addrs {
+            let existed = p.paths.iter().any(|x| x.via == Via::Direct(addr));
+            if let Some(i) = p.path_index_with(Via::Direct(addr), now, reflexive) {
+                added |= !existed;
+                if !p.paths[i].alive {
+                    p.paths[i].next_probe = now;
+                }
+            }
+        }
+        if !ready && self.running {
+            if p.connecting_since.is_some() {
+                if !added {
+                    return;
+                }
+                // Reach the new candidates without waiting for the retry timer.
+                self.send_handshake(now, id);
+            } else {
+                self.connect(now, id);
+            }
+        }
+    }
+
+    pub(super) fn signal_punch(
+        &mut self,
+        now: Instant,
+        requester: PeerId,
+        target: PeerId,
+        mut candidates: Candidates,
+    ) {
+        let both_listed = [requester, target]
+            .iter()
+            .all(|x| self.peers.get(x).is_some_and(|p| p.allow.is_some()));
+        if !both_listed || !self.wg.session_ready(&target, now) || requester == target {
+            return;
+        }
+        if let Some(seen) = self.peers.get(&requester).and_then(|p| p.observed) {
+            if !candidates.reflexive.contains(&seen) && !candidates.local.contains(&seen) {
+                candidates.reflexive.insert(0, seen);
+            }
+        }
+        candidates.local.truncate(control::MAX_CANDIDATES);
+        candidates.reflexive.truncate(control::MAX_CANDIDATES);
+        self.send_control(
+            now,
+            target,
+            &Control::PunchNotify {
+                from: requester,
+                candidates,
+            },
+        );
+    }
+
+    pub(super) fn relay_forward(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        dest: PeerId,
+        datagram: &[u8],
+    ) {
+        let refusal = if !self.config.relay_enabled {
+            Some(RelayRefusal::NotARelay)
+        } else if ![from, dest]
+            .iter()
+            .all(|x| self.peers.get(x).is_some_and(|p| p.allow.is_some()))
+        {
+            Some(RelayRefusal::NotAllowlisted)
+        } else if !self.wg.session_ready(&dest, now)
+            || !self
+                .peers
+                .get(&dest)
+                .and_then(|p| p.active_path())
+                .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)))
+        {
+            Some(RelayRefusal::DestinationUnreachable)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            self.drop_packet(Some(from), DropReason::RelayRefused);
+            self.send_control(now, from, &Control::RelayRefused { peer: dest, reason });
+            return;
+        }
+        let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
+        control::encode_relay(RelayDirection::Deliver, &from, datagram, &mut frame);
+        let mut out = Vec::with_capacity(frame.len() + 32);
+        if self.wg.encrypt(now, &dest, &frame, &mut out).is_ok() {
+            let via = self
+                .peers
+                .get(&dest)
+                .and_then(|p| p.active_path())
+                .map(|p| p.via);
+            if let Some(via) = via {
+                self.send_via(now, dest, via, &out);
+                self.counters.relayed_for_others += 1;
+            }
+        }
+    }
+}

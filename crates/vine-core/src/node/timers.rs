@@ -1,0 +1,307 @@
+//! Connecting, hole-punch requests, probes, timers and path re-evaluation.
+
+use std::time::Instant;
+
+use super::Node;
+use super::observe::{DropReason, Event, WithdrawReason};
+use super::peer::{Peer, Via};
+use crate::control::Control;
+use crate::peer_id::PeerId;
+use crate::wg::TimerEvent;
+
+impl Node {
+    // ------------------------------------------------------------------
+    // Connecting, probing, timers
+    // ------------------------------------------------------------------
+
+    pub(super) fn connect(&mut self, now: Instant, id: PeerId) {
+        if !self.running || self.wg.session_ready(&id, now) {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if p.connecting_since.is_none() {
+            p.connecting_since = Some(now);
+        }
+        p.next_connect = None;
+        self.send_handshake(now, id);
+    }
+
+    pub(super) fn refresh_relay_paths(&mut self, now: Instant, id: PeerId) {
+        if !self.config.policy.allow_relay {
+            return;
+        }
+        let relays: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|r| {
+                r.id != id
+                    && r.relay_capable()
+                    && r.active_path()
+                        .is_some_and(|x| x.alive && matches!(x.via, Via::Direct(_)))
+                    && self.wg.session_ready(&r.id, now)
+            })
+            .map(|r| r.id)
+            .collect();
+        if let Some(p) = self.peers.get_mut(&id) {
+            for r in relays {
+                p.path_index(Via::Relay(r), now);
+            }
+        }
+    }
+
+    /// Sends a fresh handshake initiation over every candidate path at once.
+    pub(super) fn send_handshake(&mut self, now: Instant, id: PeerId) {
+        self.refresh_relay_paths(now, id);
+        let wall = self.wall(now);
+        let Ok(init) = self.wg.initiate(now, wall, &id) else {
+            return;
+        };
+        let vias: Vec<Via> = self
+            .peers
+            .get(&id)
+            .map(|p| p.paths.iter().map(|x| x.via).collect())
+            .unwrap_or_default();
+        for via in vias {
+            self.send_via(now, id, via, &init);
+        }
+    }
+
+    pub(super) fn request_punch(&mut self, now: Instant, id: PeerId) {
+        let signaling = {
+            let Some(p) = self.peers.get(&id) else {
+                return;
+            };
+            p.info_from
+                .filter(|s| self.wg.session_ready(s, now))
+                .or_else(|| {
+                    self.config
+                        .bootstrap
+                        .iter()
+                        .map(|(b, _)| *b)
+                        .find(|b| *b != id && self.wg.session_ready(b, now))
+                })
+        };
+        if let Some(p) = self.peers.get_mut(&id) {
+            // Even without a signaling peer, wait a full interval before
+            // trying again.
+            p.last_punch = Some(now);
+        }
+        let Some(signaling) = signaling else {
+            return;
+        };
+        let candidates = self.own_candidates();
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.punched = true;
+            for path in &mut p.paths {
+                if matches!(path.via, Via::Direct(_)) && !path.alive {
+                    path.next_probe = now;
+                }
+            }
+        }
+        self.send_control(
+            now,
+            signaling,
+            &Control::PunchRequest {
+                target: id,
+                candidates,
+            },
+        );
+        if !self.wg.session_ready(&id, now) {
+            self.send_handshake(now, id);
+        }
+    }
+
+    pub(super) fn needs_punch_at(&self, p: &Peer) -> Option<Instant> {
+        if !self.config.policy.allow_signaling_upgrade {
+            return None;
+        }
+        let has_direct_candidate = p.paths.iter().any(|x| matches!(x.via, Via::Direct(_)));
+        let direct_alive = p
+            .paths
+            .iter()
+            .any(|x| x.alive && matches!(x.via, Via::Direct(_)));
+        if !has_direct_candidate || direct_alive || p.bootstrap.is_some() {
+            return None;
+        }
+        let t = &self.config.timers;
+        let started = p.connecting_since.or(p.session_up_at)?;
+        let mut at = started + t.punch_delay;
+        if let Some(last) = p.last_punch {
+            at = at.max(last + t.punch_interval);
+        }
+        Some(at)
+    }
+
+    /// Timers fired (call when [`Node::poll_timeout`] is reached).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.running {
+            return;
+        }
+        for (id, event) in self.wg.handle_timeout(now) {
+            match event {
+                TimerEvent::HandshakeRetry | TimerEvent::RekeyNeeded => {
+                    self.send_handshake(now, id)
+                }
+                TimerEvent::SessionExpired => self.session_failed(now, id),
+            }
+        }
+        let t = self.config.timers;
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        self.dirty.extend(ids.iter().copied());
+        for id in ids {
+            let ready = self.wg.session_ready(&id, now);
+            let punch_at = self.peers.get(&id).and_then(|p| self.needs_punch_at(p));
+            if punch_at.is_some_and(|at| at <= now) {
+                self.request_punch(now, id);
+            }
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if p.next_connect.is_some_and(|at| at <= now) {
+                p.next_connect = None;
+                self.connect(now, id);
+                continue;
+            }
+            if p.last_rx.is_some_and(|r| r + t.membership_timeout <= now) {
+                p.last_rx = None;
+                for path in &mut p.paths {
+                    path.alive = false;
+                }
+                self.end_membership(id, WithdrawReason::Expired);
+                continue;
+            }
+            let busy = p.busy(now);
+            let active = p.active;
+            let mut probes = Vec::new();
+            for (i, path) in p.paths.iter_mut().enumerate() {
+                let before = path.outstanding.len();
+                path.outstanding
+                    .retain(|(_, sent)| *sent + t.probe_timeout > now);
+                let missed = (before - path.outstanding.len()) as u32;
+                if missed > 0 {
+                    path.misses = path.misses.saturating_add(missed);
+                    path.streak = 0;
+                    if path.misses >= t.dead_after_misses {
+                        path.alive = false;
+                    }
+                }
+                if !ready && path.next_probe <= now {
+                    // No keys yet: handshakes stand in for probes.
+                    path.next_probe = now + t.probe_candidate;
+                } else if ready && path.next_probe <= now {
+                    let interval = match (busy, Some(i) == active) {
+                        (true, true) => t.probe_active,
+                        (true, false) => t.probe_candidate,
+                        (false, _) => t.probe_idle,
+                    };
+                    path.next_probe = now + interval;
+                    probes.push(path.via);
+                }
+            }
+            if !ready && p.next_announce.is_some_and(|at| at <= now) {
+                // Announced again when the session is back up.
+                p.next_announce = None;
+            }
+            let announce = ready && p.next_announce.is_some_and(|at| at <= now);
+            if announce {
+                p.next_announce = Some(now + t.announce_interval);
+                p.announce_seq += 1;
+            }
+            let seq = p.announce_seq;
+            for via in probes {
+                let probe = self.next_probe_id;
+                self.next_probe_id += 1;
+                if let Some(path) = self
+                    .peers
+                    .get_mut(&id)
+                    .and_then(|p| p.paths.iter_mut().find(|x| x.via == via))
+                {
+                    path.outstanding.push((probe, now));
+                }
+                self.send_control_via(now, id, via, &Control::Probe { id: probe });
+            }
+            if announce {
+                let msg = Control::Announce {
+                    network_id: self.config.network_id.clone(),
+                    prefix: self.config.prefix,
+                    candidates: self.own_candidates(),
+                    seq,
+                };
+                self.send_control(now, id, &msg);
+            }
+        }
+        self.after_change(now);
+    }
+
+    pub(super) fn session_failed(&mut self, now: Instant, id: PeerId) {
+        self.counters.session_failures += 1;
+        let t = self.config.timers;
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.counters.session_failures += 1;
+        p.connecting_since = None;
+        p.session_up_at = None;
+        p.next_connect = Some(now + t.reconnect_after);
+        for path in &mut p.paths {
+            path.alive = false;
+            path.outstanding.clear();
+        }
+        let dropped = p.queue.len();
+        p.queue.clear();
+        let bootstrap = p.bootstrap;
+        for _ in 0..dropped {
+            self.drop_packet(Some(id), DropReason::NoSession);
+        }
+        self.events.push_back(Event::SessionFailed { peer: id });
+        if let Some(address) = bootstrap {
+            self.events
+                .push_back(Event::BootstrapUnreachable { peer: id, address });
+        }
+    }
+
+    /// Re-evaluates preferred paths and routes, and flushes queues.
+    pub(super) fn after_change(&mut self, now: Instant) {
+        let promote = self.config.timers.promote_streak;
+        let ids = std::mem::take(&mut self.dirty);
+        for id in ids {
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if let Some((from, to, reason)) = p.select(promote) {
+                let worse = match (from, to) {
+                    (Some(f), Some(t)) => t > f,
+                    _ => false,
+                };
+                if worse {
+                    p.counters.fallback_transitions += 1;
+                    self.counters.fallback_transitions += 1;
+                }
+                self.events.push_back(Event::PathChanged {
+                    peer: id,
+                    from,
+                    to,
+                    reason,
+                });
+            }
+            self.update_route(id);
+            let flush = self.wg.session_ready(&id, now)
+                && self
+                    .peers
+                    .get(&id)
+                    .is_some_and(|p| p.active.is_some() && !p.queue.is_empty());
+            if flush {
+                let queued: Vec<Vec<u8>> = self
+                    .peers
+                    .get_mut(&id)
+                    .map(|p| p.queue.drain(..).collect())
+                    .unwrap_or_default();
+                for packet in queued {
+                    self.send_data(now, id, &packet);
+                }
+            }
+        }
+    }
+}
