@@ -332,18 +332,43 @@ fn a_silent_peer_is_tombstoned_then_expired() {
     // gamma vanishes without a word (crash, cable pulled).
     o.net.isolate(gamma);
     o.net.run_for(Duration::from_secs(10));
-    let route = o.node("beta").node.routes().get(&gamma_prefix).cloned().expect("route");
-    assert_eq!(route.state, vine_core::route::RouteState::Tombstoned, "kept, but no path");
-    assert!(o.node("beta").kernel_routes.contains(&gamma_prefix), "no leak to the default route");
+    let route = o
+        .node("beta")
+        .node
+        .routes()
+        .get(&gamma_prefix)
+        .cloned()
+        .expect("route");
+    assert_eq!(
+        route.state,
+        vine_core::route::RouteState::Tombstoned,
+        "kept, but no path"
+    );
+    assert!(
+        o.node("beta").kernel_routes.contains(&gamma_prefix),
+        "no leak to the default route"
+    );
     o.send("beta", "gamma", b"void");
-    let drops = o.node("beta").node.counters().drops.get(&DropReason::NoSession).copied();
+    let drops = o
+        .node("beta")
+        .node
+        .counters()
+        .drops
+        .get(&DropReason::NoSession)
+        .copied();
     assert_eq!(drops, Some(1), "dropped and counted as no_session");
     o.net.run_for(Duration::from_secs(30));
     for n in ["alpha", "beta", "relay"] {
         assert!(!o.node(n).kernel_routes.contains(&gamma_prefix), "{n}");
-        assert!(o.node(n).events.iter().any(|(_, e)| matches!(
-            e,
-            Event::MembershipWithdrawn { reason: WithdrawReason::Expired, .. }
-        )), "{n}");
+        assert!(
+            o.node(n).events.iter().any(|(_, e)| matches!(
+                e,
+                Event::MembershipWithdrawn {
+                    reason: WithdrawReason::Expired,
+                    ..
+                }
+            )),
+            "{n}"
+        );
     }
 }
