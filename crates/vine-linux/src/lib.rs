@@ -1,16 +1,33 @@
 //! # vine-linux
 //!
 //! Host integration for vine: everything that touches the Linux host on the
-//! node's behalf. Today that is the node's files — the identity file (mode
-//! 0600, atomic writes, tamper checks via [`vine_core::Identity`]) and the
-//! config file (path and permission rules, then [`vine_core::config::parse`]).
-//! TUN devices, netlink routes and namespaces join it as they are built.
+//! node's behalf:
+//!
+//! - the node's files — the identity file (mode 0600, atomic writes, tamper
+//!   checks via [`vine_core::Identity`]) and the config file (path and
+//!   permission rules, then [`vine_core::config::parse`]);
+//! - the TUN device ([`tun::Tun`]) and the kernel routes that send overlay
+//!   prefixes into it ([`routes::Routes`]), both over netlink;
+//! - host readiness checks for `vine doctor` ([`doctor`]);
+//! - private network namespaces for tests ([`netns::in_netns`]).
 //!
 //! ## IO contract
 //!
-//! Functions here do blocking filesystem IO and return typed errors whose
-//! messages name the path and the fix. Nothing here reads the clock.
+//! Functions here do blocking IO (files, ioctls, netlink) and return typed
+//! errors whose messages name the path, interface or prefix and the fix.
+//! Network state is read and changed in the network namespace of the calling
+//! thread. Nothing here reads the clock.
 
 pub mod config_file;
+pub mod doctor;
+mod error;
 pub mod fsutil;
 pub mod identity_store;
+mod netlink;
+pub mod netns;
+pub mod routes;
+pub mod tun;
+
+pub use error::HostError;
+pub use routes::Routes;
+pub use tun::Tun;
