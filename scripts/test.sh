@@ -2,13 +2,21 @@
 # vine's full test suite: the command README.md documents and .ci/run runs.
 # Installs what the tests need on a fresh Debian machine (run as root), then
 # runs the format check, clippy with warnings denied, and every test of the
-# workspace.
+# workspace — network-namespace tests included, so it must run as root.
+if [ "$(id -u)" != 0 ]; then
+    echo "error: the test suite builds network namespaces and TUN devices; run it as root" >&2
+    exit 1
+fi
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v git >/dev/null 2>&1 || need+=(git)
+# Network-namespace tests: `ip` (iproute2) builds the test hosts, `ping`
+# checks the overlay end to end.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 if ((${#need[@]})); then
     echo "== installing ${need[*]}"
     apt-get update -qq

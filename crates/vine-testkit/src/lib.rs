@@ -9,8 +9,8 @@
 //! port-restricted cone, symmetric, stateful firewall, and NAT chains). It
 //! drives sans-IO endpoints through the [`sim::Endpoint`] trait so that many
 //! nodes can run direct, hole-punched and relayed scenarios in milliseconds.
-//! The network-namespace harness for end-to-end tests on real Linux will live
-//! here too.
+//! The network-namespace harness for end-to-end tests on real Linux lives in
+//! [`netns`].
 //!
 //! ## IO and time contract
 //!
@@ -21,5 +21,6 @@
 //! from a seeded generator ([`sim::SimRng`]), so a run is a pure function of
 //! its seed, its topology and its endpoints.
 
+pub mod netns;
 pub mod overlay;
 pub mod sim;
