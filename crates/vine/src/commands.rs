@@ -1,13 +1,15 @@
 //! Command implementations, one module per command group.
 
 mod config;
+mod daemon;
+mod doctor;
 mod identity;
 
 use std::io;
 
 use clap::CommandFactory as _;
 
-use crate::cli::{Cli, Command, DaemonCommand};
+use crate::cli::{Cli, Command};
 
 /// How a command failed; [`crate::run`] maps it to an exit code.
 #[derive(Debug)]
@@ -51,21 +53,16 @@ pub fn dispatch(cli: &Cli) -> Outcome {
             clap_complete::generate(args.shell, &mut command, "vine", &mut io::stdout());
             Ok(())
         }
-        Command::Daemon(d) => Err(Failure::NotImplemented(match d {
-            DaemonCommand::Run => "daemon run",
-            DaemonCommand::Start => "daemon start",
-            DaemonCommand::Stop => "daemon stop",
-            DaemonCommand::Status => "daemon status",
-        })),
-        Command::Up => Err(Failure::NotImplemented("up")),
-        Command::Down => Err(Failure::NotImplemented("down")),
-        Command::Status => Err(Failure::NotImplemented("status")),
-        Command::Peers => Err(Failure::NotImplemented("peers")),
-        Command::Routes => Err(Failure::NotImplemented("routes")),
-        Command::Sessions => Err(Failure::NotImplemented("sessions")),
-        Command::Counters => Err(Failure::NotImplemented("counters")),
-        Command::Snapshot => Err(Failure::NotImplemented("snapshot")),
-        Command::Ping(_) => Err(Failure::NotImplemented("ping")),
-        Command::Doctor => Err(Failure::NotImplemented("doctor")),
+        Command::Daemon(d) => daemon::run(cli, d),
+        Command::Up => daemon::foreground(cli),
+        Command::Down => daemon::stop(cli),
+        Command::Status => daemon::live(cli, daemon::Live::Status),
+        Command::Peers => daemon::live(cli, daemon::Live::Peers),
+        Command::Routes => daemon::live(cli, daemon::Live::Routes),
+        Command::Sessions => daemon::live(cli, daemon::Live::Sessions),
+        Command::Counters => daemon::live(cli, daemon::Live::Counters),
+        Command::Snapshot => daemon::live(cli, daemon::Live::Snapshot),
+        Command::Ping(args) => daemon::ping(cli, args.address),
+        Command::Doctor => doctor::run(cli),
     }
 }

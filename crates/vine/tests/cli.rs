@@ -127,28 +127,152 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn unbuilt_commands_exit_3_and_say_so() {
-    for args in [
-        &["daemon", "run"][..],
-        &["daemon", "start"],
-        &["daemon", "stop"],
-        &["daemon", "status"],
-        &["up"],
-        &["down"],
-        &["status"],
-        &["peers"],
-        &["routes"],
-        &["sessions"],
-        &["counters"],
-        &["snapshot"],
-        &["ping", "10.42.1.1"],
-        &["doctor"],
-    ] {
-        let r = vine(args);
-        assert_eq!(r.code, 3, "vine {args:?}: {}", r.all());
-        assert!(r.stderr.contains("not implemented yet"), "{}", r.stderr);
+fn diagnostics_without_a_daemon_say_so_and_fake_nothing() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let run = t.path().join("run");
+    let identity = t.path().join("state/identity");
+    let config = t.path().join("vine.toml");
+    ok(&["identity", "init", "--identity", s(&identity)]);
+    ok(&[
+        "config",
+        "init",
+        "-c",
+        s(&config),
+        "--identity",
+        s(&identity),
+        "--name",
+        "alpha",
+        "--address",
+        "10.42.0.1/24",
+        "--runtime-dir",
+        s(&run),
+    ]);
+    let c = s(&config);
+    // The configured view, with a clear note.
+    for cmd in ["status", "peers", "routes", "sessions"] {
+        let r = ok(&[cmd, "-c", c]);
+        assert!(
+            r.stderr.contains("vine is not running"),
+            "{cmd}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("showing the configured view"), "{cmd}");
+    }
+    assert!(ok(&["routes", "-c", c]).stdout.contains("10.42.0.0/24"));
+    let r = ok(&["peers", "-c", c, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["running"], false);
+    // No faked numbers: counters, snapshot and ping fail.
+    for args in [&["counters"][..], &["snapshot"], &["ping", "10.42.1.1"]] {
+        let mut a = args.to_vec();
+        a.extend(["-c", c]);
+        let r = vine(&a);
+        assert_eq!(r.code, 1, "vine {a:?}: {}", r.all());
+        assert!(r.stderr.contains("vine is not running"), "{}", r.stderr);
         assert!(r.stdout.is_empty(), "no fake output: {}", r.stdout);
     }
+    assert!(
+        vine(&["ping", "10.42.1.1", "-c", c])
+            .stderr
+            .contains("no allowed peer owns 10.42.1.1")
+    );
+    // Lifecycle without a daemon.
+    let r = vine(&["daemon", "stop", "-c", c]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("not running"), "{}", r.stderr);
+    assert_eq!(vine(&["down", "-c", c]).code, 1);
+    assert!(
+        ok(&["daemon", "status", "-c", c])
+            .stdout
+            .contains("stopped")
+    );
+}
+
+/// Checks a `vine doctor --format json` run: exit code 0 or 1 matching
+/// `ok`, every check named, every failing check with a fix. Returns the
+/// checks.
+fn doctor_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let r = vine(args);
+    assert!(r.code == 0 || r.code == 1, "vine {args:?}: {}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("doctor prints JSON");
+    let ok = v["ok"].as_bool().expect("`ok` is a bool");
+    assert_eq!(ok, r.code == 0, "exit code matches `ok`: {}", r.stdout);
+    let checks = v["checks"]
+        .as_array()
+        .expect("`checks` is an array")
+        .clone();
+    assert!(!checks.is_empty());
+    for c in &checks {
+        assert!(c["name"].as_str().is_some_and(|n| !n.is_empty()), "{c}");
+        assert!(c["detail"].as_str().is_some_and(|d| !d.is_empty()), "{c}");
+        let passed = c["ok"].as_bool().expect("check `ok` is a bool");
+        if !passed {
+            assert!(
+                c["fix"].as_str().is_some_and(|f| !f.is_empty()),
+                "failing check without a fix: {c}"
+            );
+        }
+    }
+    assert_eq!(ok, checks.iter().all(|c| c["ok"] == true));
+    checks
+}
+
+#[test]
+fn doctor_reports_every_check_with_fixes() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let n = node(t.path(), "a", "10.42.0.1/24");
+    let checks = doctor_json(&["doctor", "-c", s(&n.config), "--format", "json"]);
+    let names: Vec<&str> = checks.iter().filter_map(|c| c["name"].as_str()).collect();
+    for name in [
+        "tun-device",
+        "cap-net-admin",
+        "config",
+        "identity",
+        "tun-name",
+        "route-conflicts",
+        "udp-port",
+    ] {
+        assert!(names.contains(&name), "no {name} check in {names:?}");
+    }
+    let by_name = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .expect("check present")
+            .clone()
+    };
+    assert_eq!(by_name("config")["ok"], true, "{checks:?}");
+    assert_eq!(by_name("identity")["ok"], true, "{checks:?}");
+
+    // Text: one line per check, ok or FAIL first, same exit code.
+    let json_code = vine(&["doctor", "-c", s(&n.config), "--format", "json"]).code;
+    let r = vine(&["doctor", "-c", s(&n.config)]);
+    assert_eq!(r.code, json_code, "{}", r.all());
+    for name in names {
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{}", r.stdout));
+        assert!(
+            line.starts_with("ok ") || line.starts_with("FAIL "),
+            "{line}"
+        );
+        if line.starts_with("FAIL") {
+            assert!(line.contains("fix: "), "{line}");
+        }
+    }
+
+    // Without a readable config the host checks still run, and doctor fails.
+    let missing = t.path().join("missing.toml");
+    let checks = doctor_json(&["doctor", "-c", s(&missing), "--format", "json"]);
+    let config = checks
+        .iter()
+        .find(|c| c["name"] == "config")
+        .expect("config check");
+    assert_eq!(config["ok"], false);
+    assert!(checks.iter().any(|c| c["name"] == "tun-device"));
+    assert_eq!(vine(&["doctor", "-c", s(&missing)]).code, 1);
 }
 
 #[test]

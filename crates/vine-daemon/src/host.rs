@@ -1,0 +1,53 @@
+//! What the daemon needs from the host, as small traits so tests can run
+//! the real event loop with in-memory fakes: a packet device (the TUN) and a
+//! route applier (kernel routes through that device).
+//!
+//! The real implementations wrap `vine_linux` types; see [`crate::linux`].
+
+use std::io;
+use std::sync::Arc;
+
+use vine_core::Ipv4Prefix;
+use vine_core::config::TunSection;
+
+/// A layer-3 packet device (the TUN interface).
+///
+/// `read` may block, but not forever: it must return now and then (an error
+/// of kind `WouldBlock`, `TimedOut` or `Interrupted` means "nothing yet")
+/// so the reader thread can notice shutdown. Implementations wait at most
+/// about [`READ_POLL`] per call.
+pub trait PacketDevice: Send + Sync {
+    /// Reads one packet into `buf`, returning its length.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes one packet.
+    fn write(&self, packet: &[u8]) -> io::Result<usize>;
+    /// Interface name (e.g. `vine0`).
+    fn name(&self) -> String;
+    /// Interface index, for routes (0 when not applicable).
+    fn index(&self) -> u32 {
+        0
+    }
+}
+
+/// How long one [`PacketDevice::read`] call should wait at most.
+pub const READ_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Applies route intents to the kernel routing table (routes through the
+/// packet device).
+pub trait RouteApplier: Send {
+    /// Adds a route for `prefix` through the device.
+    fn install(&mut self, prefix: Ipv4Prefix) -> io::Result<()>;
+    /// Removes the route for `prefix`.
+    fn remove(&mut self, prefix: Ipv4Prefix) -> io::Result<()>;
+    /// Removes every route this applier installed (shutdown).
+    fn remove_all(&mut self) -> io::Result<()>;
+}
+
+/// Creates the host resources at startup. Injected through
+/// [`crate::runtime::RunOptions`] so tests can supply fakes.
+pub trait Host: Send + Sync {
+    /// Opens the packet device described by `[tun]`.
+    fn open_device(&self, tun: &TunSection) -> io::Result<Arc<dyn PacketDevice>>;
+    /// Creates the route applier for routes through `device`.
+    fn route_applier(&self, device: &dyn PacketDevice) -> io::Result<Box<dyn RouteApplier>>;
+}

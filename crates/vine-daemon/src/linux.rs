@@ -1,0 +1,89 @@
+//! The real host: adapters from `vine_linux`'s TUN device and netlink
+//! routes to [`PacketDevice`] and [`RouteApplier`].
+
+use std::io;
+use std::os::fd::AsFd as _;
+use std::sync::Arc;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use tracing::warn;
+use vine_core::Ipv4Prefix;
+use vine_core::config::TunSection;
+use vine_linux::{Routes, Tun};
+
+use crate::host::{Host, PacketDevice, READ_POLL, RouteApplier};
+
+/// The host backed by the Linux kernel (TUN device, netlink routes).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LinuxHost;
+
+impl Host for LinuxHost {
+    fn open_device(&self, tun: &TunSection) -> io::Result<Arc<dyn PacketDevice>> {
+        let device =
+            Tun::open(&tun.name, tun.address, tun.prefix_len, tun.mtu).map_err(io::Error::other)?;
+        if device.replaced_stale() {
+            warn!(tun = %tun.name, "replaced a stale TUN device left by an earlier run");
+        }
+        Ok(Arc::new(LinuxTun(device)))
+    }
+
+    fn route_applier(&self, device: &dyn PacketDevice) -> io::Result<Box<dyn RouteApplier>> {
+        Ok(Box::new(LinuxRoutes {
+            routes: Routes::new().map_err(io::Error::other)?,
+            ifindex: device.index(),
+        }))
+    }
+}
+
+/// [`Tun`] as a [`PacketDevice`]: reads wait at most [`READ_POLL`].
+#[derive(Debug)]
+pub struct LinuxTun(pub Tun);
+
+impl PacketDevice for LinuxTun {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = PollTimeout::try_from(READ_POLL).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(_) => self.0.read(buf),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+
+    fn write(&self, packet: &[u8]) -> io::Result<usize> {
+        self.0.write(packet)
+    }
+
+    fn name(&self) -> String {
+        self.0.name().to_owned()
+    }
+
+    fn index(&self) -> u32 {
+        self.0.index()
+    }
+}
+
+/// [`Routes`] through one interface as a [`RouteApplier`].
+#[derive(Debug)]
+pub struct LinuxRoutes {
+    routes: Routes,
+    ifindex: u32,
+}
+
+impl RouteApplier for LinuxRoutes {
+    fn install(&mut self, prefix: Ipv4Prefix) -> io::Result<()> {
+        self.routes
+            .install(prefix, self.ifindex)
+            .map_err(io::Error::other)
+    }
+
+    fn remove(&mut self, prefix: Ipv4Prefix) -> io::Result<()> {
+        self.routes
+            .remove(prefix, self.ifindex)
+            .map_err(io::Error::other)
+    }
+
+    fn remove_all(&mut self) -> io::Result<()> {
+        self.routes.remove_all().map_err(io::Error::other)
+    }
+}

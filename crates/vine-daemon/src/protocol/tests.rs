@@ -1,0 +1,224 @@
+use super::*;
+
+fn peer() -> PeerId {
+    vine_core::Identity::from_seed([7; 32]).peer_id()
+}
+
+fn round_trip_request(body: RequestBody) {
+    let line = encode_line(&Request::new(body.clone()));
+    assert_eq!(line.last(), Some(&b'\n'));
+    assert!(!line[..line.len() - 1].contains(&b'\n'), "one line");
+    match decode_request(&line[..line.len() - 1]) {
+        Decoded::Request(b) => assert_eq!(b, body),
+        Decoded::Reject(e) => panic!("{body:?} rejected: {e}"),
+    }
+}
+
+#[test]
+fn every_request_round_trips() {
+    for body in [
+        RequestBody::Status,
+        RequestBody::Peers,
+        RequestBody::Routes,
+        RequestBody::Sessions,
+        RequestBody::Counters,
+        RequestBody::Snapshot,
+        RequestBody::Ping {
+            address: Ipv4Addr::new(10, 42, 1, 1),
+            count: 3,
+        },
+        RequestBody::Reload,
+        RequestBody::Shutdown,
+    ] {
+        round_trip_request(body);
+    }
+}
+
+#[test]
+fn documented_request_examples_decode() {
+    let d =
+        decode_request(br#"{"version":1,"body":{"type":"ping","address":"10.42.1.1","count":3}}"#);
+    assert_eq!(
+        d,
+        Decoded::Request(RequestBody::Ping {
+            address: Ipv4Addr::new(10, 42, 1, 1),
+            count: 3
+        })
+    );
+    let d = decode_request(br#"{"version":1,"body":{"type":"status"}}"#);
+    assert_eq!(d, Decoded::Request(RequestBody::Status));
+}
+
+fn round_trip_response(r: Response) {
+    let line = encode_line(&r);
+    let back: Response = serde_json::from_slice(&line).expect("decodes");
+    assert_eq!(back, r);
+}
+
+#[test]
+fn every_response_round_trips() {
+    let status = Status {
+        phase: Phase::Running,
+        pid: 42,
+        started_at: 1_700_000_000,
+        config_path: "/etc/libvine/vine.toml".into(),
+        peer_id: peer(),
+        network_id: "home-net".into(),
+        prefix: "10.42.0.0/24".into(),
+        listen_address: "0.0.0.0:4100".into(),
+        tun_name: "vine0".into(),
+        peers: 2,
+        enrolled_peers: 1,
+    };
+    let peer_info = PeerInfo {
+        peer_id: peer(),
+        name: Some("beta".into()),
+        prefix: Some("10.42.1.0/24".into()),
+        relay_capable: true,
+        enrolled: true,
+        session_up: true,
+        class: Some("direct".into()),
+        via: Some("udp://192.0.2.2:4100".into()),
+    };
+    for body in [
+        ResponseBody::Status(status),
+        ResponseBody::Peers(vec![peer_info]),
+        ResponseBody::Routes(vec![RouteInfo {
+            prefix: "10.42.1.0/24".into(),
+            peer: peer(),
+            peer_name: None,
+            state: "installed".into(),
+        }]),
+        ResponseBody::Sessions(vec![SessionInfo {
+            peer_id: peer(),
+            name: None,
+            session_up: false,
+            class: None,
+            via: None,
+            paths: vec![PathInfo {
+                via: "udp://192.0.2.2:4100".into(),
+                class: "direct".into(),
+                alive: false,
+                rtt_us: None,
+                misses: 3,
+            }],
+        }]),
+        ResponseBody::Counters(serde_json::json!({"packets_sent": 1})),
+        ResponseBody::Snapshot(serde_json::json!({"running": true})),
+        ResponseBody::Ping(PingResult {
+            address: Ipv4Addr::new(10, 42, 1, 1),
+            count: 1,
+            prefix: None,
+            peer: None,
+            peer_name: None,
+            route_state: None,
+            session_up: false,
+            class: None,
+            via: None,
+            rtt_us: None,
+        }),
+        ResponseBody::Reload(ReloadOutcome::Applied),
+        ResponseBody::Reload(ReloadOutcome::Rejected {
+            diagnostics: vec!["bad".into()],
+        }),
+        ResponseBody::Reload(ReloadOutcome::RestartRequired {
+            sections: vec!["tun".into()],
+        }),
+        ResponseBody::ShuttingDown,
+    ] {
+        round_trip_response(Response::ok(body));
+    }
+    round_trip_response(Response::error(ErrorCode::Internal, "boom"));
+}
+
+#[test]
+fn response_wire_shape_matches_the_docs() {
+    let v: serde_json::Value =
+        serde_json::from_slice(&encode_line(&Response::ok(ResponseBody::ShuttingDown)))
+            .expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"version":1,"body":{"ok":{"type":"shutting_down"}}})
+    );
+    let v: serde_json::Value = serde_json::from_slice(&encode_line(&Response::error(
+        ErrorCode::UnsupportedVersion,
+        "x",
+    )))
+    .expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"version":1,"body":{"error":{"code":"unsupported_version","message":"x"}}})
+    );
+}
+
+fn rejected(line: &[u8]) -> ErrorBody {
+    match decode_request(line) {
+        Decoded::Reject(e) => e,
+        Decoded::Request(r) => panic!("{:?} accepted as {r:?}", String::from_utf8_lossy(line)),
+    }
+}
+
+#[test]
+fn unknown_version_is_a_typed_error() {
+    let e = rejected(br#"{"version":7,"body":{"type":"status"}}"#);
+    assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+    assert!(e.message.contains("version 7"), "{}", e.message);
+    // Even a body this build does not know is answered by version first.
+    let e = rejected(br#"{"version":2,"body":{"type":"teleport"}}"#);
+    assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+}
+
+#[test]
+fn malformed_lines_are_rejected_not_panicked_on() {
+    for line in [
+        &b""[..],
+        b"not json",
+        b"{",
+        b"[]",
+        b"null",
+        b"{\"body\":{\"type\":\"status\"}}",
+        b"{\"version\":\"1\",\"body\":{\"type\":\"status\"}}",
+        b"{\"version\":-1}",
+        b"{\"version\":1}",
+        b"{\"version\":1,\"body\":{\"type\":\"teleport\"}}",
+        b"{\"version\":1,\"body\":{\"type\":\"ping\",\"address\":\"10.0.0.300\",\"count\":1}}",
+        b"{\"version\":1,\"body\":{\"type\":\"ping\",\"address\":\"10.0.0.1\"}}",
+        b"{\"version\":1,\"body\":{\"type\":\"ping\",\"address\":\"10.0.0.1\",\"count\":-3}}",
+        b"\xff\xfe\x00",
+    ] {
+        let e = rejected(line);
+        assert_eq!(
+            e.code,
+            ErrorCode::MalformedRequest,
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+        assert!(!e.message.is_empty());
+    }
+}
+
+#[test]
+fn unknown_error_codes_from_newer_daemons_decode() {
+    let r: Response = serde_json::from_str(
+        r#"{"version":1,"body":{"error":{"code":"quota_exceeded","message":"m"}}}"#,
+    )
+    .expect("decodes");
+    assert_eq!(r.body.expect_err("error").code, ErrorCode::Unknown);
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let mut state = 0x1234_5678_u32;
+    for len in 0..300 {
+        let line: Vec<u8> = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let alphabet = b"{}\":,[]01versionbodytype \\";
+                alphabet[state as usize % alphabet.len()]
+            })
+            .collect();
+        let _ = decode_request(&line);
+    }
+}

@@ -1,0 +1,279 @@
+//! The daemon: bounded startup, the event loop around the sans-IO
+//! [`Node`], signals, reload and bounded shutdown.
+//!
+//! # Phases
+//!
+//! `stopped → starting → running → stopping → stopped`. The phase is written
+//! to the state file (`<runtime_dir>/vine.state.json`) at every change and
+//! reported by the control socket's `status`.
+//!
+//! # Startup (bounded by [`RunOptions::startup_timeout`])
+//!
+//! 1. validate the config and identity; any error stops here with every
+//!    diagnostic listed;
+//! 2. create the runtime dir (0755), refuse if its pidfile names a live
+//!    process, write the pidfile (0644) and the state file (`starting`);
+//! 3. open the TUN device and the route applier through the [`Host`];
+//! 4. bind UDP on `listen_address:listen_port` with large buffers;
+//! 5. create the node (OS RNG seed, wall clock), set its local addresses
+//!    (the bound address, or every non-loopback IPv4 address of the host
+//!    when bound to 0.0.0.0) and start it;
+//! 6. bind the control socket (0600), spawn the TUN reader thread and the
+//!    event loop; state `running`.
+//!
+//! # Signals (only in [`run`])
+//!
+//! SIGTERM/SIGINT → shutdown; SIGHUP → [`DaemonHandle::reload`]; SIGUSR1 →
+//! write `<runtime_dir>/snapshot.json`.
+//!
+//! # Reload
+//!
+//! The config is re-read and validated. Invalid: the old config stays and
+//! the diagnostics are logged and returned. `[node]` or `[tun]` changed (or
+//! the identity): restart required, the old config stays. Only
+//! `[[allowed_peers]]`, `[[bootstrap_peers]]` or `[policy]` changed: the node
+//! is stopped (peers get a Withdraw, routes are removed) and a new node is
+//! built from the new config with the same identity and started, so
+//! sessions and routes are re-established within a few round trips. A
+//! finer-grained reload that keeps unaffected sessions can come later.
+//!
+//! # Shutdown (bounded by [`RunOptions::shutdown_timeout`])
+//!
+//! `node.stop()`, flush its transmits (so the Withdraws go out) and route
+//! intents, `remove_all` routes, then remove the control socket, pidfile and
+//! state file — the files are removed even when the bound is hit.
+
+mod control;
+mod engine;
+mod setup;
+mod views;
+
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::error::DaemonError;
+use crate::files::RuntimePaths;
+use crate::host::Host;
+use crate::protocol::{ErrorCode, ReloadOutcome, RequestBody, Response, ResponseBody};
+
+/// How to run the daemon.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The config file.
+    pub config_path: PathBuf,
+    /// Foreground (`vine daemon run`, `vine up`). When false the process
+    /// detaches from its session (`setsid`) before starting.
+    pub foreground: bool,
+    /// Where the TUN device and route applier come from.
+    pub host: Arc<dyn Host>,
+    /// Bound on the startup sequence.
+    pub startup_timeout: Duration,
+    /// Bound on the shutdown sequence.
+    pub shutdown_timeout: Duration,
+    /// Protocol timers for the node (tests shorten them).
+    pub timers: vine_core::node::Timers,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("config_path", &self.config_path)
+            .field("foreground", &self.foreground)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunOptions {
+    /// Options for the real host with default bounds (10 s startup, 5 s
+    /// shutdown).
+    pub fn new(config_path: impl Into<PathBuf>, foreground: bool) -> Self {
+        Self {
+            config_path: config_path.into(),
+            foreground,
+            host: Arc::new(crate::linux::LinuxHost),
+            startup_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(5),
+            timers: vine_core::node::Timers::default(),
+        }
+    }
+
+    /// Replaces the host (tests use fakes).
+    pub fn with_host(mut self, host: Arc<dyn Host>) -> Self {
+        self.host = host;
+        self
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT or a `shutdown` request. Builds its
+/// own tokio runtime; call it from a plain thread (the binary's `main`).
+pub fn run(options: RunOptions) -> Result<(), DaemonError> {
+    if !options.foreground {
+        // Detach from the launching terminal's session. Fails harmlessly
+        // when already a session leader.
+        if let Err(e) = nix::unistd::setsid() {
+            warn!("setsid failed ({e}); continuing in the current session");
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("vine-daemon")
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    rt.block_on(async move {
+        let handle = DaemonHandle::start(options).await?;
+        let signals = spawn_signal_forwarder(handle.commands.clone())?;
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            warn!("sd_notify READY failed: {e}");
+        }
+        let result = handle.wait().await;
+        signals.abort();
+        result
+    })
+}
+
+/// A command for the event loop.
+pub(crate) enum Command {
+    /// A control request and where to send its answer.
+    Request(RequestBody, oneshot::Sender<Response>),
+    /// Write the snapshot file (SIGUSR1).
+    DumpSnapshot,
+}
+
+/// A started daemon: send it requests, reload it, stop it, wait for it.
+#[derive(Debug)]
+pub struct DaemonHandle {
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<Result<(), DaemonError>>,
+    paths: RuntimePaths,
+    udp: SocketAddrV4,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Request(body, _) => f.debug_tuple("Request").field(body).finish(),
+            Self::DumpSnapshot => f.write_str("DumpSnapshot"),
+        }
+    }
+}
+
+impl DaemonHandle {
+    /// Runs the bounded startup sequence and spawns the event loop on the
+    /// current tokio runtime. Installs no signal handlers (see [`run`]).
+    pub async fn start(options: RunOptions) -> Result<Self, DaemonError> {
+        let bound = options.startup_timeout;
+        match tokio::time::timeout(bound, setup::start(options)).await {
+            Ok(r) => r,
+            Err(_) => Err(DaemonError::StartupTimeout(bound)),
+        }
+    }
+
+    /// Sends a control request to the event loop, as the control socket
+    /// does.
+    pub async fn request(&self, body: RequestBody) -> Response {
+        request_via(&self.commands, body).await
+    }
+
+    /// Re-reads the config (what SIGHUP does).
+    pub async fn reload(&self) -> Result<ReloadOutcome, crate::protocol::ErrorBody> {
+        match self.request(RequestBody::Reload).await.body {
+            Ok(ResponseBody::Reload(outcome)) => Ok(outcome),
+            Ok(other) => Err(crate::protocol::ErrorBody {
+                code: ErrorCode::Internal,
+                message: format!("unexpected answer to reload: {other:?}"),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Asks the daemon to write its snapshot file (what SIGUSR1 does).
+    pub async fn dump_snapshot(&self) {
+        let _ = self.commands.send(Command::DumpSnapshot).await;
+    }
+
+    /// Starts the shutdown sequence (what SIGTERM does) without waiting.
+    pub async fn shutdown(&self) {
+        let _ = self.request(RequestBody::Shutdown).await;
+    }
+
+    /// Waits until the daemon has stopped and cleaned up.
+    pub async fn wait(self) -> Result<(), DaemonError> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(DaemonError::EventLoop(e.to_string())),
+        }
+    }
+
+    /// The runtime directory's paths.
+    pub fn paths(&self) -> &RuntimePaths {
+        &self.paths
+    }
+
+    /// The bound UDP address.
+    pub fn udp_addr(&self) -> SocketAddrV4 {
+        self.udp
+    }
+}
+
+pub(crate) async fn request_via(commands: &mpsc::Sender<Command>, body: RequestBody) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if commands.send(Command::Request(body, tx)).await.is_err() {
+        return stopping();
+    }
+    rx.await.unwrap_or_else(|_| stopping())
+}
+
+fn stopping() -> Response {
+    Response::error(
+        ErrorCode::ShuttingDown,
+        "the daemon is shutting down and no longer answers requests",
+    )
+}
+
+fn spawn_signal_forwarder(commands: mpsc::Sender<Command>) -> Result<JoinHandle<()>, DaemonError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(DaemonError::Runtime)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => {
+                    info!("SIGTERM: shutting down");
+                    let _ = request_via(&commands, RequestBody::Shutdown).await;
+                }
+                _ = int.recv() => {
+                    info!("SIGINT: shutting down");
+                    let _ = request_via(&commands, RequestBody::Shutdown).await;
+                }
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading the config");
+                    let _ = request_via(&commands, RequestBody::Reload).await;
+                }
+                _ = usr1.recv() => {
+                    info!("SIGUSR1: writing the snapshot");
+                    if commands.send(Command::DumpSnapshot).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// Seconds since the UNIX epoch, and the same as a `Duration`.
+pub(crate) fn wall_clock() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+}

@@ -1,0 +1,310 @@
+//! The event loop: owns the node and feeds it datagrams, TUN packets,
+//! timeouts and control requests; applies what it asks for.
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, trace, warn};
+use vine_core::Identity;
+use vine_core::config::Config;
+use vine_core::node::{Event, Node, Timers};
+use vine_core::route::RouteIntent;
+
+use super::{Command, setup, views};
+use crate::error::DaemonError;
+use crate::files::{self, RuntimePaths, StateFile};
+use crate::host::{PacketDevice, RouteApplier};
+use crate::protocol::{ErrorCode, Phase, ReloadOutcome, RequestBody, Response, ResponseBody};
+
+/// Largest UDP datagram read.
+const MAX_DATAGRAM: usize = 65536;
+/// TUN packets handled per wake-up before transmits are flushed.
+const TUN_BATCH: usize = 64;
+
+pub(crate) struct Engine {
+    pub(crate) node: Node,
+    pub(crate) identity: Identity,
+    pub(crate) config: Config,
+    pub(crate) config_path: PathBuf,
+    pub(crate) timers: Timers,
+    pub(crate) udp: Arc<UdpSocket>,
+    pub(crate) udp_addr: SocketAddrV4,
+    pub(crate) local: Vec<SocketAddrV4>,
+    pub(crate) device: Arc<dyn PacketDevice>,
+    pub(crate) routes: Box<dyn RouteApplier>,
+    pub(crate) paths: RuntimePaths,
+    pub(crate) phase: Phase,
+    pub(crate) started_at: u64,
+    pub(crate) reader_stop: Arc<AtomicBool>,
+    pub(crate) server: JoinHandle<()>,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Engine {
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut tun: mpsc::Receiver<Vec<u8>>,
+    ) -> Result<(), DaemonError> {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let udp = self.udp.clone();
+        let mut tun_open = true;
+        loop {
+            self.flush().await;
+            let deadline = self.node.poll_timeout();
+            let timer = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = udp.recv_from(&mut buf) => match r {
+                    Ok((n, SocketAddr::V4(from))) => {
+                        trace!(%from, n, "datagram");
+                        self.node.handle_datagram(Instant::now(), from, &buf[..n]);
+                    }
+                    Ok((_, SocketAddr::V6(_))) => {}
+                    Err(e) => debug!("UDP receive: {e}"),
+                },
+                p = tun.recv(), if tun_open => {
+                    let Some(p) = p else {
+                        // The reader thread stopped; keep serving inbound traffic.
+                        tun_open = false;
+                        continue;
+                    };
+                    let now = Instant::now();
+                    self.node.handle_tun_packet(now, &p);
+                    for _ in 1..TUN_BATCH {
+                        match tun.try_recv() {
+                            Ok(p) => self.node.handle_tun_packet(now, &p),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = timer => self.node.handle_timeout(Instant::now()),
+                c = commands.recv() => match c {
+                    None => break,
+                    Some(Command::DumpSnapshot) => self.dump_snapshot(),
+                    Some(Command::Request(RequestBody::Shutdown, reply)) => {
+                        let _ = reply.send(Response::ok(ResponseBody::ShuttingDown));
+                        break;
+                    }
+                    Some(Command::Request(body, reply)) => {
+                        let response = self.answer(body).await;
+                        let _ = reply.send(response);
+                    }
+                },
+            }
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Sends transmits, writes TUN packets, applies events.
+    async fn flush(&mut self) {
+        while let Some(t) = self.node.poll_transmit() {
+            if let Err(e) = self.udp.send_to(&t.data, t.dst).await {
+                debug!(dst = %t.dst, "UDP send: {e}");
+            }
+        }
+        while let Some(p) = self.node.poll_tun() {
+            if let Err(e) = self.device.write(&p) {
+                debug!("TUN write: {e}");
+            }
+        }
+        while let Some(e) = self.node.poll_event() {
+            self.apply(e);
+        }
+    }
+
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Route(RouteIntent::Install(prefix)) => {
+                info!(%prefix, "installing route");
+                if let Err(e) = self.routes.install(prefix) {
+                    error!(%prefix, "cannot install route: {e}");
+                }
+            }
+            Event::Route(RouteIntent::Remove(prefix)) => {
+                info!(%prefix, "removing route");
+                if let Err(e) = self.routes.remove(prefix) {
+                    error!(%prefix, "cannot remove route: {e}");
+                }
+            }
+            Event::MembershipRejected { peer, reason } => {
+                warn!(%peer, ?reason, "membership update rejected");
+            }
+            Event::BootstrapUnreachable { peer, address } => {
+                warn!(%peer, %address, "bootstrap peer does not answer");
+            }
+            Event::SessionFailed { peer } => warn!(%peer, "session setup failed"),
+            other => info!(event = ?other, "node event"),
+        }
+    }
+
+    async fn answer(&mut self, body: RequestBody) -> Response {
+        let now = Instant::now();
+        let body = match body {
+            RequestBody::Status => ResponseBody::Status(views::status(
+                &self.node.snapshot(now),
+                self.phase,
+                self.started_at,
+                &self.config_path,
+                self.udp_addr,
+                &self.device.name(),
+            )),
+            RequestBody::Peers => ResponseBody::Peers(views::peers(&self.node.snapshot(now))),
+            RequestBody::Routes => ResponseBody::Routes(views::routes(&self.node.snapshot(now))),
+            RequestBody::Sessions => {
+                ResponseBody::Sessions(views::sessions(&self.node.snapshot(now)))
+            }
+            RequestBody::Counters => match serde_json::to_value(self.node.counters()) {
+                Ok(v) => ResponseBody::Counters(v),
+                Err(e) => return Response::error(ErrorCode::Internal, e.to_string()),
+            },
+            RequestBody::Snapshot => match serde_json::to_value(self.node.snapshot(now)) {
+                Ok(v) => ResponseBody::Snapshot(v),
+                Err(e) => return Response::error(ErrorCode::Internal, e.to_string()),
+            },
+            RequestBody::Ping { address, count } => ResponseBody::Ping(views::ping(
+                &self.node,
+                &self.node.snapshot(now),
+                address,
+                count,
+            )),
+            RequestBody::Reload => ResponseBody::Reload(self.reload().await),
+            RequestBody::Shutdown => ResponseBody::ShuttingDown,
+        };
+        Response::ok(body)
+    }
+
+    async fn reload(&mut self) -> ReloadOutcome {
+        let (config, identity) = match setup::load(&self.config_path) {
+            Ok(loaded) => loaded,
+            Err(DaemonError::InvalidConfig { diagnostics, .. }) => {
+                for d in &diagnostics {
+                    error!("reload: {d}");
+                }
+                error!("reload rejected: the new config is invalid; still running on the old one");
+                return ReloadOutcome::Rejected { diagnostics };
+            }
+            Err(e) => {
+                error!("reload rejected: {e}; still running on the old one");
+                return ReloadOutcome::Rejected {
+                    diagnostics: vec![e.to_string()],
+                };
+            }
+        };
+        let mut sections = Vec::new();
+        if config.node != self.config.node {
+            sections.push("node".to_owned());
+        }
+        if config.tun != self.config.tun {
+            sections.push("tun".to_owned());
+        }
+        if identity.peer_id() != self.identity.peer_id() {
+            sections.push("identity".to_owned());
+        }
+        if !sections.is_empty() {
+            warn!(
+                ?sections,
+                "reload: these sections changed and need a restart (`vine daemon stop` then start); still running on the old config"
+            );
+            return ReloadOutcome::RestartRequired { sections };
+        }
+        if config.allowed_peers == self.config.allowed_peers
+            && config.bootstrap_peers == self.config.bootstrap_peers
+            && config.policy == self.config.policy
+        {
+            info!("reload: nothing changed");
+            return ReloadOutcome::Unchanged;
+        }
+        let node = match setup::new_node(&config, &self.identity, self.timers, &self.local) {
+            Ok(n) => n,
+            Err(e) => {
+                error!("reload rejected: {e}; still running on the old one");
+                return ReloadOutcome::Rejected {
+                    diagnostics: vec![e.to_string()],
+                };
+            }
+        };
+        // Withdraw from peers and remove routes under the old node, then
+        // hand over to the new one, which re-establishes sessions.
+        self.node.stop(Instant::now());
+        self.flush().await;
+        if let Err(e) = self.routes.remove_all() {
+            error!("reload: cannot remove old routes: {e}");
+        }
+        self.node = node;
+        self.config = config;
+        info!(
+            "reload applied: allowlist, bootstrap peers and policy replaced; sessions are being re-established"
+        );
+        ReloadOutcome::Applied
+    }
+
+    fn dump_snapshot(&self) {
+        let path = self.paths.snapshot();
+        let result = serde_json::to_vec_pretty(&self.node.snapshot(Instant::now()))
+            .map_err(std::io::Error::other)
+            .and_then(|mut text| {
+                text.push(b'\n');
+                files::write_file(&path, &text, 0o644)
+            });
+        match result {
+            Ok(()) => info!(path = %path.display(), "snapshot written"),
+            Err(e) => error!(path = %path.display(), "cannot write snapshot: {e}"),
+        }
+    }
+
+    fn write_state(&self) {
+        let state = StateFile {
+            phase: self.phase,
+            pid: std::process::id(),
+            config_path: self.config_path.display().to_string(),
+            started_at: self.started_at,
+        };
+        if let Err(e) = files::write_state(&self.paths, &state) {
+            warn!("cannot write state file: {e}");
+        }
+    }
+
+    async fn shutdown(mut self) {
+        info!("stopping");
+        self.phase = Phase::Stopping;
+        self.write_state();
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Stopping]) {
+            debug!("sd_notify STOPPING: {e}");
+        }
+        self.server.abort();
+        let bound = self.shutdown_timeout;
+        let stop = async {
+            self.node.stop(Instant::now());
+            self.flush().await;
+            if let Err(e) = self.routes.remove_all() {
+                error!("cannot remove routes: {e}; remove them with `ip route flush dev <tun>`");
+            }
+        };
+        if tokio::time::timeout(bound, stop).await.is_err() {
+            warn!("shutdown did not finish within {bound:?}; removing runtime files anyway");
+        }
+        self.reader_stop.store(true, Ordering::Relaxed);
+        for p in [
+            self.paths.socket(),
+            self.paths.pidfile(),
+            self.paths.state_file(),
+        ] {
+            if let Err(e) = files::remove_if_present(&p) {
+                warn!(path = %p.display(), "cannot remove: {e}");
+            }
+        }
+        info!("stopped");
+    }
+}

@@ -1,0 +1,303 @@
+//! The bounded startup sequence.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs as _, UdpSocket};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+use vine_core::Identity;
+use vine_core::config::Config;
+use vine_core::node::{Node, NodeConfig, Timers};
+
+use super::{Command, DaemonHandle, RunOptions, control, engine::Engine, wall_clock};
+use crate::error::DaemonError;
+use crate::files::{self, RuntimePaths, StateFile};
+use crate::host::PacketDevice;
+use crate::protocol::Phase;
+
+/// Socket buffer size asked for (the kernel may clamp it without *FORCE).
+const SOCKET_BUFFER: usize = 8 << 20;
+/// Packets queued between the TUN reader thread and the event loop.
+const TUN_QUEUE: usize = 1024;
+
+/// Loads and validates the config and identity; every error-level
+/// diagnostic is returned.
+pub(crate) fn load(path: &Path) -> Result<(Config, Identity), DaemonError> {
+    let mut v = vine_linux::config_file::validate(path)?;
+    let shown = path.display().to_string();
+    match (v.parsed.config.take(), v.identity.take()) {
+        (Some(config), Some(identity)) if !v.parsed.has_errors() => {
+            for d in &v.parsed.diagnostics {
+                warn!("{}", d.render(&shown));
+            }
+            Ok((config, identity))
+        }
+        _ => {
+            let mut diagnostics: Vec<String> = v
+                .parsed
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.render(&shown))
+                .collect();
+            if diagnostics.is_empty() {
+                diagnostics.push(format!("{shown}: the identity could not be loaded"));
+            }
+            Err(DaemonError::InvalidConfig {
+                path: shown,
+                diagnostics,
+            })
+        }
+    }
+}
+
+/// Resolves bootstrap host names to IPv4 (blocking DNS, startup only).
+pub(crate) fn resolve(host: &str, port: u16) -> Option<SocketAddrV4> {
+    (host, port).to_socket_addrs().ok()?.find_map(|a| match a {
+        SocketAddr::V4(v4) => Some(v4),
+        SocketAddr::V6(_) => None,
+    })
+}
+
+/// Builds and starts a node.
+pub(crate) fn new_node(
+    config: &Config,
+    identity: &Identity,
+    timers: Timers,
+    local: &[SocketAddrV4],
+) -> Result<Node, DaemonError> {
+    let mut nc = NodeConfig::from_config(config, identity, resolve)?;
+    nc.timers = timers;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| DaemonError::Random(e.to_string()))?;
+    let now = Instant::now();
+    let mut node = Node::new(nc, identity, seed, now, wall_clock())?;
+    node.set_local_addresses(local.to_vec());
+    node.start(now);
+    Ok(node)
+}
+
+pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonError> {
+    let (config, identity) = load(&options.config_path)?;
+    let paths = RuntimePaths::new(&config.node.runtime_dir);
+    let file_err = |what, path: &Path| {
+        let path = path.to_owned();
+        move |source| DaemonError::File { what, path, source }
+    };
+    paths
+        .create_dir()
+        .map_err(file_err("create runtime directory", &paths.dir))?;
+    refuse_if_running(&paths)?;
+    let pid = std::process::id();
+    let started_at = wall_clock().as_secs();
+    let config_path = options.config_path.display().to_string();
+    let state = |phase| StateFile {
+        phase,
+        pid,
+        config_path: config_path.clone(),
+        started_at,
+    };
+    files::write_pidfile(&paths, pid).map_err(file_err("write pidfile", &paths.pidfile()))?;
+    let mut cleanup = Cleanup(Some(paths.clone()));
+    files::write_state(&paths, &state(Phase::Starting))
+        .map_err(file_err("write state file", &paths.state_file()))?;
+    info!(config = %config_path, pid, "starting");
+
+    let device = options
+        .host
+        .open_device(&config.tun)
+        .map_err(|source| DaemonError::Device {
+            name: config.tun.name.clone(),
+            source,
+        })?;
+    let routes = options
+        .host
+        .route_applier(&*device)
+        .map_err(DaemonError::Routes)?;
+    info!(tun = %device.name(), "packet device open");
+
+    let (udp, udp_addr) = bind_udp(config.node.listen_address, config.node.listen_port)?;
+    let local = local_addresses(udp_addr, &config, &device.name());
+    info!(bound = %udp_addr, candidates = ?local, "UDP socket bound");
+
+    let node = new_node(&config, &identity, options.timers, &local)?;
+    info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
+
+    let listener = control::bind(&paths.socket())?;
+    let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
+    let (tun_tx, tun_rx) = mpsc::channel::<Vec<u8>>(TUN_QUEUE);
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_reader(device.clone(), tun_tx, stop.clone()).map_err(DaemonError::Runtime)?;
+    let server = tokio::spawn(control::serve(listener, cmd_tx.clone()));
+
+    files::write_state(&paths, &state(Phase::Running))
+        .map_err(file_err("write state file", &paths.state_file()))?;
+    cleanup.0 = None;
+    let engine = Engine {
+        node,
+        identity,
+        config,
+        config_path: options.config_path.clone(),
+        timers: options.timers,
+        udp,
+        udp_addr,
+        local,
+        device,
+        routes,
+        paths: paths.clone(),
+        phase: Phase::Running,
+        started_at,
+        reader_stop: stop,
+        server,
+        shutdown_timeout: options.shutdown_timeout,
+    };
+    let task = tokio::spawn(engine.run(cmd_rx, tun_rx));
+    info!("running");
+    Ok(DaemonHandle {
+        commands: cmd_tx,
+        task,
+        paths,
+        udp: udp_addr,
+    })
+}
+
+/// Removes the pidfile, state file and socket if startup fails half-way.
+struct Cleanup(Option<RuntimePaths>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(paths) = self.0.take() {
+            for p in [paths.socket(), paths.pidfile(), paths.state_file()] {
+                let _ = files::remove_if_present(&p);
+            }
+        }
+    }
+}
+
+fn refuse_if_running(paths: &RuntimePaths) -> Result<(), DaemonError> {
+    let Ok(Some(pid)) = files::read_pidfile(paths) else {
+        return Ok(());
+    };
+    if pid != std::process::id() && crate::lifecycle::process_alive(pid) {
+        return Err(DaemonError::AlreadyRunning {
+            pid,
+            pidfile: paths.pidfile(),
+        });
+    }
+    warn!(pid, pidfile = %paths.pidfile().display(), "removing stale pidfile of a daemon that is gone");
+    Ok(())
+}
+
+fn bind_udp(
+    ip: Ipv4Addr,
+    port: u16,
+) -> Result<(Arc<tokio::net::UdpSocket>, SocketAddrV4), DaemonError> {
+    let addr = SocketAddrV4::new(ip, port);
+    let bind_err = |source| DaemonError::Bind { addr, source };
+    let std_socket = UdpSocket::bind(addr).map_err(bind_err)?;
+    set_buffers(&std_socket);
+    std_socket.set_nonblocking(true).map_err(bind_err)?;
+    let bound = match std_socket.local_addr().map_err(bind_err)? {
+        SocketAddr::V4(v4) => v4,
+        SocketAddr::V6(_) => addr,
+    };
+    let socket = tokio::net::UdpSocket::from_std(std_socket).map_err(bind_err)?;
+    Ok((Arc::new(socket), bound))
+}
+
+/// Asks for large socket buffers: the *FORCE variants (root only, above
+/// `net.core.[rw]mem_max`) first, then the plain ones.
+fn set_buffers(socket: &UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let size = SOCKET_BUFFER;
+    if setsockopt(socket, sockopt::RcvBufForce, &size).is_err() {
+        if let Err(e) = setsockopt(socket, sockopt::RcvBuf, &size) {
+            debug!("SO_RCVBUF: {e}");
+        }
+    }
+    if setsockopt(socket, sockopt::SndBufForce, &size).is_err() {
+        if let Err(e) = setsockopt(socket, sockopt::SndBuf, &size) {
+            debug!("SO_SNDBUF: {e}");
+        }
+    }
+}
+
+/// The node's local candidates: the bound address, or every non-loopback
+/// IPv4 address of the host (not the overlay's own) when bound to 0.0.0.0.
+fn local_addresses(bound: SocketAddrV4, config: &Config, tun_name: &str) -> Vec<SocketAddrV4> {
+    if !bound.ip().is_unspecified() {
+        return vec![bound];
+    }
+    let prefix = config.tun.local_prefix();
+    let mut out = Vec::new();
+    match nix::ifaddrs::getifaddrs() {
+        Ok(addrs) => {
+            for ifa in addrs {
+                if ifa.interface_name == tun_name {
+                    continue;
+                }
+                let Some(ip) = ifa
+                    .address
+                    .as_ref()
+                    .and_then(|a| a.as_sockaddr_in())
+                    .map(|sin| sin.ip())
+                else {
+                    continue;
+                };
+                if ip.is_loopback() || ip.is_unspecified() || prefix.contains(ip) {
+                    continue;
+                }
+                let addr = SocketAddrV4::new(ip, bound.port());
+                if !out.contains(&addr) {
+                    out.push(addr);
+                }
+            }
+        }
+        Err(e) => warn!(
+            "cannot list the host's addresses ({e}); peers must find this node through bootstrap peers"
+        ),
+    }
+    out.sort();
+    out
+}
+
+fn spawn_reader(
+    device: Arc<dyn PacketDevice>,
+    tx: mpsc::Sender<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("vine-tun-rx".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !stop.load(Ordering::Relaxed) {
+                match device.read(&mut buf) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(e) => {
+                        error!(
+                            "reading the TUN device failed: {e}; outbound overlay traffic stops"
+                        );
+                        break;
+                    }
+                }
+            }
+            debug!("TUN reader stopped");
+        })
+        .map(drop)
+}

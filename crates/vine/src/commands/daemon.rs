@@ -1,0 +1,558 @@
+//! `vine daemon run|start|stop|status`, `vine up|down` and the live
+//! diagnostics (`status`, `peers`, `routes`, `sessions`, `counters`,
+//! `snapshot`, `ping`) served by the daemon's control socket.
+//!
+//! Without a running daemon, `status`, `peers`, `routes` and `sessions` say
+//! so and show the configured view; `counters`, `snapshot` and `ping` say so
+//! and exit 1 (nothing is faked).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use serde::Serialize;
+use vine_core::config::Config;
+use vine_daemon::client::{self, ClientError};
+use vine_daemon::files::RuntimePaths;
+use vine_daemon::lifecycle::{self, LifecycleError};
+use vine_daemon::protocol::{
+    PeerInfo, PingResult, RequestBody, ResponseBody, RouteInfo, SessionInfo, Status,
+};
+
+use super::{Failure, Outcome};
+use crate::cli::{Cli, DaemonCommand, Format};
+use crate::output;
+
+/// How long a diagnostic request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) fn run(cli: &Cli, cmd: &DaemonCommand) -> Outcome {
+    match cmd {
+        DaemonCommand::Run => foreground(cli),
+        DaemonCommand::Start => start(cli),
+        DaemonCommand::Stop => stop(cli),
+        DaemonCommand::Status => daemon_status(cli),
+    }
+}
+
+/// `vine up` / `vine daemon run`.
+pub(crate) fn foreground(cli: &Cli) -> Outcome {
+    if cli.identity.is_some() {
+        return Err(anyhow!(
+            "--identity cannot be used with the daemon: set identity_path in [node] of {}",
+            cli.config_path().display()
+        )
+        .into());
+    }
+    init_logging();
+    let detached = std::env::var_os(lifecycle::DETACH_ENV).is_some();
+    let options = vine_daemon::RunOptions::new(cli.config_path(), !detached);
+    vine_daemon::run(options)?;
+    Ok(())
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads the config (schema only; the identity is not needed to find the
+/// runtime directory).
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let path = cli.config_path();
+    let (text, _) = vine_linux::config_file::read(&path)?;
+    let parsed = vine_core::config::parse(&text);
+    parsed.config.ok_or_else(|| {
+        anyhow!(
+            "config {} has errors; see `vine config validate -c {}`",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+fn runtime_paths(config: &Config) -> RuntimePaths {
+    RuntimePaths::new(&config.node.runtime_dir)
+}
+
+fn start(cli: &Cli) -> Outcome {
+    let config = load_config(cli)?;
+    let exe = std::env::current_exe().context("cannot find the vine executable to re-run")?;
+    let config_path = absolute(&cli.config_path())?;
+    let started =
+        lifecycle::start_background(&config_path, Path::new(&config.node.runtime_dir), &exe)?;
+    output::emit(cli.format, &started, || {
+        println!(
+            "vine started (pid {}); log: {}",
+            started.pid,
+            started.log.display()
+        );
+        print_status(&started.status);
+    });
+    Ok(())
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_owned());
+    }
+    Ok(std::env::current_dir()
+        .context("cannot read the current directory")?
+        .join(path))
+}
+
+/// `vine down` / `vine daemon stop`.
+pub(crate) fn stop(cli: &Cli) -> Outcome {
+    let config = load_config(cli)?;
+    match lifecycle::stop(Path::new(&config.node.runtime_dir)) {
+        Ok(stopped) => {
+            output::emit(cli.format, &stopped, || {
+                println!("vine stopped (pid {})", stopped.pid);
+            });
+            Ok(())
+        }
+        Err(e @ (LifecycleError::NotRunning(_) | LifecycleError::StalePidfile { .. })) => {
+            eprintln!("{e}");
+            Err(Failure::Reported)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Serialize)]
+struct DaemonStatusReport {
+    #[serde(flatten)]
+    files: lifecycle::DaemonStatus,
+    live: Option<Status>,
+}
+
+fn daemon_status(cli: &Cli) -> Outcome {
+    let config = load_config(cli)?;
+    let paths = runtime_paths(&config);
+    let files = lifecycle::status(&paths.dir)?;
+    let live = match client::request(&paths.socket(), RequestBody::Status, REQUEST_TIMEOUT) {
+        Ok(ResponseBody::Status(s)) => Some(s),
+        _ => None,
+    };
+    let stale = files.stale;
+    let report = DaemonStatusReport { files, live };
+    output::emit(cli.format, &report, || {
+        let f = &report.files;
+        let phase = match (&report.live, &f.state) {
+            (Some(s), _) => s.phase.as_str().to_owned(),
+            (None, Some(s)) if f.alive => s.phase.as_str().to_owned(),
+            _ => "stopped".to_owned(),
+        };
+        let mut rows = vec![("phase", phase)];
+        if let Some(pid) = f.pid {
+            let note = if f.alive { "" } else { " (not running: stale)" };
+            rows.push(("pid", format!("{pid}{note}")));
+        }
+        if let Some(s) = &f.state {
+            rows.push(("config", s.config_path.clone()));
+            rows.push(("started_at", s.started_at.to_string()));
+        }
+        rows.push(("runtime_dir", f.runtime_dir.display().to_string()));
+        output::fields(&rows);
+    });
+    if stale {
+        eprintln!(
+            "warning: the pidfile or state file in {} names a process that is gone; the daemon did not shut down cleanly (`vine daemon stop` removes them)",
+            paths.dir.display()
+        );
+        return Err(Failure::Reported);
+    }
+    Ok(())
+}
+
+/// Asks the daemon; `Ok(None)` when it is not running (the message is
+/// printed).
+fn ask(cli: &Cli, config: &Config, body: RequestBody) -> anyhow::Result<Option<ResponseBody>> {
+    let _ = cli;
+    let socket = runtime_paths(config).socket();
+    match client::request(&socket, body, REQUEST_TIMEOUT) {
+        Ok(r) => Ok(Some(r)),
+        Err(ClientError::NotRunning(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn not_running(config: &Config, tail: &str) {
+    eprintln!(
+        "vine is not running (no control socket at {}){tail}",
+        runtime_paths(config).socket().display()
+    );
+}
+
+/// The live diagnostics commands.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Live {
+    Status,
+    Peers,
+    Routes,
+    Sessions,
+    Counters,
+    Snapshot,
+}
+
+pub(crate) fn live(cli: &Cli, what: Live) -> Outcome {
+    let config = load_config(cli)?;
+    let body = match what {
+        Live::Status => RequestBody::Status,
+        Live::Peers => RequestBody::Peers,
+        Live::Routes => RequestBody::Routes,
+        Live::Sessions => RequestBody::Sessions,
+        Live::Counters => RequestBody::Counters,
+        Live::Snapshot => RequestBody::Snapshot,
+    };
+    let Some(response) = ask(cli, &config, body)? else {
+        return match what {
+            Live::Counters | Live::Snapshot => {
+                not_running(&config, "; there are no live counters to show");
+                Err(Failure::Reported)
+            }
+            _ => {
+                not_running(&config, "; showing the configured view");
+                configured_view(cli, &config, what);
+                Ok(())
+            }
+        };
+    };
+    match cli.format {
+        Format::Json => output::json(&response),
+        Format::Text => match &response {
+            ResponseBody::Status(s) => print_status(s),
+            ResponseBody::Peers(p) => print_peers(p),
+            ResponseBody::Routes(r) => print_routes(r),
+            ResponseBody::Sessions(s) => print_sessions(s),
+            ResponseBody::Counters(c) => print_counters(c),
+            ResponseBody::Snapshot(s) => output::json(s),
+            other => return Err(anyhow!("the daemon answered with {other:?}").into()),
+        },
+    }
+    Ok(())
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.clone().unwrap_or_else(|| "-".to_owned())
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+/// Prints rows under headers with aligned columns.
+fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+fn print_status(s: &Status) {
+    output::fields(&[
+        ("phase", s.phase.as_str().to_owned()),
+        ("pid", s.pid.to_string()),
+        ("started_at", s.started_at.to_string()),
+        ("config", s.config_path.clone()),
+        ("peer_id", s.peer_id.to_string()),
+        ("network_id", s.network_id.clone()),
+        ("prefix", s.prefix.clone()),
+        ("listen", s.listen_address.clone()),
+        ("tun", s.tun_name.clone()),
+        (
+            "peers",
+            format!("{} enrolled of {}", s.enrolled_peers, s.peers),
+        ),
+    ]);
+}
+
+fn print_peers(peers: &[PeerInfo]) {
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            vec![
+                opt(&p.name),
+                p.peer_id.to_string(),
+                opt(&p.prefix),
+                yes_no(p.relay_capable),
+                yes_no(p.enrolled),
+                yes_no(p.session_up),
+                opt(&p.class),
+                opt(&p.via),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NAME", "PEER_ID", "PREFIX", "RELAY", "ENROLLED", "SESSION", "PATH", "VIA",
+        ],
+        &rows,
+    );
+}
+
+fn print_routes(routes: &[RouteInfo]) {
+    let rows: Vec<Vec<String>> = routes
+        .iter()
+        .map(|r| {
+            vec![
+                r.prefix.clone(),
+                opt(&r.peer_name),
+                r.peer.to_string(),
+                r.state.clone(),
+            ]
+        })
+        .collect();
+    table(&["PREFIX", "PEER", "PEER_ID", "STATE"], &rows);
+}
+
+fn print_sessions(sessions: &[SessionInfo]) {
+    let mut rows = Vec::new();
+    for s in sessions {
+        let name = s.name.clone().unwrap_or_else(|| s.peer_id.to_string());
+        if s.paths.is_empty() {
+            rows.push(vec![
+                name.clone(),
+                yes_no(s.session_up),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
+        }
+        for p in &s.paths {
+            let preferred = s.via.as_deref() == Some(p.via.as_str());
+            rows.push(vec![
+                name.clone(),
+                yes_no(s.session_up),
+                format!("{}{}", p.class, if preferred { " *" } else { "" }),
+                p.via.clone(),
+                yes_no(p.alive),
+                p.rtt_us
+                    .map(|us| format!("{:.2} ms", us as f64 / 1000.0))
+                    .unwrap_or_else(|| "-".into()),
+                p.misses.to_string(),
+            ]);
+        }
+    }
+    table(
+        &["PEER", "SESSION", "PATH", "VIA", "ALIVE", "RTT", "MISSES"],
+        &rows,
+    );
+    println!("(* = preferred path)");
+}
+
+fn print_counters(c: &serde_json::Value) {
+    let mut rows = Vec::new();
+    flatten("", c, &mut rows);
+    let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    output::fields(&rows);
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+#[derive(Serialize)]
+struct ConfiguredPeer {
+    name: Option<String>,
+    peer_id: String,
+    prefix: String,
+    relay_capable: bool,
+    bootstrap: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ConfiguredView<'a> {
+    running: bool,
+    socket: String,
+    node: &'a str,
+    network_id: &'a str,
+    prefix: String,
+    listen: String,
+    tun: &'a str,
+    peers: Vec<ConfiguredPeer>,
+}
+
+fn configured_view(cli: &Cli, config: &Config, what: Live) {
+    let peers: Vec<ConfiguredPeer> = config
+        .allowed_peers
+        .iter()
+        .map(|p| ConfiguredPeer {
+            name: p.name.clone(),
+            peer_id: p.peer_id.to_string(),
+            prefix: p.prefix.to_string(),
+            relay_capable: p.relay_capable,
+            bootstrap: config
+                .bootstrap_peers
+                .iter()
+                .find(|b| b.peer_id == p.peer_id)
+                .map(|b| b.address.to_string()),
+        })
+        .collect();
+    let view = ConfiguredView {
+        running: false,
+        socket: runtime_paths(config).socket().display().to_string(),
+        node: &config.node.name,
+        network_id: &config.node.network_id,
+        prefix: config.tun.local_prefix().to_string(),
+        listen: format!("{}:{}", config.node.listen_address, config.node.listen_port),
+        tun: &config.tun.name,
+        peers,
+    };
+    output::emit(cli.format, &view, || match what {
+        Live::Status => output::fields(&[
+            ("phase", "stopped".to_owned()),
+            ("node", view.node.to_owned()),
+            ("network_id", view.network_id.to_owned()),
+            ("prefix", view.prefix.clone()),
+            ("listen", view.listen.clone()),
+            ("tun", view.tun.to_owned()),
+            ("peers", format!("{} configured", view.peers.len())),
+        ]),
+        Live::Routes => {
+            let mut rows = vec![vec![
+                view.prefix.clone(),
+                "(this node)".into(),
+                "-".into(),
+                "local".into(),
+            ]];
+            rows.extend(view.peers.iter().map(|p| {
+                vec![
+                    p.prefix.clone(),
+                    opt(&p.name),
+                    p.peer_id.clone(),
+                    "configured".into(),
+                ]
+            }));
+            table(&["PREFIX", "PEER", "PEER_ID", "STATE"], &rows);
+        }
+        Live::Peers | Live::Sessions | Live::Counters | Live::Snapshot => {
+            let rows: Vec<Vec<String>> = view
+                .peers
+                .iter()
+                .map(|p| {
+                    vec![
+                        opt(&p.name),
+                        p.peer_id.clone(),
+                        p.prefix.clone(),
+                        yes_no(p.relay_capable),
+                        opt(&p.bootstrap),
+                    ]
+                })
+                .collect();
+            table(&["NAME", "PEER_ID", "PREFIX", "RELAY", "BOOTSTRAP"], &rows);
+        }
+    });
+}
+
+/// `vine ping <ip>`.
+pub(crate) fn ping(cli: &Cli, address: Ipv4Addr) -> Outcome {
+    let config = load_config(cli)?;
+    let Some(response) = ask(cli, &config, RequestBody::Ping { address, count: 1 })? else {
+        not_running(&config, "; nothing was sent");
+        eprintln!("{}", configured_route(&config, address));
+        return Err(Failure::Reported);
+    };
+    let ResponseBody::Ping(p) = response else {
+        return Err(anyhow!("the daemon answered ping with {response:?}").into());
+    };
+    output::emit(cli.format, &p, || print_ping(&p));
+    if p.peer.is_none() || !p.session_up || p.class.is_none() {
+        return Err(Failure::Reported);
+    }
+    Ok(())
+}
+
+fn print_ping(p: &PingResult) {
+    let Some(peer) = p.peer else {
+        println!(
+            "{}: no overlay route covers this address (no enrolled peer owns it)",
+            p.address
+        );
+        return;
+    };
+    let name = p.peer_name.clone().unwrap_or_else(|| peer.to_string());
+    output::fields(&[
+        ("address", p.address.to_string()),
+        ("prefix", opt(&p.prefix)),
+        ("peer", format!("{name} ({peer})")),
+        ("route", opt(&p.route_state)),
+        ("session", yes_no(p.session_up)),
+        ("path", opt(&p.class)),
+        ("via", opt(&p.via)),
+        (
+            "rtt",
+            p.rtt_us
+                .map(|us| format!("{:.2} ms (path probes)", us as f64 / 1000.0))
+                .unwrap_or_else(|| "-".into()),
+        ),
+    ]);
+}
+
+fn configured_route(config: &Config, address: Ipv4Addr) -> String {
+    if config.tun.local_prefix().contains(address) {
+        return format!(
+            "by the config, {address} is in this node's own prefix {}",
+            config.tun.local_prefix()
+        );
+    }
+    let owner = config
+        .allowed_peers
+        .iter()
+        .filter(|p| p.prefix.contains(address))
+        .max_by_key(|p| p.prefix.len());
+    match owner {
+        Some(p) => format!(
+            "by the config, a packet to {address} would be carried to prefix {} of peer {} ({}){}",
+            p.prefix,
+            p.name.as_deref().unwrap_or("(unnamed)"),
+            p.peer_id,
+            if p.relay_capable {
+                ", which is relay_capable"
+            } else {
+                ""
+            }
+        ),
+        None => format!(
+            "by the config, no allowed peer owns {address}: it would not be routed into the overlay"
+        ),
+    }
+}
