@@ -276,3 +276,179 @@ fn two_daemons_carry_ping_and_tcp_and_clean_up() {
     );
     ok(a.vine(&lab, &["daemon", "stop"]), "daemon stop alpha");
 }
+
+fn pid_of(node: &Node) -> i32 {
+    fs::read_to_string(node.run_dir().join("vine.pid"))
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
+fn counters(lab: &Lab, node: &Node) -> serde_json::Value {
+    node.json(lab, "counters")["data"].clone()
+}
+
+/// Two namespaces on one veth, alpha and beta configured to know each
+/// other; returns (lab, alpha, beta). Daemons are not started.
+fn pair(t: &Path) -> (Lab, Node, Node) {
+    let mut lab = Lab::new();
+    let ha = lab.host("alpha");
+    let hb = lab.host("beta");
+    lab.link(
+        &ha,
+        Ipv4Addr::new(192, 0, 2, 1),
+        &hb,
+        Ipv4Addr::new(192, 0, 2, 2),
+        24,
+    );
+    let a = make_node(&mut lab, t, "alpha", [10, 42, 0, 1], [192, 0, 2, 1], ha);
+    let b = make_node(&mut lab, t, "beta", [10, 42, 1, 1], [192, 0, 2, 2], hb);
+    let boot = format!(
+        "[[bootstrap_peers]]\npeer_id = \"{}\"\naddress = \"udp://{}:4100\"\n",
+        peer_id(&lab, &b),
+        b.underlay
+    );
+    append(&a, &boot);
+    (lab, a, b)
+}
+
+#[test]
+fn strangers_and_wrong_prefixes_are_refused_and_counted() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (mut lab, a, b) = pair(t.path());
+    // beta is enrolled by alpha for 10.42.1.0/24 but its own config claims
+    // 10.42.9.0/24; alpha allowlists beta, beta allowlists alpha.
+    append(&a, &export(&lab, &b));
+    append(&b, &export(&lab, &a));
+    let cfg = fs::read_to_string(&b.config).expect("read");
+    fs::write(
+        &b.config,
+        cfg.replace("address = \"10.42.1.1\"", "address = \"10.42.9.1\""),
+    )
+    .expect("write");
+    // A third node, carol, is not on anyone's allowlist.
+    let hc = lab.host("carol");
+    lab.link(
+        &a.host,
+        Ipv4Addr::new(198, 51, 100, 1),
+        &hc,
+        Ipv4Addr::new(198, 51, 100, 2),
+        24,
+    );
+    let c = make_node(
+        &mut lab,
+        t.path(),
+        "carol",
+        [10, 42, 2, 1],
+        [198, 51, 100, 2],
+        hc,
+    );
+    append(&c, &export(&lab, &a));
+    append(
+        &c,
+        &format!(
+            "[[bootstrap_peers]]\npeer_id = \"{}\"\naddress = \"udp://198.51.100.1:4100\"\n",
+            peer_id(&lab, &a)
+        ),
+    );
+    for n in [&a, &b, &c] {
+        start(&mut lab, n);
+    }
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            let k = counters(&lab, &a);
+            k["membership_rejections"]["prefix_mismatch"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 1
+                && k["drops"]["unknown_sender"].as_u64().unwrap_or(0) >= 1
+        }),
+        "alpha did not refuse and count: {}",
+        counters(&lab, &a)
+    );
+    let routes = kernel_routes(&lab, &a);
+    assert!(
+        !routes.contains("10.42.9.0/24") && !routes.contains("10.42.1.0/24"),
+        "{routes}"
+    );
+    assert!(
+        !routes.contains("10.42.2.0/24"),
+        "the stranger got a route: {routes}"
+    );
+    assert!(!ping(&lab, &c, a.overlay), "the stranger reached alpha");
+}
+
+#[test]
+fn kill_9_then_restart_recovers() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (mut lab, a, b) = pair(t.path());
+    append(&a, &export(&lab, &b));
+    append(&b, &export(&lab, &a));
+    start(&mut lab, &b);
+    start(&mut lab, &a);
+    assert!(
+        wait_for(Duration::from_secs(15), || ping(&lab, &a, b.overlay)),
+        "no initial ping"
+    );
+    let pid = pid_of(&a);
+    ok(
+        lab.exec(&a.host, "kill", &["-9", &pid.to_string()]),
+        "kill -9",
+    );
+    assert!(wait_for(Duration::from_secs(5), || !Path::new(&format!(
+        "/proc/{pid}"
+    ))
+    .exists()));
+    // The pidfile is stale now; start must notice and recover.
+    start(&mut lab, &a);
+    assert!(
+        wait_for(Duration::from_secs(15), || ping(&lab, &a, b.overlay)),
+        "no ping after restart; log:\n{}",
+        fs::read_to_string(a.run_dir().join("vine.log")).unwrap_or_default()
+    );
+}
+
+#[test]
+fn sighup_enrolls_a_new_peer_and_survives_a_broken_config() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (mut lab, a, b) = pair(t.path());
+    // beta knows alpha, but alpha does not list beta yet.
+    append(&b, &export(&lab, &a));
+    start(&mut lab, &b);
+    start(&mut lab, &a);
+    assert!(
+        !wait_for(Duration::from_secs(3), || ping(&lab, &a, b.overlay)),
+        "ping before enrollment"
+    );
+    append(&a, &export(&lab, &b));
+    let pid = pid_of(&a).to_string();
+    ok(lab.exec(&a.host, "kill", &["-HUP", &pid]), "SIGHUP");
+    assert!(
+        wait_for(Duration::from_secs(15), || ping(&lab, &a, b.overlay)),
+        "reload did not enroll beta; log:\n{}",
+        fs::read_to_string(a.run_dir().join("vine.log")).unwrap_or_default()
+    );
+    // A broken config is refused; the daemon keeps running on the old one.
+    let good = fs::read_to_string(&a.config).expect("read");
+    let log = || fs::read_to_string(a.run_dir().join("vine.log")).unwrap_or_default();
+    let reloads_before = log().matches("reload").count();
+    fs::write(&a.config, format!("{good}\n[tun]\nmtu = \"big\"\n")).expect("write");
+    ok(lab.exec(&a.host, "kill", &["-HUP", &pid]), "SIGHUP");
+    assert!(
+        wait_for(Duration::from_secs(5), || log().matches("reload").count()
+            > reloads_before),
+        "the rejected reload was not logged:\n{}",
+        log()
+    );
+    assert_eq!(pid_of(&a).to_string(), pid, "still the same daemon");
+    assert!(
+        ping(&lab, &a, b.overlay),
+        "traffic stopped after a rejected reload"
+    );
+    // The CLI needs a readable config to find the daemon; restore it.
+    fs::write(&a.config, good).expect("restore");
+    let status = a.json(&lab, "status");
+    assert_eq!(status["data"]["phase"], "running");
+    assert_eq!(status["data"]["pid"].to_string(), pid);
+}
