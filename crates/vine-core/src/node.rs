@@ -262,6 +262,8 @@ pub struct Node {
     scratch: Vec<u8>,
     /// Peers whose path choice, route or queue must be re-evaluated.
     dirty: BTreeSet<PeerId>,
+    /// Probes requested through [`Node::probe`], answered by events.
+    user_probes: BTreeSet<u64>,
 }
 
 impl Node {
@@ -315,6 +317,7 @@ impl Node {
             seeds: Vec::new(),
             scratch: Vec::with_capacity(2048),
             dirty: BTreeSet::new(),
+            user_probes: BTreeSet::new(),
         })
     }
 
@@ -634,6 +637,34 @@ impl Node {
             .and_then(|p| p.active_path())
             .filter(|x| x.alive)
             .and_then(|x| x.class)
+    }
+
+    /// Sends one probe to `peer` over its preferred path right now (for
+    /// `vine ping`). The answer arrives as [`Event::ProbeAnswered`], or
+    /// [`Event::ProbeLost`] after the probe timeout. Returns the probe id, or
+    /// `None` when the peer has no session or no working path.
+    pub fn probe(&mut self, now: Instant, peer: &PeerId) -> Option<u64> {
+        if !self.wg.session_ready(peer, now) {
+            return None;
+        }
+        let via = self
+            .peers
+            .get(peer)
+            .and_then(|p| p.active_path())
+            .filter(|x| x.alive)
+            .map(|x| x.via)?;
+        let id = self.next_probe_id;
+        self.next_probe_id += 1;
+        if let Some(path) = self
+            .peers
+            .get_mut(peer)
+            .and_then(|p| p.paths.iter_mut().find(|x| x.via == via))
+        {
+            path.outstanding.push((id, now));
+        }
+        self.user_probes.insert(id);
+        self.send_control_via(now, *peer, via, &Control::Probe { id });
+        Some(id)
     }
 
     /// The route table.

@@ -375,6 +375,22 @@ pub struct PingResult {
     pub via: Option<String>,
     /// Smoothed probe round-trip time of the preferred path, microseconds.
     pub rtt_us: Option<u64>,
+    /// One entry per probe sent now over the preferred path, in order.
+    #[serde(default)]
+    pub probes: Vec<ProbeRtt>,
+}
+
+/// The outcome of one `ping` probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRtt {
+    /// 1-based sequence number.
+    pub seq: u32,
+    /// Round-trip time in microseconds; `None` when it got no answer.
+    pub rtt_us: Option<u64>,
+    /// The path it took.
+    pub via: Option<String>,
+    /// That path's class.
+    pub class: Option<String>,
 }
 
 /// Answer to `reload`.

@@ -164,6 +164,9 @@ pub enum DaemonCommand {
 pub struct PingArgs {
     /// Overlay IPv4 address to probe.
     pub address: Ipv4Addr,
+    /// Probes to send over the path (1–10), 200 ms apart.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub count: u32,
 }
 
 /// Options of `vine completions`.

@@ -62,7 +62,7 @@ pub fn dispatch(cli: &Cli) -> Outcome {
         Command::Sessions => daemon::live(cli, daemon::Live::Sessions),
         Command::Counters => daemon::live(cli, daemon::Live::Counters),
         Command::Snapshot => daemon::live(cli, daemon::Live::Snapshot),
-        Command::Ping(args) => daemon::ping(cli, args.address),
+        Command::Ping(args) => daemon::ping(cli, args.address, args.count),
         Command::Doctor => doctor::run(cli),
     }
 }

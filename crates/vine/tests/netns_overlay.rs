@@ -254,6 +254,16 @@ fn two_daemons_carry_ping_and_tcp_and_clean_up() {
     let sent = counters["data"]["packets_sent"].as_u64().unwrap_or(0);
     assert!(sent >= 100, "counters: {counters}");
     assert!(kernel_routes(&lab, &a).contains("10.42.1.0/24"));
+    // `vine ping` sends real probes over the path and reports each RTT.
+    let p = ok(
+        a.vine(&lab, &["ping", &b.overlay.to_string(), "--format", "json"]),
+        "vine ping",
+    );
+    let p: serde_json::Value = serde_json::from_str(&p).expect("ping json");
+    assert_eq!(p["class"], "direct", "{p}");
+    let probes = p["probes"].as_array().expect("probes");
+    assert_eq!(probes.len(), 3, "{p}");
+    assert!(probes.iter().all(|r| r["rtt_us"].as_u64().is_some()), "{p}");
 
     // Stopping beta withdraws its route from alpha and leaves nothing behind.
     ok(b.vine(&lab, &["daemon", "stop"]), "daemon stop");

@@ -285,12 +285,22 @@ impl Node {
                     })
                 });
                 if let Some((path_via, sent)) = sent {
-                    self.path_confirmed(
-                        now,
-                        id,
-                        path_via,
-                        Some(now.saturating_duration_since(sent)),
-                    );
+                    let rtt = now.saturating_duration_since(sent);
+                    self.path_confirmed(now, id, path_via, Some(rtt));
+                    if self.user_probes.remove(&probe) {
+                        let class = self
+                            .peers
+                            .get(&id)
+                            .and_then(|p| p.paths.iter().find(|x| x.via == path_via))
+                            .and_then(|x| x.class);
+                        self.events.push_back(Event::ProbeAnswered {
+                            peer: id,
+                            probe,
+                            rtt_us: rtt.as_micros().min(u128::from(u64::MAX)) as u64,
+                            via: path_via.to_string(),
+                            class,
+                        });
+                    }
                 }
                 if matches!(via, Via::Direct(_))
                     && !observed.ip().is_unspecified()

@@ -165,6 +165,26 @@ pub enum Event {
     },
     /// The host must change a kernel route.
     Route(RouteIntent),
+    /// A probe sent with [`crate::node::Node::probe`] was answered.
+    ProbeAnswered {
+        /// The peer.
+        peer: PeerId,
+        /// The probe id.
+        probe: u64,
+        /// Round-trip time in microseconds.
+        rtt_us: u64,
+        /// The path it took.
+        via: String,
+        /// That path's class.
+        class: Option<PathClass>,
+    },
+    /// A probe sent with [`crate::node::Node::probe`] got no answer in time.
+    ProbeLost {
+        /// The peer.
+        peer: PeerId,
+        /// The probe id.
+        probe: u64,
+    },
     /// A session could not be (re)established within the handshake deadline.
     SessionFailed {
         /// The peer.

@@ -173,12 +173,18 @@ impl Node {
                 continue;
             }
             let busy = p.busy(now);
+            let mut lost = Vec::new();
             let active = p.active;
             let mut probes = Vec::new();
             for (i, path) in p.paths.iter_mut().enumerate() {
                 let before = path.outstanding.len();
-                path.outstanding
-                    .retain(|(_, sent)| *sent + t.probe_timeout > now);
+                path.outstanding.retain(|(probe, sent)| {
+                    let live = *sent + t.probe_timeout > now;
+                    if !live {
+                        lost.push(*probe);
+                    }
+                    live
+                });
                 let missed = (before - path.outstanding.len()) as u32;
                 if missed > 0 {
                     path.misses = path.misses.saturating_add(missed);
@@ -210,6 +216,11 @@ impl Node {
                 p.announce_seq += 1;
             }
             let seq = p.announce_seq;
+            for probe in lost {
+                if self.user_probes.remove(&probe) {
+                    self.events.push_back(Event::ProbeLost { peer: id, probe });
+                }
+            }
             for via in probes {
                 let probe = self.next_probe_id;
                 self.next_probe_id += 1;

@@ -116,6 +116,12 @@ fn every_response_round_trips() {
             class: None,
             via: None,
             rtt_us: None,
+            probes: vec![crate::protocol::ProbeRtt {
+                seq: 1,
+                rtt_us: Some(420),
+                via: Some("udp://192.0.2.2:4100".into()),
+                class: Some("direct".into()),
+            }],
         }),
         ResponseBody::Reload(ReloadOutcome::Applied),
         ResponseBody::Reload(ReloadOutcome::Rejected {

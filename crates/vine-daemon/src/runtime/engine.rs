@@ -20,7 +20,9 @@ use super::{Command, setup, views};
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
 use crate::host::{PacketDevice, RouteApplier};
-use crate::protocol::{ErrorCode, Phase, ReloadOutcome, RequestBody, Response, ResponseBody};
+use crate::protocol::{
+    ErrorCode, Phase, PingResult, ProbeRtt, ReloadOutcome, RequestBody, Response, ResponseBody,
+};
 
 /// Largest UDP datagram read.
 const MAX_DATAGRAM: usize = 65536;
@@ -44,6 +46,24 @@ pub(crate) struct Engine {
     pub(crate) reader_stop: Arc<AtomicBool>,
     pub(crate) server: JoinHandle<()>,
     pub(crate) shutdown_timeout: Duration,
+    /// `ping` requests whose probes are in flight.
+    pub(crate) pings: Vec<PendingPing>,
+}
+
+/// Interval between the probes of one `ping`.
+const PING_INTERVAL: Duration = Duration::from_millis(200);
+/// Most probes one `ping` may ask for.
+const PING_MAX: u32 = 10;
+
+/// A `ping` being answered: probes go out one per interval over the
+/// preferred path; the reply is sent when every probe is answered or lost.
+pub(crate) struct PendingPing {
+    result: PingResult,
+    peer: vine_core::PeerId,
+    remaining: u32,
+    next_at: Instant,
+    outstanding: Vec<(u64, u32)>,
+    reply: tokio::sync::oneshot::Sender<Response>,
 }
 
 impl Engine {
@@ -58,6 +78,11 @@ impl Engine {
         loop {
             self.flush().await;
             let deadline = self.node.poll_timeout();
+            let next_ping = self.pings.iter().map(|p| p.next_at).min();
+            let deadline = match (deadline, next_ping) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let timer = async move {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -88,13 +113,20 @@ impl Engine {
                         }
                     }
                 }
-                () = timer => self.node.handle_timeout(Instant::now()),
+                () = timer => {
+                    let now = Instant::now();
+                    self.node.handle_timeout(now);
+                    self.send_due_pings(now);
+                }
                 c = commands.recv() => match c {
                     None => break,
                     Some(Command::DumpSnapshot) => self.dump_snapshot(),
                     Some(Command::Request(RequestBody::Shutdown, reply)) => {
                         let _ = reply.send(Response::ok(ResponseBody::ShuttingDown));
                         break;
+                    }
+                    Some(Command::Request(RequestBody::Ping { address, count }, reply)) => {
+                        self.start_ping(address, count, reply);
                     }
                     Some(Command::Request(body, reply)) => {
                         let response = self.answer(body).await;
@@ -145,7 +177,108 @@ impl Engine {
                 warn!(%peer, %address, "bootstrap peer does not answer");
             }
             Event::SessionFailed { peer } => warn!(%peer, "session setup failed"),
+            Event::ProbeAnswered {
+                probe,
+                rtt_us,
+                via,
+                class,
+                ..
+            } => self.probe_done(
+                probe,
+                Some(rtt_us),
+                Some(via),
+                class.map(|c| c.as_str().to_owned()),
+            ),
+            Event::ProbeLost { probe, .. } => self.probe_done(probe, None, None, None),
             other => info!(event = ?other, "node event"),
+        }
+    }
+
+    /// Starts a `ping`: answers at once when there is nothing to probe.
+    fn start_ping(
+        &mut self,
+        address: std::net::Ipv4Addr,
+        count: u32,
+        reply: tokio::sync::oneshot::Sender<Response>,
+    ) {
+        let now = Instant::now();
+        let result = views::ping(&self.node, &self.node.snapshot(now), address, count);
+        match result.peer.filter(|_| result.class.is_some() && count > 0) {
+            Some(peer) => {
+                self.pings.push(PendingPing {
+                    result,
+                    peer,
+                    remaining: count.min(PING_MAX),
+                    next_at: now,
+                    outstanding: Vec::new(),
+                    reply,
+                });
+                self.send_due_pings(now);
+            }
+            None => {
+                let _ = reply.send(Response::ok(ResponseBody::Ping(result)));
+            }
+        }
+    }
+
+    fn send_due_pings(&mut self, now: Instant) {
+        let mut finished = Vec::new();
+        for (i, ping) in self.pings.iter_mut().enumerate() {
+            if ping.remaining > 0 && ping.next_at <= now {
+                ping.remaining -= 1;
+                ping.next_at = now + PING_INTERVAL;
+                let seq = ping.result.probes.len() as u32 + 1;
+                ping.result.probes.push(ProbeRtt {
+                    seq,
+                    rtt_us: None,
+                    via: None,
+                    class: None,
+                });
+                match self.node.probe(now, &ping.peer) {
+                    Some(id) => ping.outstanding.push((id, seq)),
+                    None => {
+                        // The path went away between probes: counts as lost.
+                    }
+                }
+            }
+            if ping.remaining == 0 && ping.outstanding.is_empty() {
+                finished.push(i);
+            }
+        }
+        self.finish_pings(finished);
+    }
+
+    fn probe_done(
+        &mut self,
+        probe: u64,
+        rtt_us: Option<u64>,
+        via: Option<String>,
+        class: Option<String>,
+    ) {
+        let mut finished = Vec::new();
+        for (i, ping) in self.pings.iter_mut().enumerate() {
+            if let Some(pos) = ping.outstanding.iter().position(|(id, _)| *id == probe) {
+                let (_, seq) = ping.outstanding.swap_remove(pos);
+                if let Some(r) = ping.result.probes.iter_mut().find(|r| r.seq == seq) {
+                    r.rtt_us = rtt_us;
+                    r.via = via.clone();
+                    r.class = class.clone();
+                }
+            }
+            if ping.remaining == 0 && ping.outstanding.is_empty() {
+                finished.push(i);
+            }
+        }
+        self.finish_pings(finished);
+    }
+
+    fn finish_pings(&mut self, mut finished: Vec<usize>) {
+        finished.sort_unstable();
+        for i in finished.into_iter().rev() {
+            let ping = self.pings.swap_remove(i);
+            let _ = ping
+                .reply
+                .send(Response::ok(ResponseBody::Ping(ping.result)));
         }
     }
 

@@ -154,6 +154,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
         reader_stop: stop,
         server,
         shutdown_timeout: options.shutdown_timeout,
+        pings: Vec::new(),
     };
     let task = tokio::spawn(engine.run(cmd_rx, tun_rx));
     info!("running");

@@ -121,5 +121,6 @@ pub(crate) fn ping(node: &Node, snap: &Snapshot, address: Ipv4Addr, count: u32) 
         class: view.and_then(|p| p.class).map(|c| c.as_str().to_owned()),
         via: view.and_then(|p| p.via.clone()),
         rtt_us: view.and_then(active_rtt),
+        probes: Vec::new(),
     }
 }

@@ -484,9 +484,9 @@ fn configured_view(cli: &Cli, config: &Config, what: Live) {
 }
 
 /// `vine ping <ip>`.
-pub(crate) fn ping(cli: &Cli, address: Ipv4Addr) -> Outcome {
+pub(crate) fn ping(cli: &Cli, address: Ipv4Addr, count: u32) -> Outcome {
     let config = load_config(cli)?;
-    let Some(response) = ask(cli, &config, RequestBody::Ping { address, count: 1 })? else {
+    let Some(response) = ask(cli, &config, RequestBody::Ping { address, count })? else {
         not_running(&config, "; nothing was sent");
         eprintln!("{}", configured_route(&config, address));
         return Err(Failure::Reported);
@@ -496,6 +496,9 @@ pub(crate) fn ping(cli: &Cli, address: Ipv4Addr) -> Outcome {
     };
     output::emit(cli.format, &p, || print_ping(&p));
     if p.peer.is_none() || !p.session_up || p.class.is_none() {
+        return Err(Failure::Reported);
+    }
+    if !p.probes.iter().any(|r| r.rtt_us.is_some()) {
         return Err(Failure::Reported);
     }
     Ok(())
@@ -521,10 +524,26 @@ fn print_ping(p: &PingResult) {
         (
             "rtt",
             p.rtt_us
-                .map(|us| format!("{:.2} ms (path probes)", us as f64 / 1000.0))
+                .map(|us| format!("{:.2} ms (smoothed)", us as f64 / 1000.0))
                 .unwrap_or_else(|| "-".into()),
         ),
     ]);
+    for r in &p.probes {
+        match r.rtt_us {
+            Some(us) => println!(
+                "probe {}: {:.3} ms via {} ({})",
+                r.seq,
+                us as f64 / 1000.0,
+                r.via.as_deref().unwrap_or("-"),
+                r.class.as_deref().unwrap_or("-")
+            ),
+            None => println!("probe {}: no answer", r.seq),
+        }
+    }
+    if !p.probes.is_empty() {
+        let answered = p.probes.iter().filter(|r| r.rtt_us.is_some()).count();
+        println!("{answered}/{} probes answered", p.probes.len());
+    }
 }
 
 fn configured_route(config: &Config, address: Ipv4Addr) -> String {
