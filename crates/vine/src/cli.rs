@@ -24,6 +24,10 @@ pub struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// More log output from the daemon (-v debug, -vv trace); RUST_LOG
+    /// overrides it.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Identity file (overrides the config's identity_path).
     #[arg(long, global = true, value_name = "PATH")]
     pub identity: Option<PathBuf>,

@@ -45,16 +45,21 @@ pub(crate) fn foreground(cli: &Cli) -> Outcome {
         )
         .into());
     }
-    init_logging();
+    init_logging(cli.verbose);
     let detached = std::env::var_os(lifecycle::DETACH_ENV).is_some();
     let options = vine_daemon::RunOptions::new(cli.config_path(), !detached);
     vine_daemon::run(options)?;
     Ok(())
 }
 
-fn init_logging() {
+fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let level = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
