@@ -108,6 +108,11 @@ impl Tun {
         nl.add_address(index, address, prefix_len).map_err(|e| {
             HostError::netlink(format!("assign {address}/{prefix_len} to {name}"), e)
         })?;
+        // The overlay is IPv4-only: without IPv6 on the device the kernel
+        // sends no router solicitations or other IPv6 noise into it. Best
+        // effort (the file is missing when IPv6 is disabled host-wide); the
+        // sysctl is per network namespace, like the device.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
         nl.set_link(index, Some(u32::from(mtu)), true)
             .map_err(|e| {
                 HostError::netlink(format!("set MTU {mtu} on {name} and bring it up"), e)

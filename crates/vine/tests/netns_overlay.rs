@@ -253,6 +253,12 @@ fn two_daemons_carry_ping_and_tcp_and_clean_up() {
     let counters = a.json(&lab, "counters");
     let sent = counters["data"]["packets_sent"].as_u64().unwrap_or(0);
     assert!(sent >= 100, "counters: {counters}");
+    // IPv6 is off on the TUN, so the kernel puts no IPv6 noise into it.
+    assert_eq!(
+        counters["data"]["drops"]["malformed"].as_u64().unwrap_or(0),
+        0,
+        "counters: {counters}"
+    );
     assert!(kernel_routes(&lab, &a).contains("10.42.1.0/24"));
     // `vine ping` sends real probes over the path and reports each RTT.
     let p = ok(
