@@ -387,12 +387,7 @@ impl Overlay {
             let h = net.add_host(name, realm, Ipv4Addr::from(ip), 4100, gw, node);
             hosts.insert(name.to_owned(), h);
         }
-        let mut s = Self { net, roster, hosts };
-        let now = s.net.now();
-        for h in s.hosts.values() {
-            s.net.endpoint_mut(*h).node.start(now);
-        }
-        s
+        Self::started(net, roster, hosts)
     }
 
     /// Every member on the public internet (192.0.2.0/24 and onward, port
@@ -439,6 +434,11 @@ impl Overlay {
             let h = net.add_host(spec.name.clone(), inet, *addr.ip(), 4100, None, node);
             hosts.insert(spec.name.clone(), h);
         }
+        Self::started(net, roster, hosts)
+    }
+
+    /// Assembles an overlay and starts every node at the current time.
+    fn started(net: Network<SimNode>, roster: Roster, hosts: BTreeMap<String, HostId>) -> Self {
         let mut s = Self { net, roster, hosts };
         let now = s.net.now();
         for h in s.hosts.values() {
