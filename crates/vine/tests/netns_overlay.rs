@@ -153,45 +153,11 @@ fn kernel_routes(lab: &Lab, node: &Node) -> String {
 #[test]
 fn two_daemons_carry_ping_and_tcp_and_clean_up() {
     let t = tempfile::tempdir().expect("tempdir");
-    let mut lab = Lab::new();
-    let ha = lab.host("alpha");
-    let hb = lab.host("beta");
-    lab.link(
-        &ha,
-        Ipv4Addr::new(192, 0, 2, 1),
-        &hb,
-        Ipv4Addr::new(192, 0, 2, 2),
-        24,
-    );
-    let a = make_node(
-        &mut lab,
-        t.path(),
-        "alpha",
-        [10, 42, 0, 1],
-        [192, 0, 2, 1],
-        ha,
-    );
-    let b = make_node(
-        &mut lab,
-        t.path(),
-        "beta",
-        [10, 42, 1, 1],
-        [192, 0, 2, 2],
-        hb,
-    );
-
     // Enroll each other from export-public output; alpha bootstraps from beta.
+    let (mut lab, a, b) = pair(t.path());
     let (ea, eb) = (export(&lab, &a), export(&lab, &b));
     append(&a, &eb);
     append(&b, &ea);
-    append(
-        &a,
-        &format!(
-            "[[bootstrap_peers]]\npeer_id = \"{}\"\naddress = \"udp://{}:4100\"\n",
-            peer_id(&lab, &b),
-            b.underlay
-        ),
-    );
     for n in [&a, &b] {
         ok(n.vine(&lab, &["config", "validate"]), "validate");
     }
