@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod control;
+pub mod dataplane;
 pub mod identity;
 pub mod net;
 pub mod node;

@@ -46,6 +46,7 @@
 //!   inbound → decrypt → source address must lie in the sender's prefix →
 //!   TUN. Every drop has a reason and a counter.
 
+mod fast;
 mod inbound;
 mod ipv4;
 mod observe;
@@ -56,6 +57,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+pub(crate) use ipv4::addrs as ipv4_addrs;
 pub use ipv4::build_test_packet;
 pub use observe::{
     Counters, DropReason, Event, PathChangeReason, PathClass, PathView, PeerCounters, PeerView,
@@ -264,6 +266,8 @@ pub struct Node {
     dirty: BTreeSet<PeerId>,
     /// Probes requested through [`Node::probe`], answered by events.
     user_probes: BTreeSet<u64>,
+    /// The fast path, when enabled.
+    fast: fast::FastPath,
 }
 
 impl Node {
@@ -318,6 +322,7 @@ impl Node {
             scratch: Vec::with_capacity(2048),
             dirty: BTreeSet::new(),
             user_probes: BTreeSet::new(),
+            fast: fast::FastPath::default(),
         })
     }
 
@@ -331,9 +336,11 @@ impl Node {
         &self.config
     }
 
-    /// Node-wide counters.
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    /// Node-wide counters (including the fast path's).
+    pub fn counters(&self) -> Counters {
+        let mut counters = self.counters.clone();
+        self.merge_fast_counters(&mut counters);
+        counters
     }
 
     /// Whether `start` was called and `stop` was not.
@@ -379,6 +386,8 @@ impl Node {
             };
             self.learn_candidates(now, s.peer, &candidates, None);
         }
+        self.fast.mark_dirty();
+        self.publish_data_plane(now);
     }
 
     /// Stops the node: withdraws membership from every peer with a session
@@ -403,6 +412,8 @@ impl Node {
         }
         self.running = false;
         self.events.push_back(Event::Stopped);
+        self.fast.mark_dirty();
+        self.publish_data_plane(now);
     }
 
     /// Next datagram to send.
@@ -431,6 +442,7 @@ impl Node {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         };
+        consider(self.fast.check_at);
         let t = &self.config.timers;
         for p in self.peers.values() {
             consider(p.next_connect);
@@ -622,11 +634,15 @@ impl Node {
                         .filter(|x| x.alive)
                         .map(|x| x.via.to_string()),
                     paths: p.paths.iter().map(peer::Path::view).collect(),
-                    counters: p.counters.clone(),
+                    counters: {
+                        let mut c = p.counters.clone();
+                        self.merge_fast_peer_counters(&p.id, &mut c);
+                        c
+                    },
                 })
                 .collect(),
             routes: self.routes.iter().cloned().collect(),
-            counters: self.counters.clone(),
+            counters: self.counters(),
         }
     }
 

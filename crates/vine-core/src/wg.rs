@@ -108,10 +108,10 @@ use index::Indices;
 use messages::{INIT_MAC1, INITIATION_LEN, Message, RESP_MAC1, RESP_RECEIVER, RESPONSE_LEN};
 use noise::{LocalKeys, RemoteKeys};
 use peer::Peer;
-use session::Keypair;
 
-pub use messages::{DATA_OVERHEAD, ip_packet_len};
+pub use messages::{DATA_HEADER_LEN, DATA_OVERHEAD, ip_packet_len};
 pub use replay::WINDOW as REPLAY_WINDOW;
+pub use session::{Keypair, sealed_len};
 
 /// Why a datagram was rejected or an operation could not be done. None of
 /// these is fatal: drop the datagram (log at `trace`) and carry on.
@@ -229,6 +229,8 @@ pub struct Wg {
     indices: Indices,
     /// The last timestamp we put in an initiation; the next is greater.
     last_timestamp: Option<Tai64n>,
+    /// The set of usable keypairs changed since [`Wg::take_changed`].
+    changed: bool,
 }
 
 impl std::fmt::Debug for Wg {
@@ -253,6 +255,7 @@ impl Wg {
             peers: BTreeMap::new(),
             indices: Indices::default(),
             last_timestamp: None,
+            changed: false,
         }
     }
 
@@ -288,6 +291,7 @@ impl Wg {
     /// Forgets `peer`: its keys, handshakes and indices.
     pub fn remove_peer(&mut self, peer: &PeerId) {
         if self.peers.remove(peer).is_some() {
+            self.changed = true;
             self.indices.release_peer(peer);
         }
     }
@@ -398,8 +402,11 @@ impl Wg {
             } => {
                 let peer_id = self.indices.get(receiver).ok_or(WgError::UnknownIndex)?;
                 let peer = self.peers.get_mut(&peer_id).ok_or(WgError::UnknownIndex)?;
-                let (slot, keypair) = peer.keypair_mut(receiver).ok_or(WgError::UnknownIndex)?;
+                let (slot, keypair) = peer.keypair(receiver).ok_or(WgError::UnknownIndex)?;
                 keypair.decrypt(now, counter, payload, out)?;
+                if matches!(slot, peer::Slot::Next(_)) {
+                    self.changed = true;
+                }
                 peer.received(slot, now, &mut self.indices);
                 Ok(Received::Data { peer: peer_id })
             }
@@ -457,7 +464,36 @@ impl Wg {
             noise::consume_response(&self.local, &peer.keys, initiator, msg)?;
         let keypair = Keypair::new(receiver, remote_index, &keys, now, true);
         peer.initiator_complete(keypair, &mut self.indices);
+        self.changed = true;
         Ok(Received::HandshakeComplete { peer: peer_id })
+    }
+
+    /// Whether the keypairs usable for sending or receiving changed since
+    /// the last call (a handshake completed or was confirmed, keys expired,
+    /// a peer was removed); clears the flag. The node republishes its
+    /// data-plane tables when it is set.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The keypair [`Wg::encrypt`] would use for `peer` at `now`, shared so
+    /// other threads can encrypt with it ([`Keypair::seal`]).
+    pub fn send_keypair(&self, peer: &PeerId, now: Instant) -> Option<std::sync::Arc<Keypair>> {
+        self.peers.get(peer)?.send_keypair(now).cloned()
+    }
+
+    /// The confirmed keypairs of `peer` (current and receive-only), whose
+    /// transport messages another thread may decrypt ([`Keypair::open`]).
+    /// Unconfirmed keypairs are not listed: their first message must go
+    /// through [`Wg::decrypt`] so the session is confirmed.
+    pub fn confirmed_keypairs(
+        &self,
+        peer: &PeerId,
+    ) -> impl Iterator<Item = &std::sync::Arc<Keypair>> {
+        self.peers
+            .get(peer)
+            .into_iter()
+            .flat_map(|p| p.confirmed_keypairs())
     }
 
     /// The earliest instant at which [`Wg::handle_timeout`] has work, if any.
@@ -472,6 +508,7 @@ impl Wg {
         let mut events = Vec::new();
         for (id, peer) in &mut self.peers {
             if peer.poll_timeout().is_some_and(|at| at <= now) {
+                self.changed = true;
                 peer.handle_timeout(now, &mut self.indices, &mut events);
                 out.extend(events.drain(..).map(|event| (*id, event)));
             }

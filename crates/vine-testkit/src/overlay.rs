@@ -2,18 +2,20 @@
 //! to [`crate::sim::Endpoint`] and records what it does; [`Overlay`] builds
 //! networks of them, including the four-node showcase.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use vine_core::Identity;
 use vine_core::config::Policy;
+use vine_core::dataplane::{Inbound, Outbound, Reader};
 use vine_core::net::Ipv4Prefix;
 use vine_core::node::{
     AllowedPeerConfig, Event, Node, NodeConfig, PathClass, Timers, build_test_packet,
 };
 use vine_core::peer_id::PeerId;
 use vine_core::route::RouteIntent;
+use vine_core::wg::{DATA_HEADER_LEN, sealed_len};
 
 use crate::sim::{Endpoint, HostId, NatConfig, NatId, NatType, Network, RealmId, Transmit};
 
@@ -30,6 +32,12 @@ pub struct SimNode {
     pub delivered: Vec<(Duration, Vec<u8>)>,
     /// Kernel routes, as the node's route intents left them.
     pub kernel_routes: BTreeSet<Ipv4Prefix>,
+    /// The fast path, driven the way the daemon's data-plane threads drive
+    /// it: packets go through [`vine_core::dataplane`] first and reach the
+    /// node only when the fast path hands them over.
+    fast: Option<Reader>,
+    /// Datagrams the fast path sent.
+    fast_out: VecDeque<Transmit>,
     epoch: Instant,
 }
 
@@ -55,8 +63,40 @@ impl SimNode {
 
     /// Feeds a packet to the node as if read from its TUN device.
     pub fn send_packet(&mut self, now: Instant, packet: &[u8]) {
+        if let Some(reader) = &mut self.fast {
+            reader.refresh();
+            match reader.tables().outbound(packet, now) {
+                Outbound::Send {
+                    peer,
+                    keypair,
+                    endpoint,
+                } => {
+                    let mut buf = vec![0u8; sealed_len(packet.len())];
+                    buf[DATA_HEADER_LEN..DATA_HEADER_LEN + packet.len()].copy_from_slice(packet);
+                    if let Ok(n) = keypair.seal(&mut buf, packet.len()) {
+                        buf.truncate(n);
+                        peer.stats.add_sent(1, packet.len() as u64);
+                        self.fast_out.push_back(Transmit {
+                            dst: endpoint,
+                            data: buf,
+                        });
+                    }
+                    return;
+                }
+                Outbound::Drop(reason) => {
+                    reader.plane().add_drop(reason);
+                    return;
+                }
+                Outbound::Slow => {}
+            }
+        }
         self.node.handle_tun_packet(now, packet);
         self.drain(now);
+    }
+
+    /// Turns the fast path off: every packet goes through the node.
+    pub fn disable_fast_path(&mut self) {
+        self.fast = None;
     }
 
     /// Stops the node (withdrawals go out on the next step).
@@ -98,6 +138,29 @@ impl Endpoint for SimNode {
         from: SocketAddrV4,
         data: &[u8],
     ) {
+        if let Some(reader) = &mut self.fast {
+            reader.refresh();
+            let mut copy = data.to_vec();
+            match reader.tables().inbound(from, &mut copy, now) {
+                Inbound::Data { peer, range } => {
+                    peer.stats.add_received(1, range.len() as u64);
+                    let at = now.saturating_duration_since(self.epoch);
+                    self.delivered.push((at, copy[range].to_vec()));
+                    return;
+                }
+                Inbound::Plain { peer, range } => {
+                    let id = peer.id;
+                    self.node.handle_decrypted(now, from, id, &copy[range]);
+                    self.drain(now);
+                    return;
+                }
+                Inbound::Drop(reason) => {
+                    reader.plane().add_drop(reason);
+                    return;
+                }
+                Inbound::Slow => {}
+            }
+        }
         self.node.handle_datagram(now, from, data);
         self.drain(now);
     }
@@ -108,6 +171,9 @@ impl Endpoint for SimNode {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.fast_out.pop_front() {
+            return Some(t);
+        }
         self.node.poll_transmit().map(|t| Transmit {
             dst: t.dst,
             data: t.data,
@@ -227,7 +293,7 @@ pub fn member(name: &str, seed: u8, address: [u8; 4], relay_capable: bool) -> Me
 /// Creates a [`SimNode`] (not yet started).
 pub fn sim_node(net_epoch: Instant, spec: &MemberSpec, config: NodeConfig) -> SimNode {
     let identity = Identity::from_seed([spec.seed; 32]);
-    let node = Node::new(
+    let mut node = Node::new(
         config,
         &identity,
         [spec.seed.wrapping_add(100); 32],
@@ -235,12 +301,15 @@ pub fn sim_node(net_epoch: Instant, spec: &MemberSpec, config: NodeConfig) -> Si
         Duration::from_secs(1_800_000_000),
     )
     .unwrap_or_else(|e| panic!("node {}: {e}", spec.name));
+    let fast = node.enable_data_plane(net_epoch).reader();
     SimNode {
         node,
         name: spec.name.clone(),
         events: Vec::new(),
         delivered: Vec::new(),
         kernel_routes: BTreeSet::new(),
+        fast: Some(fast),
+        fast_out: VecDeque::new(),
         epoch: net_epoch,
     }
 }

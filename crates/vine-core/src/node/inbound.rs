@@ -365,9 +365,11 @@ impl Node {
             Membership::Active { seq: old, .. } if seq < old => return false,
             Membership::Active { .. } => {
                 p.membership = Membership::Active { prefix, seq };
+                self.fast.mark_dirty();
             }
             _ => {
                 p.membership = Membership::Active { prefix, seq };
+                self.fast.mark_dirty();
                 self.events
                     .push_back(Event::MembershipAccepted { peer: id, prefix });
             }
@@ -384,6 +386,7 @@ impl Node {
             return;
         };
         p.membership = Membership::Ended { prefix };
+        self.fast.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, RouteState::Withdrawn) {
             self.events.push_back(Event::Route(intent));
         }
@@ -413,6 +416,7 @@ impl Node {
         {
             return;
         }
+        self.fast.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, state) {
             self.events.push_back(Event::Route(intent));
         }

@@ -32,6 +32,11 @@ pub fn parse(packet: &[u8]) -> Option<Addrs> {
     })
 }
 
+/// Source and destination of a well-formed IPv4 packet (for the fast path).
+pub(crate) fn addrs(packet: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    parse(packet).map(|a| (a.src, a.dst))
+}
+
 /// Builds a minimal IPv4/UDP-less packet (protocol 253, experimental) with
 /// `payload`, for tests and examples.
 pub fn build_test_packet(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {

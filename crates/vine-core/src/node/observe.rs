@@ -61,6 +61,28 @@ pub enum DropReason {
     RelayRefused,
 }
 
+impl DropReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [DropReason; 11] = [
+        Self::UnknownRoute,
+        Self::UnauthorizedPeer,
+        Self::NoSession,
+        Self::Malformed,
+        Self::WrongDestination,
+        Self::DecryptFailed,
+        Self::UnknownSender,
+        Self::BadControl,
+        Self::QueueFull,
+        Self::RelayNotAllowed,
+        Self::RelayRefused,
+    ];
+
+    /// Position in [`DropReason::ALL`] (for counter arrays).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Why a membership update was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

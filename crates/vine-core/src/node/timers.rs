@@ -139,6 +139,7 @@ impl Node {
         if !self.running {
             return;
         }
+        self.absorb_activity(now);
         for (id, event) in self.wg.handle_timeout(now) {
             match event {
                 TimerEvent::HandshakeRetry | TimerEvent::RekeyNeeded => {
@@ -282,6 +283,7 @@ impl Node {
                 continue;
             };
             if let Some((from, to, reason)) = p.select(promote) {
+                self.fast.mark_dirty();
                 let worse = match (from, to) {
                     (Some(f), Some(t)) => t > f,
                     _ => false,
@@ -314,5 +316,6 @@ impl Node {
                 }
             }
         }
+        self.publish_data_plane(now);
     }
 }

@@ -17,6 +17,7 @@
 //!   each side sends on the keys of the handshake it initiated and accepts
 //!   the other's.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::crypto::Tai64n;
@@ -67,11 +68,11 @@ pub(crate) struct Peer {
     last_timestamp: Option<Tai64n>,
     /// When we last accepted an initiation from this peer.
     last_initiation_at: Option<Instant>,
-    current: Option<Keypair>,
+    current: Option<Arc<Keypair>>,
     /// Oldest first.
-    next: Vec<Keypair>,
+    next: Vec<Arc<Keypair>>,
     /// Oldest first.
-    old: Vec<Keypair>,
+    old: Vec<Arc<Keypair>>,
     /// A rekey was found necessary at this time; `handle_timeout` reports it.
     rekey_at: Option<Instant>,
     /// When a rekey was last reported (reported at most once per
@@ -156,6 +157,7 @@ impl Peer {
     /// A response to our initiation `local_index` authenticated: the keys
     /// become `current`, the attempt ends, other initiations are forgotten.
     pub(crate) fn initiator_complete(&mut self, keypair: Keypair, indices: &mut Indices) {
+        let keypair = Arc::new(keypair);
         for state in self.pending.drain(..) {
             if state.local_index != keypair.local_index {
                 indices.release(state.local_index);
@@ -196,7 +198,7 @@ impl Peer {
     ) {
         self.last_timestamp = Some(timestamp);
         self.last_initiation_at = Some(now);
-        self.next.push(keypair);
+        self.next.push(Arc::new(keypair));
         if self.next.len() > MAX_NEXT {
             let dropped = self.next.remove(0);
             indices.release(dropped.local_index);
@@ -204,19 +206,32 @@ impl Peer {
     }
 
     /// The keypair we handed out `local_index` for.
-    pub(crate) fn keypair_mut(&mut self, local_index: u32) -> Option<(Slot, &mut Keypair)> {
+    pub(crate) fn keypair(&self, local_index: u32) -> Option<(Slot, &Keypair)> {
         if let Some(k) = self
             .current
-            .as_mut()
+            .as_ref()
             .filter(|k| k.local_index == local_index)
         {
             return Some((Slot::Current, k));
         }
         if let Some(i) = self.next.iter().position(|k| k.local_index == local_index) {
-            return Some((Slot::Next(i), &mut self.next[i]));
+            return Some((Slot::Next(i), &self.next[i]));
         }
         let i = self.old.iter().position(|k| k.local_index == local_index)?;
-        Some((Slot::Old(i), &mut self.old[i]))
+        Some((Slot::Old(i), &self.old[i]))
+    }
+
+    /// The sending keypair, when it can send at `now` (shared with the
+    /// data plane).
+    pub(crate) fn send_keypair(&self, now: Instant) -> Option<&Arc<Keypair>> {
+        self.current.as_ref().filter(|k| k.can_send(now))
+    }
+
+    /// Keypairs whose transport messages any thread may decrypt: the
+    /// current and the receive-only ones. Unconfirmed `next` keypairs are
+    /// left out: their first message must pass through [`Peer::received`].
+    pub(crate) fn confirmed_keypairs(&self) -> impl Iterator<Item = &Arc<Keypair>> {
+        self.current.iter().chain(&self.old)
     }
 
     /// A transport message authenticated on the keypair in `slot`: confirm
@@ -255,7 +270,7 @@ impl Peer {
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), WgError> {
-        let Some(keypair) = self.current.as_mut() else {
+        let Some(keypair) = self.current.as_ref() else {
             return Err(WgError::NoSession);
         };
         if keypair.is_expired(now) {
@@ -303,7 +318,7 @@ impl Peer {
             .iter()
             .chain(&self.next)
             .chain(&self.old)
-            .map(Keypair::expires_at);
+            .map(|k| k.expires_at());
         attempt.chain(keypairs).chain(self.rekey_at).min()
     }
 
@@ -365,8 +380,8 @@ impl Peer {
 
     /// The sending keypair (tests reach into its counter).
     #[cfg(test)]
-    pub(crate) fn current_mut(&mut self) -> Option<&mut Keypair> {
-        self.current.as_mut()
+    pub(crate) fn current_mut(&mut self) -> Option<&Keypair> {
+        self.current.as_deref()
     }
 
     /// Every local index this peer holds (released when it is removed).

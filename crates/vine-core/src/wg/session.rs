@@ -1,7 +1,16 @@
 //! Transport keypairs: the two ChaCha20-Poly1305 keys a handshake yields,
-//! the sending counter, the receive replay window, and the in-place
-//! encryption and decryption of type-4 messages.
+//! the sending counter, the receive replay window, and the encryption and
+//! decryption of type-4 messages.
+//!
+//! A [`Keypair`] is shared (`Arc`) between the protocol state in
+//! [`super::Wg`] and the data-plane threads of the daemon (through
+//! [`crate::dataplane`]): the sending counter is an atomic, so any thread
+//! reserves nonces without a lock, and the replay window sits behind a
+//! mutex that the receive path takes once per datagram (uncontended: one
+//! receive thread). Neither side ever reads a clock; `now` comes in.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use ring::aead::{Aad, LessSafeKey};
@@ -28,8 +37,8 @@ impl Drop for SessionKeys {
     }
 }
 
-/// One established session with a peer.
-pub(crate) struct Keypair {
+/// One established session with a peer: keys, counter, replay window.
+pub struct Keypair {
     /// Index the peer puts in messages to us (allocated by us).
     pub(crate) local_index: u32,
     /// Index we put in messages to the peer (allocated by the peer).
@@ -41,8 +50,8 @@ pub(crate) struct Keypair {
     send: LessSafeKey,
     recv: LessSafeKey,
     /// The next counter to send with.
-    send_counter: u64,
-    replay: ReplayWindow,
+    send_counter: AtomicU64,
+    replay: Mutex<ReplayWindow>,
 }
 
 impl std::fmt::Debug for Keypair {
@@ -52,7 +61,7 @@ impl std::fmt::Debug for Keypair {
             .field("remote_index", &self.remote_index)
             .field("created", &self.created)
             .field("is_initiator", &self.is_initiator)
-            .field("send_counter", &self.send_counter)
+            .field("send_counter", &self.send_counter())
             .finish_non_exhaustive()
     }
 }
@@ -72,95 +81,157 @@ impl Keypair {
             is_initiator,
             send: aead_key(&keys.send),
             recv: aead_key(&keys.recv),
-            send_counter: 0,
-            replay: ReplayWindow::default(),
+            send_counter: AtomicU64::new(0),
+            replay: Mutex::new(ReplayWindow::default()),
         }
     }
 
+    /// The receiver index peers put in messages for this keypair.
+    pub fn local_index(&self) -> u32 {
+        self.local_index
+    }
+
     /// When these keys stop being usable in either direction.
-    pub(crate) fn expires_at(&self) -> Instant {
+    pub fn expires_at(&self) -> Instant {
         self.created + REJECT_AFTER_TIME
     }
 
     /// Whether the keys are too old to use at `now`.
-    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+    pub fn is_expired(&self, now: Instant) -> bool {
         now >= self.expires_at()
     }
 
     /// Whether we can still send with these keys at `now`.
-    pub(crate) fn can_send(&self, now: Instant) -> bool {
-        !self.is_expired(now) && self.send_counter < REJECT_AFTER_MESSAGES
+    pub fn can_send(&self, now: Instant) -> bool {
+        !self.is_expired(now) && self.send_counter() < REJECT_AFTER_MESSAGES
     }
 
-    /// The counter the next [`Keypair::encrypt`] will use.
-    pub(crate) fn send_counter(&self) -> u64 {
-        self.send_counter
+    /// The counter the next encryption will use.
+    pub fn send_counter(&self) -> u64 {
+        self.send_counter.load(Ordering::Relaxed)
     }
 
     /// Jumps the sending counter (tests of the message-count limits).
     #[cfg(test)]
-    pub(crate) fn set_send_counter(&mut self, counter: u64) {
-        self.send_counter = counter;
+    pub(crate) fn set_send_counter(&self, counter: u64) {
+        self.send_counter.store(counter, Ordering::Relaxed);
     }
 
     /// Appends one transport message carrying `plaintext` (zero-padded to a
     /// multiple of 16) to `out`. The caller checked [`Keypair::can_send`].
-    pub(crate) fn encrypt(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), WgError> {
-        let counter = self.send_counter;
+    pub(crate) fn encrypt(&self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), WgError> {
+        let start = out.len();
+        let padded = padded_len(plaintext.len());
+        out.resize(start + DATA_HEADER_LEN + padded + TAG_LEN, 0);
+        out[start + DATA_HEADER_LEN..start + DATA_HEADER_LEN + plaintext.len()]
+            .copy_from_slice(plaintext);
+        match self.seal(&mut out[start..], plaintext.len()) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Encrypts in place: `buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len]` holds
+    /// the plaintext and `buf` is long enough for the padding and the tag
+    /// ([`sealed_len`] of `len`). Writes the header, pads, encrypts, appends
+    /// the tag and returns the datagram's length (`buf[..n]`). Reserves a
+    /// counter with one atomic add; safe from any thread.
+    pub fn seal(&self, buf: &mut [u8], len: usize) -> Result<usize, WgError> {
+        let total = sealed_len(len);
+        if buf.len() < total {
+            return Err(WgError::TooLarge);
+        }
+        let counter = self.send_counter.fetch_add(1, Ordering::Relaxed);
         if counter >= REJECT_AFTER_MESSAGES {
             return Err(WgError::CounterExhausted);
         }
-        self.send_counter += 1;
-        let start = out.len();
-        let padded = padded_len(plaintext.len());
-        out.reserve(DATA_HEADER_LEN + padded + TAG_LEN);
-        out.extend_from_slice(&TYPE_DATA.to_le_bytes());
-        out.extend_from_slice(&self.remote_index.to_le_bytes());
-        out.extend_from_slice(&counter.to_le_bytes());
-        out.extend_from_slice(plaintext);
-        out.resize(start + DATA_HEADER_LEN + padded, 0);
-        let sealed = self.send.seal_in_place_separate_tag(
-            nonce(counter),
-            Aad::empty(),
-            &mut out[start + DATA_HEADER_LEN..],
-        );
-        let Ok(tag) = sealed else {
-            out.truncate(start);
-            return Err(WgError::TooLarge);
-        };
-        out.extend_from_slice(tag.as_ref());
-        Ok(())
+        let padded = total - DATA_HEADER_LEN - TAG_LEN;
+        buf[0..4].copy_from_slice(&TYPE_DATA.to_le_bytes());
+        buf[4..8].copy_from_slice(&self.remote_index.to_le_bytes());
+        buf[8..16].copy_from_slice(&counter.to_le_bytes());
+        buf[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
+        let (body, rest) = buf[DATA_HEADER_LEN..].split_at_mut(padded);
+        let tag = self
+            .send
+            .seal_in_place_separate_tag(nonce(counter), Aad::empty(), body)
+            .map_err(|_| WgError::TooLarge)?;
+        rest[..TAG_LEN].copy_from_slice(tag.as_ref());
+        Ok(total)
     }
 
     /// Authenticates and decrypts `payload` (ciphertext ‖ tag) sent with
     /// `counter` into `out` (which the caller cleared), then records the
     /// counter. On error `out` is left empty and no state changes.
     pub(crate) fn decrypt(
-        &mut self,
+        &self,
         now: Instant,
         counter: u64,
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), WgError> {
+        out.extend_from_slice(payload);
+        match self.open_in_place(now, counter, out) {
+            Ok(len) => {
+                out.truncate(len);
+                Ok(())
+            }
+            Err(e) => {
+                out.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Decrypts a whole type-4 datagram in place (the caller read the
+    /// receiver index and picked this keypair): on success the padded
+    /// plaintext is `datagram[DATA_HEADER_LEN..DATA_HEADER_LEN + n]` and `n`
+    /// is returned. The replay window is checked before and updated after
+    /// authentication; an error changes nothing.
+    pub fn open(&self, now: Instant, datagram: &mut [u8]) -> Result<usize, WgError> {
+        if datagram.len() < DATA_HEADER_LEN + TAG_LEN {
+            return Err(WgError::Truncated);
+        }
+        let mut c = [0u8; 8];
+        c.copy_from_slice(&datagram[8..16]);
+        let counter = u64::from_le_bytes(c);
+        self.open_in_place(now, counter, &mut datagram[DATA_HEADER_LEN..])
+    }
+
+    fn open_in_place(
+        &self,
+        now: Instant,
+        counter: u64,
+        payload: &mut [u8],
+    ) -> Result<usize, WgError> {
         if self.is_expired(now) {
             return Err(WgError::KeyExpired);
         }
-        if counter >= REJECT_AFTER_MESSAGES || !self.replay.check(counter) {
+        if counter >= REJECT_AFTER_MESSAGES || !self.replay().check(counter) {
             return Err(WgError::Replay);
         }
-        out.extend_from_slice(payload);
-        let len = match self.recv.open_in_place(nonce(counter), Aad::empty(), out) {
-            Ok(plain) => plain.len(),
-            Err(_) => {
-                out.clear();
-                return Err(WgError::Decrypt);
-            }
-        };
-        out.truncate(len);
-        if !self.replay.update(counter) {
-            out.clear();
+        let len = self
+            .recv
+            .open_in_place(nonce(counter), Aad::empty(), payload)
+            .map_err(|_| WgError::Decrypt)?
+            .len();
+        if !self.replay().update(counter) {
             return Err(WgError::Replay);
         }
-        Ok(())
+        Ok(len)
     }
+
+    fn replay(&self) -> std::sync::MutexGuard<'_, ReplayWindow> {
+        // A panic while holding the lock cannot leave the window half
+        // updated in a way that admits replays (updates are single stores),
+        // so a poisoned lock is still usable.
+        self.replay.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Length of the type-4 datagram carrying a `len`-byte plaintext.
+pub fn sealed_len(len: usize) -> usize {
+    DATA_HEADER_LEN + padded_len(len) + TAG_LEN
 }
