@@ -1,7 +1,8 @@
 //! [`HostError`]: what can go wrong when vine changes the host's network
-//! state (TUN devices, addresses, routes).
+//! state (TUN devices, addresses, routes, the data-plane UDP socket).
 
 use std::io;
+use std::net::SocketAddrV4;
 
 use vine_core::net::Ipv4Prefix;
 
@@ -87,6 +88,26 @@ pub enum HostError {
         /// The OS error.
         source: io::Error,
     },
+    /// The data-plane UDP socket cannot be bound.
+    #[error(
+        "cannot bind UDP socket to {addr}: {source}; check that the address belongs to this host and that no other process uses the port (change the listen port otherwise)"
+    )]
+    UdpBind {
+        /// The address asked for.
+        addr: SocketAddrV4,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Any other failed setup step of the data-plane UDP socket.
+    #[error("cannot {action} UDP socket {addr}: {source}")]
+    Udp {
+        /// The socket's address.
+        addr: SocketAddrV4,
+        /// What was attempted, e.g. "set the receive buffer size of".
+        action: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
     /// Any other failed netlink request.
     #[error("cannot {action}: {source}")]
     Netlink {
@@ -121,6 +142,18 @@ impl HostError {
                 action,
                 source,
             }
+        }
+    }
+
+    /// A UDP bind failure, or [`HostError::PermissionDenied`] on
+    /// EPERM/EACCES (a privileged port without `CAP_NET_BIND_SERVICE`).
+    pub(crate) fn udp_bind(addr: SocketAddrV4, source: io::Error) -> Self {
+        if is_permission(&source) {
+            Self::PermissionDenied {
+                action: format!("bind UDP socket to {addr}"),
+            }
+        } else {
+            Self::UdpBind { addr, source }
         }
     }
 }

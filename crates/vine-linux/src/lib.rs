@@ -8,6 +8,8 @@
 //!   permission rules, then [`vine_core::config::parse`]);
 //! - the TUN device ([`tun::Tun`]) and the kernel routes that send overlay
 //!   prefixes into it ([`routes::Routes`]), both over netlink;
+//! - the data-plane UDP socket with batched, offloaded send and receive
+//!   ([`udp::UdpBatch`]);
 //! - host readiness checks for `vine doctor` ([`doctor`]);
 //! - private network namespaces for tests ([`netns::in_netns`]).
 //!
@@ -27,6 +29,7 @@ mod netlink;
 pub mod netns;
 pub mod routes;
 pub mod tun;
+pub mod udp;
 
 pub use error::HostError;
 pub use routes::Routes;
