@@ -19,6 +19,13 @@ use vine_core::config::TunSection;
 pub trait PacketDevice: Send + Sync {
     /// Reads one packet into `buf`, returning its length.
     fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Reads one more packet only if one is queued right now (never
+    /// waits): lets the TX thread batch what the kernel already has.
+    /// `WouldBlock` when nothing is queued (the default: no batching).
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(io::ErrorKind::WouldBlock.into())
+    }
     /// Writes one packet.
     fn write(&self, packet: &[u8]) -> io::Result<usize>;
     /// Interface name (e.g. `vine0`).

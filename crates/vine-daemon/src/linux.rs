@@ -21,6 +21,9 @@ impl Host for LinuxHost {
     fn open_device(&self, tun: &TunSection) -> io::Result<Arc<dyn PacketDevice>> {
         let device =
             Tun::open(&tun.name, tun.address, tun.prefix_len, tun.mtu).map_err(io::Error::other)?;
+        // Non-blocking: `read` waits in poll(2) with a bound, `try_read`
+        // drains the queue without waiting.
+        device.set_nonblocking(true)?;
         if device.replaced_stale() {
             warn!(tun = %tun.name, "replaced a stale TUN device left by an earlier run");
         }
@@ -48,6 +51,12 @@ impl PacketDevice for LinuxTun {
             Ok(_) => self.0.read(buf),
             Err(e) => Err(io::Error::from(e)),
         }
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // The fd is non-blocking (see `open_device`): one syscall, EAGAIN
+        // when the queue is empty.
+        self.0.read(buf)
     }
 
     fn write(&self, packet: &[u8]) -> io::Result<usize> {

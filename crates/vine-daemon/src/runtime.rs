@@ -44,6 +44,7 @@
 //! state file — the files are removed even when the bound is hit.
 
 mod control;
+mod datapath;
 mod engine;
 mod setup;
 mod views;

@@ -51,11 +51,19 @@ impl Node {
             return Arc::clone(plane);
         }
         let plane = Arc::new(DataPlane::default());
-        self.fast.plane = Some(Arc::clone(&plane));
+        self.attach_data_plane(now, Arc::clone(&plane));
+        plane
+    }
+
+    /// Like [`Node::enable_data_plane`] with an existing [`DataPlane`]: a
+    /// node built to replace another (config reload) takes over the plane
+    /// the running data-plane threads read, and publishes its own tables
+    /// into it at once.
+    pub fn attach_data_plane(&mut self, now: Instant, plane: Arc<DataPlane>) {
+        self.fast.plane = Some(plane);
         self.fast.dirty = true;
         self.fast.check_at = Some(now + ACTIVITY_CHECK);
         self.publish_data_plane(now);
-        plane
     }
 
     /// A transport message the fast path decrypted but did not deliver

@@ -1,21 +1,22 @@
 //! The event loop: owns the node and feeds it datagrams, TUN packets,
 //! timeouts and control requests; applies what it asks for.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, trace, warn};
 use vine_core::Identity;
 use vine_core::config::Config;
+use vine_core::dataplane::DataPlane;
 use vine_core::node::{Event, Node, Timers};
 use vine_core::route::RouteIntent;
+use vine_linux::udp::UdpBatch;
 
+use super::datapath::{DataPath, SlowPath};
 use super::{Command, setup, views};
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
@@ -24,10 +25,8 @@ use crate::protocol::{
     ErrorCode, Phase, PingResult, ProbeRtt, ReloadOutcome, RequestBody, Response, ResponseBody,
 };
 
-/// Largest UDP datagram read.
-const MAX_DATAGRAM: usize = 65536;
-/// TUN packets handled per wake-up before transmits are flushed.
-const TUN_BATCH: usize = 64;
+/// Slow-path items handled per wake-up before transmits are flushed.
+const SLOW_BATCH: usize = 64;
 
 pub(crate) struct Engine {
     pub(crate) node: Node,
@@ -35,7 +34,9 @@ pub(crate) struct Engine {
     pub(crate) config: Config,
     pub(crate) config_path: PathBuf,
     pub(crate) timers: Timers,
-    pub(crate) udp: Arc<UdpSocket>,
+    /// The node's socket (a handle shared with the data-plane threads);
+    /// the event loop only sends on it.
+    pub(crate) udp: UdpBatch,
     pub(crate) udp_addr: SocketAddrV4,
     pub(crate) local: Vec<SocketAddrV4>,
     pub(crate) device: Arc<dyn PacketDevice>,
@@ -43,7 +44,10 @@ pub(crate) struct Engine {
     pub(crate) paths: RuntimePaths,
     pub(crate) phase: Phase,
     pub(crate) started_at: u64,
-    pub(crate) reader_stop: Arc<AtomicBool>,
+    /// What the data-plane threads read; every node (after a reload too)
+    /// publishes into it.
+    pub(crate) plane: Arc<DataPlane>,
+    pub(crate) datapath: DataPath,
     pub(crate) server: JoinHandle<()>,
     pub(crate) shutdown_timeout: Duration,
     /// `ping` requests whose probes are in flight.
@@ -70,11 +74,9 @@ impl Engine {
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        mut tun: mpsc::Receiver<Vec<u8>>,
+        mut slow: mpsc::Receiver<SlowPath>,
     ) -> Result<(), DaemonError> {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        let udp = self.udp.clone();
-        let mut tun_open = true;
+        let mut slow_open = true;
         loop {
             self.flush().await;
             let deadline = self.node.poll_timeout();
@@ -90,25 +92,17 @@ impl Engine {
                 }
             };
             tokio::select! {
-                r = udp.recv_from(&mut buf) => match r {
-                    Ok((n, SocketAddr::V4(from))) => {
-                        trace!(%from, n, "datagram");
-                        self.node.handle_datagram(Instant::now(), from, &buf[..n]);
-                    }
-                    Ok((_, SocketAddr::V6(_))) => {}
-                    Err(e) => debug!("UDP receive: {e}"),
-                },
-                p = tun.recv(), if tun_open => {
-                    let Some(p) = p else {
-                        // The reader thread stopped; keep serving inbound traffic.
-                        tun_open = false;
+                work = slow.recv(), if slow_open => {
+                    let Some(work) = work else {
+                        // Both data-plane threads stopped.
+                        slow_open = false;
                         continue;
                     };
                     let now = Instant::now();
-                    self.node.handle_tun_packet(now, &p);
-                    for _ in 1..TUN_BATCH {
-                        match tun.try_recv() {
-                            Ok(p) => self.node.handle_tun_packet(now, &p),
+                    self.slow_path(now, work);
+                    for _ in 1..SLOW_BATCH {
+                        match slow.try_recv() {
+                            Ok(work) => self.slow_path(now, work),
                             Err(_) => break,
                         }
                     }
@@ -139,10 +133,24 @@ impl Engine {
         Ok(())
     }
 
+    /// What the data-plane threads handed over.
+    fn slow_path(&mut self, now: Instant, work: SlowPath) {
+        match work {
+            SlowPath::Tun(packet) => self.node.handle_tun_packet(now, &packet),
+            SlowPath::Datagram(from, data) => {
+                trace!(%from, n = data.len(), "datagram");
+                self.node.handle_datagram(now, from, &data);
+            }
+            SlowPath::Plain(from, peer, plain) => {
+                self.node.handle_decrypted(now, from, peer, &plain);
+            }
+        }
+    }
+
     /// Sends transmits, writes TUN packets, applies events.
     async fn flush(&mut self) {
         while let Some(t) = self.node.poll_transmit() {
-            if let Err(e) = self.udp.send_to(&t.data, t.dst).await {
+            if let Err(e) = self.udp.send_to(&t.data, t.dst) {
                 debug!(dst = %t.dst, "UDP send: {e}");
             }
         }
@@ -376,6 +384,10 @@ impl Engine {
             error!("reload: cannot remove old routes: {e}");
         }
         self.node = node;
+        // Only now: the old node's last publish (on stop) must not
+        // overwrite the new node's tables.
+        self.node
+            .attach_data_plane(Instant::now(), Arc::clone(&self.plane));
         self.config = config;
         info!(
             "reload applied: allowlist, bootstrap peers and policy replaced; sessions are being re-established"
@@ -428,7 +440,7 @@ impl Engine {
         if tokio::time::timeout(bound, stop).await.is_err() {
             warn!("shutdown did not finish within {bound:?}; removing runtime files anyway");
         }
-        self.reader_stop.store(true, Ordering::Relaxed);
+        self.datapath.stop();
         for p in [
             self.paths.socket(),
             self.paths.pidfile(),

@@ -1,28 +1,26 @@
 //! The bounded startup sequence.
 
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs as _, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs as _};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
 use vine_core::Identity;
 use vine_core::config::Config;
 use vine_core::node::{Node, NodeConfig, Timers};
 
+use super::datapath::{DataPath, SlowPath};
 use super::{Command, DaemonHandle, RunOptions, control, engine::Engine, wall_clock};
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
-use crate::host::PacketDevice;
 use crate::protocol::Phase;
+use vine_linux::udp::UdpBatch;
 
 /// Socket buffer size asked for (the kernel may clamp it without *FORCE).
 const SOCKET_BUFFER: usize = 8 << 20;
-/// Packets queued between the TUN reader thread and the event loop.
-const TUN_QUEUE: usize = 1024;
+/// Work queued between the data-plane threads and the event loop.
+const SLOW_QUEUE: usize = 4096;
 
 /// Loads and validates the config and identity; every error-level
 /// diagnostic is returned.
@@ -124,14 +122,15 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
     let local = local_addresses(udp_addr, &config, &device.name());
     info!(bound = %udp_addr, candidates = ?local, "UDP socket bound");
 
-    let node = new_node(&config, &identity, options.timers, &local)?;
+    let mut node = new_node(&config, &identity, options.timers, &local)?;
+    let plane = node.enable_data_plane(Instant::now());
     info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
 
     let listener = control::bind(&paths.socket())?;
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
-    let (tun_tx, tun_rx) = mpsc::channel::<Vec<u8>>(TUN_QUEUE);
-    let stop = Arc::new(AtomicBool::new(false));
-    spawn_reader(device.clone(), tun_tx, stop.clone()).map_err(DaemonError::Runtime)?;
+    let (slow_tx, slow_rx) = mpsc::channel::<SlowPath>(SLOW_QUEUE);
+    let datapath =
+        DataPath::spawn(&plane, device.clone(), &udp, slow_tx).map_err(DaemonError::Runtime)?;
     let server = tokio::spawn(control::serve(listener, cmd_tx.clone()));
 
     files::write_state(&paths, &state(Phase::Running))
@@ -151,12 +150,13 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
         paths: paths.clone(),
         phase: Phase::Running,
         started_at,
-        reader_stop: stop,
+        plane,
+        datapath,
         server,
         shutdown_timeout: options.shutdown_timeout,
         pings: Vec::new(),
     };
-    let task = tokio::spawn(engine.run(cmd_rx, tun_rx));
+    let task = tokio::spawn(engine.run(cmd_rx, slow_rx));
     info!("running");
     Ok(DaemonHandle {
         commands: cmd_tx,
@@ -193,38 +193,26 @@ fn refuse_if_running(paths: &RuntimePaths) -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn bind_udp(
-    ip: Ipv4Addr,
-    port: u16,
-) -> Result<(Arc<tokio::net::UdpSocket>, SocketAddrV4), DaemonError> {
+fn bind_udp(ip: Ipv4Addr, port: u16) -> Result<(UdpBatch, SocketAddrV4), DaemonError> {
     let addr = SocketAddrV4::new(ip, port);
-    let bind_err = |source| DaemonError::Bind { addr, source };
-    let std_socket = UdpSocket::bind(addr).map_err(bind_err)?;
-    set_buffers(&std_socket);
-    std_socket.set_nonblocking(true).map_err(bind_err)?;
-    let bound = match std_socket.local_addr().map_err(bind_err)? {
-        SocketAddr::V4(v4) => v4,
-        SocketAddr::V6(_) => addr,
-    };
-    let socket = tokio::net::UdpSocket::from_std(std_socket).map_err(bind_err)?;
-    Ok((Arc::new(socket), bound))
-}
-
-/// Asks for large socket buffers: the *FORCE variants (root only, above
-/// `net.core.[rw]mem_max`) first, then the plain ones.
-fn set_buffers(socket: &UdpSocket) {
-    use nix::sys::socket::{setsockopt, sockopt};
-    let size = SOCKET_BUFFER;
-    if setsockopt(socket, sockopt::RcvBufForce, &size).is_err() {
-        if let Err(e) = setsockopt(socket, sockopt::RcvBuf, &size) {
-            debug!("SO_RCVBUF: {e}");
-        }
+    let socket = UdpBatch::bind(addr, SOCKET_BUFFER).map_err(|e| DaemonError::Bind {
+        addr,
+        source: std::io::Error::other(e),
+    })?;
+    let bound = socket
+        .local_addr()
+        .map_err(|source| DaemonError::Bind { addr, source })?;
+    match socket.buffer_sizes() {
+        Ok((rcv, snd)) => info!(
+            receive_buffer = rcv,
+            send_buffer = snd,
+            gso = socket.gso(),
+            gro = socket.gro(),
+            "UDP offloads"
+        ),
+        Err(e) => warn!("cannot read UDP buffer sizes: {e}"),
     }
-    if setsockopt(socket, sockopt::SndBufForce, &size).is_err() {
-        if let Err(e) = setsockopt(socket, sockopt::SndBuf, &size) {
-            debug!("SO_SNDBUF: {e}");
-        }
-    }
+    Ok((socket, bound))
 }
 
 /// The node's local candidates: the bound address, or every non-loopback
@@ -264,41 +252,4 @@ fn local_addresses(bound: SocketAddrV4, config: &Config, tun_name: &str) -> Vec<
     }
     out.sort();
     out
-}
-
-fn spawn_reader(
-    device: Arc<dyn PacketDevice>,
-    tx: mpsc::Sender<Vec<u8>>,
-    stop: Arc<AtomicBool>,
-) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("vine-tun-rx".into())
-        .spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            while !stop.load(Ordering::Relaxed) {
-                match device.read(&mut buf) {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock
-                                | io::ErrorKind::TimedOut
-                                | io::ErrorKind::Interrupted
-                        ) => {}
-                    Err(e) => {
-                        error!(
-                            "reading the TUN device failed: {e}; outbound overlay traffic stops"
-                        );
-                        break;
-                    }
-                }
-            }
-            debug!("TUN reader stopped");
-        })
-        .map(drop)
 }

@@ -1,0 +1,316 @@
+//! The data-plane threads: one moves packets TUN → UDP, one UDP → TUN.
+//!
+//! Both work on the node's published [`Tables`](vine_core::dataplane::Tables)
+//! through their own [`Reader`] (one atomic load per batch to notice a new
+//! generation; no lock per packet), encrypt and decrypt in place in buffers
+//! allocated once at startup, and batch their system calls:
+//!
+//! * **TX**: a blocking read of the TUN device, then every packet already
+//!   queued (up to [`TX_BATCH`]); each is looked up, sealed in place (the
+//!   slot keeps room for the WireGuard header in front and padding + tag
+//!   behind) and the whole batch leaves in one `sendmmsg`, runs of equal
+//!   size to one peer as UDP GSO super-datagrams.
+//! * **RX**: `recvmmsg` (with UDP GRO, one message can hold many
+//!   datagrams), each datagram decrypted in place and written to the TUN.
+//!
+//! Whatever the fast path does not handle — handshakes, control frames,
+//! packets for peers without a session or behind a relay — goes to the
+//! event loop as a [`SlowPath`] message, where the [`Node`](vine_core::node::Node)
+//! deals with it. That hand-over copies the bytes, but it is rare.
+
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+use vine_core::PeerId;
+use vine_core::dataplane::{DataPlane, Inbound, Outbound, Reader};
+use vine_core::node::DropReason;
+use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD};
+use vine_linux::udp::{RecvBatch, SendScratch, UdpBatch};
+
+use crate::host::PacketDevice;
+
+/// Packets read from the TUN device before they are sent as one batch.
+pub(crate) const TX_BATCH: usize = 64;
+/// Messages per `recvmmsg`.
+pub(crate) const RX_BATCH: usize = 32;
+/// Largest IP packet a TX slot holds.
+const MAX_PACKET: usize = 65535;
+/// Bytes of a TX slot: header room, the packet, padding and tag.
+const TX_SLOT: usize = DATA_HEADER_LEN + MAX_PACKET + DATA_OVERHEAD;
+/// How long the RX thread's receive waits before checking for shutdown.
+const RX_POLL: Duration = Duration::from_millis(200);
+
+/// Work the fast path hands to the event loop.
+#[derive(Debug)]
+pub(crate) enum SlowPath {
+    /// A packet read from the TUN that the node must route (no session
+    /// yet, relayed path, queueing).
+    Tun(Vec<u8>),
+    /// A datagram the fast path could not open (handshake, unknown index).
+    Datagram(SocketAddrV4, Vec<u8>),
+    /// A transport message the fast path decrypted for the node (control
+    /// or relay frame, keepalive, data from a new address).
+    Plain(SocketAddrV4, PeerId, Vec<u8>),
+}
+
+/// The running data-plane threads.
+#[derive(Debug)]
+pub(crate) struct DataPath {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl DataPath {
+    /// Starts the TX and RX threads.
+    pub(crate) fn spawn(
+        plane: &Arc<DataPlane>,
+        device: Arc<dyn PacketDevice>,
+        udp: &UdpBatch,
+        slow: mpsc::Sender<SlowPath>,
+    ) -> io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let rx_udp = udp.try_clone()?;
+        rx_udp.set_read_timeout(Some(RX_POLL))?;
+        let tx = Tx {
+            reader: plane.reader(),
+            device: Arc::clone(&device),
+            udp: udp.try_clone()?,
+            slow: slow.clone(),
+            stop: Arc::clone(&stop),
+        };
+        let rx = Rx {
+            reader: plane.reader(),
+            device,
+            udp: rx_udp,
+            slow,
+            stop: Arc::clone(&stop),
+        };
+        let mut threads = Vec::new();
+        threads.push(
+            std::thread::Builder::new()
+                .name("vine-tx".into())
+                .spawn(move || tx.run())?,
+        );
+        let spawned = std::thread::Builder::new()
+            .name("vine-rx".into())
+            .spawn(move || rx.run());
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(Self { stop, threads })
+    }
+
+    /// Stops both threads and waits for them (each notices within its poll
+    /// interval).
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                error!("a data-plane thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for DataPath {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Hands work to the event loop without ever blocking a data-plane thread;
+/// when the loop is behind, the packet is dropped and counted.
+fn hand_over(slow: &mpsc::Sender<SlowPath>, plane: &DataPlane, work: SlowPath) -> bool {
+    match slow.try_send(work) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            plane.add_drop(DropReason::QueueFull);
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+fn is_idle(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+struct Tx {
+    reader: Reader,
+    device: Arc<dyn PacketDevice>,
+    udp: UdpBatch,
+    slow: mpsc::Sender<SlowPath>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Tx {
+    fn run(mut self) {
+        // One slot per packet of a batch, allocated once.
+        let mut slots: Vec<Vec<u8>> = (0..TX_BATCH).map(|_| vec![0u8; TX_SLOT]).collect();
+        let mut lens = [0usize; TX_BATCH];
+        // (slot, destination, datagram length) of what the batch sends.
+        let mut sends: Vec<(usize, SocketAddrV4, usize)> = Vec::with_capacity(TX_BATCH);
+        let mut scratch = SendScratch::new();
+        let mut logged_gso = false;
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut n = match self.device.read(&mut slots[0][DATA_HEADER_LEN..]) {
+                Ok(len) if len > 0 => {
+                    lens[0] = len;
+                    1
+                }
+                Ok(_) => continue,
+                Err(e) if is_idle(&e) => continue,
+                Err(e) => {
+                    error!("reading the TUN device failed: {e}; outbound overlay traffic stops");
+                    return;
+                }
+            };
+            while n < TX_BATCH {
+                match self.device.try_read(&mut slots[n][DATA_HEADER_LEN..]) {
+                    Ok(len) if len > 0 => {
+                        lens[n] = len;
+                        n += 1;
+                    }
+                    _ => break,
+                }
+            }
+            let now = Instant::now();
+            self.reader.refresh();
+            sends.clear();
+            let tables = self.reader.tables();
+            for (i, slot) in slots.iter_mut().enumerate().take(n) {
+                let len = lens[i];
+                match tables.outbound(&slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len], now) {
+                    Outbound::Send {
+                        peer,
+                        keypair,
+                        endpoint,
+                    } => match keypair.seal(slot, len) {
+                        Ok(sealed) => {
+                            peer.stats.add_sent(1, len as u64);
+                            sends.push((i, endpoint, sealed));
+                        }
+                        Err(_) => {
+                            let packet = slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len].to_vec();
+                            if !hand_over(&self.slow, self.reader.plane(), SlowPath::Tun(packet)) {
+                                return;
+                            }
+                        }
+                    },
+                    Outbound::Slow => {
+                        let packet = slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len].to_vec();
+                        if !hand_over(&self.slow, self.reader.plane(), SlowPath::Tun(packet)) {
+                            return;
+                        }
+                    }
+                    Outbound::Drop(reason) => self.reader.plane().add_drop(reason),
+                }
+            }
+            if sends.is_empty() {
+                continue;
+            }
+            let datagrams: Vec<(SocketAddrV4, &[u8])> = sends
+                .iter()
+                .map(|&(i, dst, len)| (dst, &slots[i][..len]))
+                .collect();
+            match self.udp.send_batch(&datagrams, &mut scratch) {
+                Ok(report) => {
+                    if report.gso_disabled && !logged_gso {
+                        logged_gso = true;
+                        info!("the kernel refused UDP GSO; sending one datagram per packet");
+                    }
+                    if report.dropped > 0 {
+                        debug!(dropped = report.dropped, "UDP send dropped datagrams");
+                    }
+                }
+                Err(e) => debug!("UDP send: {e}"),
+            }
+        }
+        debug!("TX thread stopped");
+    }
+}
+
+struct Rx {
+    reader: Reader,
+    device: Arc<dyn PacketDevice>,
+    udp: UdpBatch,
+    slow: mpsc::Sender<SlowPath>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Rx {
+    fn run(mut self) {
+        let mut batch = RecvBatch::new(RX_BATCH);
+        let mut failures = 0u32;
+        while !self.stop.load(Ordering::Relaxed) {
+            let n = match self.udp.recv_batch(&mut batch) {
+                Ok(n) => {
+                    failures = 0;
+                    n
+                }
+                Err(e) if is_idle(&e) => continue,
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 {
+                        warn!("UDP receive failed: {e}");
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            self.reader.refresh();
+            for i in 0..n {
+                let mut msg = batch.message(i);
+                let from = msg.from;
+                for datagram in msg.datagrams() {
+                    if !self.one(now, from, datagram) {
+                        return;
+                    }
+                }
+            }
+        }
+        debug!("RX thread stopped");
+    }
+
+    /// Handles one datagram; false when the event loop is gone.
+    fn one(&self, now: Instant, from: SocketAddrV4, datagram: &mut [u8]) -> bool {
+        let plane = self.reader.plane();
+        match self.reader.tables().inbound(from, datagram, now) {
+            Inbound::Data { peer, range } => {
+                let len = range.len();
+                match self.device.write(&datagram[range]) {
+                    Ok(_) => peer.stats.add_received(1, len as u64),
+                    Err(e) => debug!("TUN write: {e}"),
+                }
+                true
+            }
+            Inbound::Plain { peer, range } => {
+                let work = SlowPath::Plain(from, peer.id, datagram[range].to_vec());
+                hand_over(&self.slow, plane, work)
+            }
+            Inbound::Slow => hand_over(
+                &self.slow,
+                plane,
+                SlowPath::Datagram(from, datagram.to_vec()),
+            ),
+            Inbound::Drop(reason) => {
+                plane.add_drop(reason);
+                true
+            }
+        }
+    }
+}
