@@ -1,7 +1,10 @@
 //! # vine-daemon
 //!
-//! The IO shell around the sans-IO [`vine_core::node::Node`]: the event loop
-//! (UDP socket, TUN reader thread, timers), the control socket server
+//! The IO shell around the sans-IO [`vine_core::node::Node`]: two
+//! data-plane threads (TUN → UDP and UDP → TUN, working on the node's
+//! published [`vine_core::dataplane`] tables with batched syscalls), the
+//! event loop (everything else the data plane hands over, timers), the
+//! control socket server
 //! ([`protocol`]), pidfile and state file ([`files`]), signals, reload and
 //! the bounded startup/shutdown sequences ([`runtime`]), the background
 //! lifecycle used by `vine daemon start|stop|status` ([`lifecycle`]) and the

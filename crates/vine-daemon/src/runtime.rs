@@ -18,7 +18,8 @@
 //! 5. create the node (OS RNG seed, wall clock), set its local addresses
 //!    (the bound address, or every non-loopback IPv4 address of the host
 //!    when bound to 0.0.0.0) and start it;
-//! 6. bind the control socket (0600), spawn the TUN reader thread and the
+//! 6. bind the control socket (0600), spawn the data-plane threads (see
+//!    `datapath`: TX and RX on the node's published tables) and the
 //!    event loop; state `running`.
 //!
 //! # Signals (only in [`run`])
