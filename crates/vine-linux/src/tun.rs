@@ -7,6 +7,7 @@
 //! and the address/MTU/up steps go through the same netlink client as the
 //! routes.
 
+pub mod offload;
 pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
