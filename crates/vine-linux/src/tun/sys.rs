@@ -171,6 +171,32 @@ pub(crate) fn write_split(fd: BorrowedFd<'_>, hdr: &[u8], packet: &[u8]) -> io::
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
+/// Waits up to `timeout_ms` for `fd` to become readable (tests use it to
+/// stop reader threads on a flag).
+#[cfg(test)]
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: libc::c_int) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd for the whole call (nfds = 1); the
+    // fd is open (borrowed).
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    match rc {
+        rc if rc < 0 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
+
 /// Sets or clears `O_NONBLOCK`.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
     // SAFETY: F_GETFL takes no argument and only reads the fd's flags; the
