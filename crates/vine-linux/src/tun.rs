@@ -1,19 +1,24 @@
 //! The node's TUN device: a layer-3 (`IFF_TUN | IFF_NO_PI`) IPv4 interface
-//! with its address, MTU and link state set through netlink.
+//! with its address, MTU and link state set through netlink, optionally
+//! with offloads (`IFF_VNET_HDR` and `TUNSETOFFLOAD`, see [`offload`]).
 //!
 //! The ioctls are wrapped directly with `libc` in [`sys`] (a handful of
-//! calls on one fd) instead of `tun-rs`: vine needs no offloads yet, the
-//! device must be created by name with stale-device handling around it,
-//! and the address/MTU/up steps go through the same netlink client as the
-//! routes.
+//! calls on one fd) instead of `tun-rs`: the device must be created by name
+//! with stale-device handling around it, the address/MTU/up steps go
+//! through the same netlink client as the routes, and the offload
+//! splitting and coalescing ([`offload`]) is plain code over byte slices.
 
+pub mod offload;
 pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 
+use std::fmt;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use offload::{VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
 
 use crate::error::HostError;
 use crate::netlink::Netlink;
@@ -23,6 +28,55 @@ pub const MAX_NAME_LEN: usize = 15;
 
 /// Smallest MTU that carries IPv4 (RFC 791).
 pub const MIN_MTU: u16 = 68;
+
+/// How [`Tun::open_with`] opens the device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TunOptions {
+    /// Open with `IFF_VNET_HDR` and ask the kernel for checksum, TSO and
+    /// USO offloads (degrading to what it accepts, see [`Tun::offloads`]).
+    /// Packets then carry a virtio header: use [`Tun::read_vnet`] with
+    /// [`offload::split`] and [`Tun::write_vnet`] with
+    /// [`offload::Coalescer`].
+    pub offload: bool,
+}
+
+/// What the kernel enabled on a TUN (for logging and for choosing the
+/// packet path).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offloads {
+    /// Every read and write carries a 10-byte `virtio_net_hdr`.
+    pub vnet_hdr: bool,
+    /// `TUN_F_CSUM`: reads may carry a partial checksum (`NEEDS_CSUM`).
+    pub csum: bool,
+    /// `TUN_F_TSO4 | TUN_F_TSO6`: reads may be TCP super-packets, and
+    /// merged TCP may be written.
+    pub tso: bool,
+    /// `TUN_F_USO4 | TUN_F_USO6` (Linux 6.2+): the same for UDP.
+    pub uso: bool,
+}
+
+impl fmt::Display for Offloads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (self.vnet_hdr, "vnet_hdr"),
+            (self.csum, "csum"),
+            (self.tso, "tso"),
+            (self.uso, "uso"),
+        ];
+        let mut any = false;
+        for (_, name) in names.iter().filter(|(on, _)| *on) {
+            if any {
+                f.write_str("+")?;
+            }
+            f.write_str(name)?;
+            any = true;
+        }
+        if !any {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
 
 /// An open TUN device. Packets are raw IPv4 (no packet-info header).
 ///
@@ -36,11 +90,13 @@ pub struct Tun {
     name: String,
     index: u32,
     replaced_stale: bool,
+    offloads: Offloads,
 }
 
 impl Tun {
     /// Creates the TUN device `name`, assigns `address/prefix_len`, sets
-    /// `mtu` and brings it up.
+    /// `mtu` and brings it up; no offloads (`Tun::open_with` with
+    /// [`TunOptions::default`]).
     ///
     /// If a TUN device called `name` already exists and no process holds it
     /// (a persistent device left by a crash or by `ip tuntap`), it is
@@ -48,6 +104,21 @@ impl Tun {
     /// running process holds ([`HostError::TunInUse`]) or any other kind
     /// of interface ([`HostError::NameTaken`]) is left alone.
     pub fn open(name: &str, address: Ipv4Addr, prefix_len: u8, mtu: u16) -> Result<Tun, HostError> {
+        Tun::open_with(name, address, prefix_len, mtu, TunOptions::default())
+    }
+
+    /// [`Tun::open`] with options. With [`TunOptions::offload`] the device
+    /// gets `IFF_VNET_HDR` and `TUNSETOFFLOAD` with checksum, TSO and USO;
+    /// when the kernel refuses (EINVAL) it is asked again without USO, then
+    /// for checksum offload only, then for none. What it accepted is in
+    /// [`Tun::offloads`].
+    pub fn open_with(
+        name: &str,
+        address: Ipv4Addr,
+        prefix_len: u8,
+        mtu: u16,
+        options: TunOptions,
+    ) -> Result<Tun, HostError> {
         validate_name(name)?;
         if prefix_len > 32 {
             return Err(HostError::InvalidPrefixLen { prefix_len });
@@ -87,13 +158,18 @@ impl Tun {
             },
             _ => HostError::NoTunDevice { source },
         })?;
-        sys::set_iff(fd.as_fd(), name).map_err(|e| match e.raw_os_error() {
+        sys::set_iff(fd.as_fd(), name, options.offload).map_err(|e| match e.raw_os_error() {
             Some(libc::EBUSY) => HostError::TunInUse {
                 name: name.to_owned(),
             },
             _ => HostError::tun(name, "create", e),
         })?;
         // From here on, an early return drops `fd`, which removes the device.
+        let offloads = if options.offload {
+            enable_offloads(fd.as_fd(), name)?
+        } else {
+            Offloads::default()
+        };
         let index = nl
             .link(name)
             .map_err(|e| HostError::netlink(format!("look up interface {name}"), e))?
@@ -122,19 +198,94 @@ impl Tun {
             name: name.to_owned(),
             index,
             replaced_stale,
+            offloads,
         })
     }
 
     /// Reads one IPv4 packet. Blocks unless [`Tun::set_nonblocking`] was
     /// set, in which case it returns `WouldBlock` when no packet is queued.
+    ///
+    /// With a virtio header ([`Offloads::vnet_hdr`]) the header is read
+    /// aside and a partial checksum (`NEEDS_CSUM`) is completed, so `buf`
+    /// holds the same plain packet; a TSO/USO super-packet cannot be one
+    /// plain packet and is an `InvalidData` error (it is consumed): callers
+    /// that enable offloads read with [`Tun::read_vnet`] and
+    /// [`offload::split`].
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::read(self.fd.as_fd(), buf)
+        if !self.offloads.vnet_hdr {
+            return sys::read(self.fd.as_fd(), buf);
+        }
+        let mut raw = [0u8; VIRTIO_NET_HDR_LEN];
+        let n = sys::read_split(self.fd.as_fd(), &mut raw, buf)?;
+        let len = n
+            .checked_sub(VIRTIO_NET_HDR_LEN)
+            .ok_or_else(|| invalid_data("TUN read returned less than a virtio header"))?;
+        let hdr = VirtioNetHdr::decode(&raw).map_err(invalid_data)?;
+        if hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE {
+            return Err(invalid_data(format!(
+                "TUN read returned a GSO super-packet (gso_type {:#04x}); read it with read_vnet and offload::split",
+                hdr.gso_type
+            )));
+        }
+        if hdr.needs_csum() {
+            offload::complete_checksum(&mut buf[..len], hdr.csum_start, hdr.csum_offset)
+                .map_err(invalid_data)?;
+        }
+        Ok(len)
     }
 
     /// Writes one IPv4 packet (handed to the kernel's stack as if received
-    /// on this interface).
+    /// on this interface) and returns its length. With a virtio header a
+    /// zero one goes in front (`writev`, no copy).
     pub fn write(&self, packet: &[u8]) -> io::Result<usize> {
-        sys::write(self.fd.as_fd(), packet)
+        if !self.offloads.vnet_hdr {
+            return sys::write(self.fd.as_fd(), packet);
+        }
+        let n = sys::write_split(self.fd.as_fd(), &[0u8; VIRTIO_NET_HDR_LEN], packet)?;
+        Ok(n.saturating_sub(VIRTIO_NET_HDR_LEN))
+    }
+
+    /// Reads one packet with its virtio header in front (10 bytes, then a
+    /// packet of up to 64 KiB that may be a TSO/USO super-packet; give it
+    /// to [`offload::split`]). `buf` should hold 10 + 65535 bytes. An
+    /// `InvalidInput` error unless the TUN has [`Offloads::vnet_hdr`].
+    pub fn read_vnet(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.require_vnet_hdr()?;
+        sys::read(self.fd.as_fd(), buf)
+    }
+
+    /// Writes one packet that starts with its virtio header (as
+    /// [`offload::Coalescer::flush`] produces them). An `InvalidInput`
+    /// error unless the TUN has [`Offloads::vnet_hdr`] or when `buf` is
+    /// shorter than the header.
+    pub fn write_vnet(&self, buf: &[u8]) -> io::Result<usize> {
+        self.require_vnet_hdr()?;
+        if buf.len() < VIRTIO_NET_HDR_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "write_vnet: buffer shorter than the 10-byte virtio header",
+            ));
+        }
+        sys::write(self.fd.as_fd(), buf)
+    }
+
+    /// What the kernel enabled when the device was opened.
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    fn require_vnet_hdr(&self) -> io::Result<()> {
+        if self.offloads.vnet_hdr {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "TUN device {} was opened without offloads (no virtio header)",
+                    self.name
+                ),
+            ))
+        }
     }
 
     /// Switches the fd between blocking and non-blocking mode (for wrapping
@@ -175,6 +326,76 @@ impl AsRawFd for Tun {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// Sets the virtio header size and byte order on a TUN attached with
+/// `IFF_VNET_HDR`, then asks for offloads, degrading on EINVAL (an older
+/// kernel that does not know a flag): checksum + TSO + USO, checksum + TSO,
+/// checksum, none.
+fn enable_offloads(fd: BorrowedFd<'_>, name: &str) -> Result<Offloads, HostError> {
+    // 10 fits in a c_int.
+    sys::set_vnet_hdr_size(fd, VIRTIO_NET_HDR_LEN as libc::c_int)
+        .map_err(|e| HostError::tun(name, "set the virtio header size of", e))?;
+    // Little-endian is native on little-endian hosts, where this cannot
+    // matter; elsewhere the header codec depends on it.
+    if let Err(e) = sys::set_vnet_le(fd) {
+        if cfg!(target_endian = "big") {
+            return Err(HostError::tun(
+                name,
+                "set little-endian virtio headers on",
+                e,
+            ));
+        }
+    }
+    negotiate_offloads(|flags| sys::set_offload(fd, flags))
+        .map_err(|e| HostError::tun(name, "enable offloads on", e))
+}
+
+/// Asks for offloads through `set` (`TUNSETOFFLOAD`) from the most to the
+/// least capable set and returns the first the kernel accepts. EINVAL (an
+/// unknown flag) moves on to the next set; any other error is returned.
+fn negotiate_offloads(mut set: impl FnMut(libc::c_uint) -> io::Result<()>) -> io::Result<Offloads> {
+    let csum = libc::TUN_F_CSUM;
+    let tso = libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    let uso = libc::TUN_F_USO4 | libc::TUN_F_USO6;
+    let vnet = Offloads {
+        vnet_hdr: true,
+        ..Offloads::default()
+    };
+    let attempts = [
+        (
+            csum | tso | uso,
+            Offloads {
+                csum: true,
+                tso: true,
+                uso: true,
+                ..vnet
+            },
+        ),
+        (
+            csum | tso,
+            Offloads {
+                csum: true,
+                tso: true,
+                ..vnet
+            },
+        ),
+        (csum, Offloads { csum: true, ..vnet }),
+        (0, vnet),
+    ];
+    let mut last_error = None;
+    for (flags, enabled) in attempts {
+        match set(flags) {
+            Ok(()) => return Ok(enabled),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)))
+}
+
+fn invalid_data(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 /// Checks `name` against the kernel's rules for interface names

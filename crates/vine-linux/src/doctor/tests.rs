@@ -83,7 +83,7 @@ fn a_leftover_tun_is_fine() {
     let path = write_setup(dir.path(), true);
     let checks = in_netns(|| {
         let fd = crate::tun::sys::open_clone_device().expect("open /dev/net/tun");
-        crate::tun::sys::set_iff(std::os::fd::AsFd::as_fd(&fd), TUN).expect("TUNSETIFF");
+        crate::tun::sys::set_iff(std::os::fd::AsFd::as_fd(&fd), TUN, false).expect("TUNSETIFF");
         crate::tun::sys::set_persist(std::os::fd::AsFd::as_fd(&fd), true).expect("persist");
         drop(fd);
         run_for_path(&path, None)

@@ -1,9 +1,9 @@
-//! The TUN syscalls: `TUNSETIFF`, `TUNSETPERSIST`, `read`, `write` and
-//! `O_NONBLOCK` on the `/dev/net/tun` file descriptor.
+//! The TUN syscalls: `TUNSETIFF`, the vnet-header and offload ioctls,
+//! `TUNSETPERSIST`, `read`/`readv`, `write`/`writev` and `O_NONBLOCK` on
+//! the `/dev/net/tun` file descriptor.
 //!
 //! These are a handful of ioctls on one fd; wrapping them with `libc`
-//! directly keeps the device plain (no offloads, no packet-info header) and
-//! the dependency tree small.
+//! directly keeps the dependency tree small.
 #![allow(unsafe_code)]
 
 use std::ffi::c_char;
@@ -24,9 +24,10 @@ pub(crate) fn open_clone_device() -> io::Result<OwnedFd> {
 }
 
 /// Attaches `fd` to the TUN device `name` (created if absent) with
-/// `IFF_TUN | IFF_NO_PI`. `name` must already be a valid interface name
-/// (at most 15 bytes, no NUL).
-pub(crate) fn set_iff(fd: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+/// `IFF_TUN | IFF_NO_PI`, plus `IFF_VNET_HDR` when `vnet_hdr` is set.
+/// `name` must already be a valid interface name (at most 15 bytes, no
+/// NUL).
+pub(crate) fn set_iff(fd: BorrowedFd<'_>, name: &str, vnet_hdr: bool) -> io::Result<()> {
     // SAFETY: `ifreq` is a plain C struct/union of integers and arrays, for
     // which all-zero bytes are a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
@@ -37,11 +38,57 @@ pub(crate) fn set_iff(fd: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
         *dst = *src as c_char;
     }
-    // IFF_TUN | IFF_NO_PI = 0x1001 fits in a c_short.
-    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+    if vnet_hdr {
+        flags |= libc::IFF_VNET_HDR;
+    }
+    // IFF_TUN | IFF_NO_PI | IFF_VNET_HDR = 0x5001 fits in a c_short.
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `req` is;
     // it lives for the whole call and the fd is open (borrowed).
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `TUNSETVNETHDRSZ`: the length of the virtio header on every read and
+/// write.
+pub(crate) fn set_vnet_hdr_size(fd: BorrowedFd<'_>, size: libc::c_int) -> io::Result<()> {
+    // SAFETY: TUNSETVNETHDRSZ reads one `int` through the pointer, which
+    // points at `size` for the whole call. The fd is open (borrowed).
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `TUNSETVNETLE`: virtio header fields in little-endian on any host.
+pub(crate) fn set_vnet_le(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let le: libc::c_int = 1;
+    // SAFETY: TUNSETVNETLE reads one `int` through the pointer, which points
+    // at `le` for the whole call. The fd is open (borrowed).
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETLE, &le) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `TUNSETOFFLOAD` with `TUN_F_*` flags (EINVAL for flags this kernel does
+/// not know).
+pub(crate) fn set_offload(fd: BorrowedFd<'_>, flags: libc::c_uint) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned long);
+    // no memory is passed. The fd is open (borrowed).
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            libc::c_ulong::from(flags),
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -81,6 +128,73 @@ pub(crate) fn write(fd: BorrowedFd<'_>, packet: &[u8]) -> io::Result<usize> {
     // whole call, and the fd is open (borrowed).
     let n = unsafe { libc::write(fd.as_raw_fd(), packet.as_ptr().cast(), packet.len()) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Reads one packet whose first `hdr.len()` bytes land in `hdr` and the
+/// rest in `buf` (`readv`); returns the total length.
+pub(crate) fn read_split(fd: BorrowedFd<'_>, hdr: &mut [u8], buf: &mut [u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: hdr.as_mut_ptr().cast(),
+            iov_len: hdr.len(),
+        },
+        libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        },
+    ];
+    // SAFETY: both iovecs describe buffers valid for writes of their
+    // lengths (exclusive borrows held for the whole call); `iov` holds
+    // exactly 2 entries. The fd is open (borrowed).
+    let n = unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Writes `hdr` followed by `packet` as one packet (`writev`, no copy);
+/// returns the total length written.
+pub(crate) fn write_split(fd: BorrowedFd<'_>, hdr: &[u8], packet: &[u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: hdr.as_ptr().cast_mut().cast(),
+            iov_len: hdr.len(),
+        },
+        libc::iovec {
+            iov_base: packet.as_ptr().cast_mut().cast(),
+            iov_len: packet.len(),
+        },
+    ];
+    // SAFETY: both iovecs describe buffers valid for reads of their lengths
+    // for the whole call (writev only reads through them, so the `*mut`
+    // iovec field type is never used for writing); `iov` holds exactly 2
+    // entries. The fd is open (borrowed).
+    let n = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Waits up to `timeout_ms` for `fd` to become readable (tests use it to
+/// stop reader threads on a flag).
+#[cfg(test)]
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: libc::c_int) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd for the whole call (nfds = 1); the
+    // fd is open (borrowed).
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    match rc {
+        rc if rc < 0 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
 }
 
 /// Sets or clears `O_NONBLOCK`.

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::netns::in_netns;
 
+mod vnet;
+
 const ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 
@@ -238,7 +240,7 @@ fn a_stale_persistent_tun_is_replaced() {
     in_netns(|| {
         // A persistent TUN outlives its fd, as one left by a crash would.
         let fd = sys::open_clone_device().expect("open /dev/net/tun (needs the tun module)");
-        sys::set_iff(fd.as_fd(), "vt0").expect("TUNSETIFF");
+        sys::set_iff(fd.as_fd(), "vt0", false).expect("TUNSETIFF");
         sys::set_persist(fd.as_fd(), true).expect("TUNSETPERSIST");
         drop(fd);
         assert_eq!(name_state("vt0").expect("state"), NameState::StaleTun);
@@ -257,7 +259,7 @@ fn a_stale_persistent_tun_is_replaced() {
 fn a_tun_held_by_a_running_process_is_not_taken_over() {
     in_netns(|| {
         let fd = sys::open_clone_device().expect("open /dev/net/tun");
-        sys::set_iff(fd.as_fd(), "vt0").expect("TUNSETIFF");
+        sys::set_iff(fd.as_fd(), "vt0", false).expect("TUNSETIFF");
         let err = Tun::open("vt0", ADDR, 24, 1400).expect_err("vt0 is held");
         assert!(matches!(err, HostError::TunInUse { .. }), "{err}");
         assert!(err.to_string().contains("vt0"), "{err}");
