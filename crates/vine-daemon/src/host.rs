@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use vine_core::Ipv4Prefix;
 use vine_core::config::TunSection;
+pub use vine_linux::tun::Offloads;
 
 /// A layer-3 packet device (the TUN interface).
 ///
@@ -28,6 +29,23 @@ pub trait PacketDevice: Send + Sync {
     }
     /// Writes one packet.
     fn write(&self, packet: &[u8]) -> io::Result<usize>;
+    /// Whether the device speaks virtio-net headers with segmentation
+    /// offloads (a Linux TUN opened with `IFF_VNET_HDR`): then the data
+    /// plane uses [`PacketDevice::read_vnet`] / [`PacketDevice::write_vnet`].
+    fn offloads(&self) -> Option<Offloads> {
+        None
+    }
+    /// Reads a 10-byte virtio-net header and a packet, possibly a TSO/USO
+    /// super-packet (waits like [`PacketDevice::read`]).
+    fn read_vnet(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// Writes a virtio-net header and a packet, possibly a GRO super-packet.
+    fn write_vnet(&self, buf: &[u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Interface name (e.g. `vine0`).
     fn name(&self) -> String;
     /// Interface index, for routes (0 when not applicable).

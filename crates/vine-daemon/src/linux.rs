@@ -6,9 +6,10 @@ use std::os::fd::AsFd as _;
 use std::sync::Arc;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use tracing::warn;
+use tracing::{info, warn};
 use vine_core::Ipv4Prefix;
 use vine_core::config::TunSection;
+use vine_linux::tun::{Offloads, TunOptions};
 use vine_linux::{Routes, Tun};
 
 use crate::host::{Host, PacketDevice, READ_POLL, RouteApplier};
@@ -19,8 +20,12 @@ pub struct LinuxHost;
 
 impl Host for LinuxHost {
     fn open_device(&self, tun: &TunSection) -> io::Result<Arc<dyn PacketDevice>> {
-        let device =
-            Tun::open(&tun.name, tun.address, tun.prefix_len, tun.mtu).map_err(io::Error::other)?;
+        let options = TunOptions {
+            offload: offload_enabled(),
+        };
+        let device = Tun::open_with(&tun.name, tun.address, tun.prefix_len, tun.mtu, options)
+            .map_err(io::Error::other)?;
+        info!(tun = %tun.name, offloads = %device.offloads(), "TUN offloads");
         // Non-blocking: `read` waits in poll(2) with a bound, `try_read`
         // drains the queue without waiting.
         device.set_nonblocking(true)?;
@@ -36,6 +41,14 @@ impl Host for LinuxHost {
             ifindex: device.index(),
         }))
     }
+}
+
+/// Whether segmentation offloads (TUN TSO/USO + GRO, UDP GSO) are used:
+/// yes unless the environment says `VINE_OFFLOAD=0` (for comparisons and
+/// for kernels where they misbehave). Without them everything still works,
+/// one packet per system call.
+pub fn offload_enabled() -> bool {
+    std::env::var("VINE_OFFLOAD").map_or(true, |v| v != "0")
 }
 
 /// [`Tun`] as a [`PacketDevice`]: reads wait at most [`READ_POLL`].
@@ -61,6 +74,25 @@ impl PacketDevice for LinuxTun {
 
     fn write(&self, packet: &[u8]) -> io::Result<usize> {
         self.0.write(packet)
+    }
+
+    fn offloads(&self) -> Option<Offloads> {
+        let o = self.0.offloads();
+        o.vnet_hdr.then_some(o)
+    }
+
+    fn read_vnet(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = PollTimeout::try_from(READ_POLL).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(_) => self.0.read_vnet(buf),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+
+    fn write_vnet(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_vnet(buf)
     }
 
     fn name(&self) -> String {

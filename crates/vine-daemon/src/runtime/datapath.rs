@@ -31,6 +31,9 @@ use vine_core::PeerId;
 use vine_core::dataplane::{DataPlane, Inbound, Outbound, Reader};
 use vine_core::node::DropReason;
 use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD};
+use vine_linux::tun::offload::{
+    CoalesceError, Coalescer, SegmentBuf, VIRTIO_NET_HDR_LEN, split,
+};
 use vine_linux::udp::{RecvBatch, SendScratch, UdpBatch};
 
 use crate::host::PacketDevice;
@@ -43,6 +46,8 @@ pub(crate) const RX_BATCH: usize = 32;
 const MAX_PACKET: usize = 65535;
 /// Bytes of a TX slot: header room, the packet, padding and tag.
 const TX_SLOT: usize = DATA_HEADER_LEN + MAX_PACKET + DATA_OVERHEAD;
+/// Packets the RX thread's GRO table holds before it must write.
+const COALESCE_PACKETS: usize = 128;
 /// How long the RX thread's receive waits before checking for shutdown.
 const RX_POLL: Duration = Duration::from_millis(200);
 
@@ -157,14 +162,114 @@ struct Tx {
 }
 
 impl Tx {
-    fn run(mut self) {
+    fn run(self) {
+        if self.device.offloads().is_some() {
+            self.run_vnet();
+        } else {
+            self.run_plain();
+        }
+    }
+
+    /// Looks up and seals one packet in `slot` (`slot[DATA_HEADER_LEN..][..len]`),
+    /// recording what to send; false when the event loop is gone.
+    fn dispatch(
+        &self,
+        now: Instant,
+        slot: &mut [u8],
+        len: usize,
+        index: usize,
+        sends: &mut Vec<(usize, SocketAddrV4, usize)>,
+    ) -> bool {
+        let plane = self.reader.plane();
+        let packet = DATA_HEADER_LEN..DATA_HEADER_LEN + len;
+        match self.reader.tables().outbound(&slot[packet.clone()], now) {
+            Outbound::Send {
+                peer,
+                keypair,
+                endpoint,
+            } => match keypair.seal(slot, len) {
+                Ok(sealed) => {
+                    peer.stats.add_sent(1, len as u64);
+                    sends.push((index, endpoint, sealed));
+                    true
+                }
+                Err(_) => hand_over(&self.slow, plane, SlowPath::Tun(slot[packet].to_vec())),
+            },
+            Outbound::Slow => hand_over(&self.slow, plane, SlowPath::Tun(slot[packet].to_vec())),
+            Outbound::Drop(reason) => {
+                plane.add_drop(reason);
+                true
+            }
+        }
+    }
+
+    fn send(&self, datagrams: &[(SocketAddrV4, &[u8])], scratch: &mut SendScratch) {
+        match self.udp.send_batch(datagrams, scratch) {
+            Ok(report) => {
+                if report.gso_disabled {
+                    info!("the kernel refused UDP GSO; sending one datagram per packet");
+                }
+                if report.dropped > 0 {
+                    debug!(dropped = report.dropped, "UDP send dropped datagrams");
+                }
+            }
+            Err(e) => debug!("UDP send: {e}"),
+        }
+    }
+
+    /// With TUN offloads: one read is a TSO/USO super-packet of up to 64 KiB,
+    /// split into MTU-sized segments in slots with room for the WireGuard
+    /// header and tag, sealed in place, sent with GSO.
+    fn run_vnet(mut self) {
+        let mut raw = vec![0u8; VIRTIO_NET_HDR_LEN + MAX_PACKET];
+        let mut segments = SegmentBuf::new(DATA_HEADER_LEN, DATA_OVERHEAD);
+        let mut sends: Vec<(usize, SocketAddrV4, usize)> = Vec::with_capacity(64);
+        let mut scratch = SendScratch::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            let n = match self.device.read_vnet(&mut raw) {
+                Ok(n) if n > 0 => n,
+                Ok(_) => continue,
+                Err(e) if is_idle(&e) => continue,
+                Err(e) => {
+                    error!("reading the TUN device failed: {e}; outbound overlay traffic stops");
+                    return;
+                }
+            };
+            if let Err(e) = split(&raw[..n], &mut segments) {
+                debug!("unusable packet from the TUN device: {e}");
+                self.reader.plane().add_drop(DropReason::Malformed);
+                continue;
+            }
+            let now = Instant::now();
+            self.reader.refresh();
+            sends.clear();
+            for i in 0..segments.len() {
+                let (slot, len) = segments.slot_mut(i);
+                if !self.dispatch(now, slot, len, i, &mut sends) {
+                    return;
+                }
+            }
+            if sends.is_empty() {
+                continue;
+            }
+            let datagrams: Vec<(SocketAddrV4, &[u8])> = sends
+                .iter()
+                .map(|&(i, dst, len)| (dst, &segments.slot(i)[..len]))
+                .collect();
+            self.send(&datagrams, &mut scratch);
+        }
+        debug!("TX thread stopped");
+    }
+
+    /// Without offloads: one packet per read, batched by draining what the
+    /// kernel already queued.
+    fn run_plain(mut self) {
         // One slot per packet of a batch, allocated once.
         let mut slots: Vec<Vec<u8>> = (0..TX_BATCH).map(|_| vec![0u8; TX_SLOT]).collect();
         let mut lens = [0usize; TX_BATCH];
         // (slot, destination, datagram length) of what the batch sends.
         let mut sends: Vec<(usize, SocketAddrV4, usize)> = Vec::with_capacity(TX_BATCH);
         let mut scratch = SendScratch::new();
-        let mut logged_gso = false;
         while !self.stop.load(Ordering::Relaxed) {
             let mut n = match self.device.read(&mut slots[0][DATA_HEADER_LEN..]) {
                 Ok(len) if len > 0 => {
@@ -190,33 +295,9 @@ impl Tx {
             let now = Instant::now();
             self.reader.refresh();
             sends.clear();
-            let tables = self.reader.tables();
             for (i, slot) in slots.iter_mut().enumerate().take(n) {
-                let len = lens[i];
-                match tables.outbound(&slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len], now) {
-                    Outbound::Send {
-                        peer,
-                        keypair,
-                        endpoint,
-                    } => match keypair.seal(slot, len) {
-                        Ok(sealed) => {
-                            peer.stats.add_sent(1, len as u64);
-                            sends.push((i, endpoint, sealed));
-                        }
-                        Err(_) => {
-                            let packet = slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len].to_vec();
-                            if !hand_over(&self.slow, self.reader.plane(), SlowPath::Tun(packet)) {
-                                return;
-                            }
-                        }
-                    },
-                    Outbound::Slow => {
-                        let packet = slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len].to_vec();
-                        if !hand_over(&self.slow, self.reader.plane(), SlowPath::Tun(packet)) {
-                            return;
-                        }
-                    }
-                    Outbound::Drop(reason) => self.reader.plane().add_drop(reason),
+                if !self.dispatch(now, slot, lens[i], i, &mut sends) {
+                    return;
                 }
             }
             if sends.is_empty() {
@@ -226,18 +307,7 @@ impl Tx {
                 .iter()
                 .map(|&(i, dst, len)| (dst, &slots[i][..len]))
                 .collect();
-            match self.udp.send_batch(&datagrams, &mut scratch) {
-                Ok(report) => {
-                    if report.gso_disabled && !logged_gso {
-                        logged_gso = true;
-                        info!("the kernel refused UDP GSO; sending one datagram per packet");
-                    }
-                    if report.dropped > 0 {
-                        debug!(dropped = report.dropped, "UDP send dropped datagrams");
-                    }
-                }
-                Err(e) => debug!("UDP send: {e}"),
-            }
+            self.send(&datagrams, &mut scratch);
         }
         debug!("TX thread stopped");
     }
@@ -253,6 +323,10 @@ struct Rx {
 
 impl Rx {
     fn run(mut self) {
+        let mut gro = self
+            .device
+            .offloads()
+            .map(|o| Coalescer::new(COALESCE_PACKETS, o.uso));
         let mut batch = RecvBatch::new(RX_BATCH);
         let mut failures = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
@@ -277,23 +351,41 @@ impl Rx {
                 let mut msg = batch.message(i);
                 let from = msg.from;
                 for datagram in msg.datagrams() {
-                    if !self.one(now, from, datagram) {
+                    if !self.one(now, from, datagram, gro.as_mut()) {
                         return;
                     }
+                }
+            }
+            if let Some(gro) = gro.as_mut() {
+                if let Err(e) = gro.flush(|b| self.device.write_vnet(b)) {
+                    debug!("TUN write: {e}");
                 }
             }
         }
         debug!("RX thread stopped");
     }
 
-    /// Handles one datagram; false when the event loop is gone.
-    fn one(&self, now: Instant, from: SocketAddrV4, datagram: &mut [u8]) -> bool {
+    /// Handles one datagram; false when the event loop is gone. With
+    /// offloads, packets for the TUN are coalesced (GRO) and written when
+    /// the receive batch is done.
+    fn one(
+        &self,
+        now: Instant,
+        from: SocketAddrV4,
+        datagram: &mut [u8],
+        gro: Option<&mut Coalescer>,
+    ) -> bool {
         let plane = self.reader.plane();
         match self.reader.tables().inbound(from, datagram, now) {
             Inbound::Data { peer, range } => {
                 let len = range.len();
-                match self.device.write(&datagram[range]) {
-                    Ok(_) => peer.stats.add_received(1, len as u64),
+                let packet = &datagram[range];
+                let written = match gro {
+                    Some(gro) => self.coalesce(gro, packet),
+                    None => self.device.write(packet).map(drop),
+                };
+                match written {
+                    Ok(()) => peer.stats.add_received(1, len as u64),
                     Err(e) => debug!("TUN write: {e}"),
                 }
                 true
@@ -311,6 +403,18 @@ impl Rx {
                 plane.add_drop(reason);
                 true
             }
+        }
+    }
+
+    fn coalesce(&self, gro: &mut Coalescer, packet: &[u8]) -> io::Result<()> {
+        match gro.push(packet) {
+            Ok(()) => Ok(()),
+            Err(CoalesceError::Full { .. }) => {
+                gro.flush(|b| self.device.write_vnet(b))?;
+                gro.push(packet)
+                    .or_else(|_| self.device.write(packet).map(drop))
+            }
+            Err(_) => self.device.write(packet).map(drop),
         }
     }
 }

@@ -106,6 +106,13 @@ impl SegmentBuf {
         (&mut self.data[start..start + self.stride], len)
     }
 
+    /// The whole slot of segment `i`, read-only (see [`SegmentBuf::slot_mut`]).
+    /// Panics if `i >= len()`.
+    pub fn slot(&self, i: usize) -> &[u8] {
+        let start = i * self.stride;
+        &self.data[start..start + self.stride]
+    }
+
     /// The segments in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         (0..self.len()).map(|i| self.segment(i))
