@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of vine against other userspace VPNs.
 #
-# For each implementation (vine, wireguard-go, boringtun-cli, nebula) this
-# builds two fresh network namespaces vb-<impl>-a / vb-<impl>-b joined by a
-# veth pair (underlay 192.0.2.1/24 <-> 192.0.2.2/24), brings the VPN up with
-# overlay addresses 10.99.0.1 / 10.99.0.2, and measures over the overlay:
-# iperf3 single stream, -P 4 and -R (10 s each), ping RTT (20 x 0.05 s),
-# CPU seconds per GB of the VPN processes during the single-stream test,
-# and their peak RSS. Prints a markdown table and writes bench/results.md
-# and bench/results.json. Run as root: sudo bench/run.sh
+# For each implementation (vine, wireguard-go, boringtun-cli, nebula and
+# their variants, see below) this builds two fresh network namespaces
+# vb-<impl>-a / vb-<impl>-b joined by a veth pair (underlay 192.0.2.1/24 <->
+# 192.0.2.2/24), brings the VPN up with overlay addresses 10.99.0.1 /
+# 10.99.0.2, and measures over the overlay: iperf3 single stream, -P 4 and -R
+# (10 s each), ping RTT (20 x 0.05 s), CPU seconds per GB of the VPN
+# processes during the single-stream test, and their peak RSS. Prints a
+# markdown table, vine's ratios against the best peer per metric and the
+# goals of the performance issue, and writes bench/results.md and
+# bench/results.json. Run as root: sudo bench/run.sh
+#
+# Implementations: vine, wireguard-go, boringtun-cli, nebula, baseline (the
+# bare veth, no VPN, a reference row), and variants named <base>-<mod>...:
+#   -1t        boringtun-cli with one worker thread (--threads 1)
+#   -8m        wireguard-go/boringtun-cli: net.core.{r,w}mem_{max,default} =
+#              8 MiB for their namespaces (these sysctls are global on many
+#              kernels: then they are raised on the host for that variant
+#              only and restored afterwards, also by the exit trap);
+#              nebula: listen.read_buffer/write_buffer = 8 MiB
+#   -nooffload vine with VINE_OFFLOAD=0 in the daemon's environment
 #
 # Every namespace and process started here is removed on exit (trap), by
 # PID; nothing is ever killed by name. No traffic leaves the namespaces.
 #
 # Environment knobs:
-#   VB_IMPLS="vine nebula"  run only these (default: vine wireguard-go
-#                           boringtun-cli nebula baseline; baseline = the
-#                           bare veth, no VPN, as a reference row)
+#   VB_IMPLS="vine nebula"  run only these (default: all of them, see
+#                           DEFAULT_IMPLS below)
 #   VB_DURATION=10          iperf3 -t seconds
+#   VB_REPEAT=1             run each implementation N times (round-robin
+#                           over the list) and report the median of each metric
 #   VB_SKIP_INSTALL=1       do not apt-get/cargo install anything
+#   VB_VINE=path            use this vine binary instead of building it
+#   VB_BORINGTUN=path       use this boringtun-cli binary instead of
+#                           bench/.tools/bin/boringtun-cli (no cargo install)
+#   VB_KEEP_WORK=1          keep the work directory /tmp/vine-bench.*
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
 TOOLS="$BENCH/.tools"
-read -ra IMPLS <<<"${VB_IMPLS:-vine wireguard-go boringtun-cli nebula baseline}"
+DEFAULT_IMPLS="vine vine-nooffload wireguard-go wireguard-go-8m boringtun-cli boringtun-cli-1t boringtun-cli-8m nebula nebula-8m baseline"
+read -ra IMPLS <<<"${VB_IMPLS:-$DEFAULT_IMPLS}"
 DURATION="${VB_DURATION:-10}"
+REPEAT="${VB_REPEAT:-1}"
+BIG_BUF=8388608 # 8 MiB, the socket buffer of the -8m variants
 UNDER_A=192.0.2.1
 UNDER_B=192.0.2.2
 OVER_A=10.99.0.1
@@ -33,9 +53,61 @@ OVER_B=10.99.0.2
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
+# An implementation name is a base plus modifiers: boringtun-cli-1t-8m.
+# Sets BASE, OPT_1T, OPT_8M, OPT_NOOFFLOAD; fails on an unknown name.
+parse_impl() {
+    local name=$1 b rest mod mods=()
+    BASE='' OPT_1T=0 OPT_8M=0 OPT_NOOFFLOAD=0
+    for b in wireguard-go boringtun-cli nebula baseline vine; do
+        if [[ $name == "$b" || $name == "$b"-* ]]; then
+            BASE=$b
+            rest=${name#"$b"}
+            break
+        fi
+    done
+    [[ -n $BASE ]] || return 1
+    rest=${rest#-}
+    [[ -z $rest ]] || IFS=- read -ra mods <<<"$rest"
+    for mod in "${mods[@]}"; do
+        case $BASE:$mod in
+            boringtun-cli:1t) ((OPT_1T == 0)) || return 1; OPT_1T=1 ;;
+            wireguard-go:8m | boringtun-cli:8m | nebula:8m) ((OPT_8M == 0)) || return 1; OPT_8M=1 ;;
+            vine:nooffload) ((OPT_NOOFFLOAD == 0)) || return 1; OPT_NOOFFLOAD=1 ;;
+            *) return 1 ;;
+        esac
+    done
+}
+
+declare -A SEEN_IMPL=()
+for impl in "${IMPLS[@]}"; do
+    [[ -z "${SEEN_IMPL[$impl]:-}" ]] || { echo "implementation $impl listed twice in VB_IMPLS" >&2; exit 1; }
+    SEEN_IMPL[$impl]=1
+    parse_impl "$impl" || {
+        echo "unknown implementation $impl (bases: vine wireguard-go boringtun-cli nebula baseline;" \
+            "variants: boringtun-cli-1t, <wireguard-go|boringtun-cli|nebula>-8m, vine-nooffload)" >&2
+        exit 1
+    }
+done
+((${#IMPLS[@]})) || { echo "VB_IMPLS is empty" >&2; exit 1; }
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "VB_DURATION must be a positive integer" >&2; exit 1; }
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "VB_REPEAT must be a positive integer" >&2; exit 1; }
+
 if [[ $EUID -ne 0 ]]; then
     echo "bench/run.sh must run as root (namespaces, TUN): sudo $0" >&2
     exit 1
+fi
+
+if [[ -n "${VB_VINE:-}" ]]; then
+    [[ -x "$VB_VINE" && -f "$VB_VINE" ]] || { echo "VB_VINE=$VB_VINE is not an executable file" >&2; exit 1; }
+    VINE="$(realpath "$VB_VINE")"
+else
+    VINE="$ROOT/target/release/vine"
+fi
+if [[ -n "${VB_BORINGTUN:-}" ]]; then
+    [[ -x "$VB_BORINGTUN" && -f "$VB_BORINGTUN" ]] || { echo "VB_BORINGTUN=$VB_BORINGTUN is not an executable file" >&2; exit 1; }
+    BORINGTUN="$(realpath "$VB_BORINGTUN")"
+else
+    BORINGTUN="$TOOLS/bin/boringtun-cli"
 fi
 
 # ---------------------------------------------------------------- cleanup --
@@ -58,12 +130,28 @@ kill_pid() { # TERM, wait up to 5 s, then KILL; only the given PID
     kill -KILL "$pid" 2>/dev/null || true
 }
 
+# Host sysctls changed for a -8m variant, as "key=old value", to put back.
+SYSCTL_KEYS=(net.core.rmem_max net.core.wmem_max net.core.rmem_default net.core.wmem_default)
+SYSCTL_SAVED=()
+
+restore_sysctls() {
+    local kv
+    for kv in "${SYSCTL_SAVED[@]}"; do
+        [[ -n "$kv" ]] || continue
+        [[ "$(sysctl -n "${kv%%=*}" 2>/dev/null)" == "${kv#*=}" ]] && continue
+        sysctl -qw "$kv" >/dev/null 2>&1 || true
+        # sysctl(8) may exit 0 on a refused write: check.
+        [[ "$(sysctl -n "${kv%%=*}" 2>/dev/null)" == "${kv#*=}" ]] || log "could not restore $kv"
+    done
+    SYSCTL_SAVED=()
+}
+
 cleanup() {
     local rc=$? cfg pid ns s
     trap - EXIT INT TERM
     for cfg in "${VINE_CONFIGS[@]}"; do
         [[ -n "$cfg" ]] || continue
-        timeout 10 "$ROOT/target/release/vine" daemon stop -c "$cfg" >/dev/null 2>&1 || true
+        timeout 10 "$VINE" daemon stop -c "$cfg" >/dev/null 2>&1 || true
     done
     for pid in "${PIDS[@]}"; do
         [[ -n "$pid" ]] && kill_pid "$pid"
@@ -77,6 +165,7 @@ cleanup() {
     for s in "${SOCKETS[@]}"; do
         [[ -n "$s" ]] && rm -f "$s"
     done
+    restore_sysctls
     if [[ $rc -ne 0 && -z "${VB_KEEP_WORK:-}" ]]; then
         log "failed (exit $rc); logs kept in $WORK"
     elif [[ -z "${VB_KEEP_WORK:-}" ]]; then
@@ -94,7 +183,7 @@ teardown_impl() {
     local impl=$1 i cfg
     for cfg in "${VINE_CONFIGS[@]}"; do
         [[ -n "$cfg" ]] || continue
-        timeout 10 "$ROOT/target/release/vine" daemon stop -c "$cfg" >/dev/null 2>&1 || true
+        timeout 10 "$VINE" daemon stop -c "$cfg" >/dev/null 2>&1 || true
     done
     VINE_CONFIGS=()
     for ((i = PHASE_START_PIDS; i < ${#PIDS[@]}; i++)); do
@@ -105,6 +194,8 @@ teardown_impl() {
     ip netns del "vb-$impl-b" 2>/dev/null || true
     # Forget what is gone, so the exit trap never signals a reused PID.
     PIDS=("${PIDS[@]:0:PHASE_START_PIDS}")
+    # A -8m variant's host sysctls go back once its daemons are gone.
+    restore_sysctls
 }
 
 # ---------------------------------------------------------------- install --
@@ -148,29 +239,44 @@ install_deps() {
     command -v wireguard-go >/dev/null || unavailable wireguard-go "apt package wireguard-go not installable"
     { command -v nebula >/dev/null && command -v nebula-cert >/dev/null; } || unavailable nebula "apt package nebula not installable"
 
-    CARGO="$(find_cargo)" || { echo "cargo not found (install rustup for root or run via sudo from a user with ~/.cargo)" >&2; exit 1; }
-    # Build as the invoking user when run through sudo, so target/ stays theirs.
+    local want_vine=0 want_bt=0 i
+    for i in "${IMPLS[@]}"; do
+        parse_impl "$i"
+        [[ $BASE == vine ]] && want_vine=1
+        [[ $BASE == boringtun-cli ]] && want_bt=1
+    done
+    local need_build=0 need_install=0
+    ((want_vine)) && [[ -z "${VB_VINE:-}" ]] && need_build=1
+    ((want_bt)) && [[ -z "${VB_BORINGTUN:-}" && ! -x "$BORINGTUN" && -z "${VB_SKIP_INSTALL:-}" && ! -e "$STATUS_DIR/boringtun-cli" ]] && need_install=1
     local as_user=()
-    if [[ -n "${SUDO_USER:-}" && "$SUDO_USER" != root ]]; then
-        as_user=(sudo -u "$SUDO_USER" -H env "PATH=$(dirname "$CARGO"):$PATH")
+    if ((need_build || need_install)); then
+        CARGO="$(find_cargo)" || { echo "cargo not found (install rustup for root or run via sudo from a user with ~/.cargo), or set VB_VINE / VB_BORINGTUN" >&2; exit 1; }
+        # Build as the invoking user when run through sudo, so target/ stays theirs.
+        if [[ -n "${SUDO_USER:-}" && "$SUDO_USER" != root ]]; then
+            as_user=(sudo -u "$SUDO_USER" -H env "PATH=$(dirname "$CARGO"):$PATH")
+        fi
     fi
-    BORINGTUN="$TOOLS/bin/boringtun-cli"
-    if [[ ! -x "$BORINGTUN" && -z "${VB_SKIP_INSTALL:-}" && ! -e "$STATUS_DIR/boringtun-cli" ]]; then
+    if ((need_install)); then
         log "cargo install boringtun-cli --locked (into bench/.tools, first run only)"
         mkdir -p "$TOOLS"
         [[ ${#as_user[@]} -gt 0 ]] && chown "$SUDO_USER" "$TOOLS"
         "${as_user[@]}" "$CARGO" install boringtun-cli --locked --root "$TOOLS" >"$WORK/cargo-install.log" 2>&1 ||
             log "cargo install boringtun-cli failed (see $WORK/cargo-install.log)"
     fi
-    [[ -x "$BORINGTUN" ]] || [[ -e "$STATUS_DIR/boringtun-cli" ]] || unavailable boringtun-cli "cargo install boringtun-cli failed"
+    if ((want_bt)) && [[ ! -x "$BORINGTUN" && ! -e "$STATUS_DIR/boringtun-cli" ]]; then
+        unavailable boringtun-cli "boringtun-cli not installed (cargo install failed or VB_SKIP_INSTALL set)"
+    fi
 
-    log "cargo build --release -p vine"
-    (cd "$ROOT" && "${as_user[@]}" "$CARGO" build --release -p vine) >"$WORK/cargo-build.log" 2>&1 || {
-        cat "$WORK/cargo-build.log" >&2
-        echo "cargo build --release -p vine failed" >&2
-        exit 1
-    }
-    VINE="$ROOT/target/release/vine"
+    if ((need_build)); then
+        log "cargo build --release -p vine"
+        (cd "$ROOT" && "${as_user[@]}" "$CARGO" build --release -p vine) >"$WORK/cargo-build.log" 2>&1 || {
+            cat "$WORK/cargo-build.log" >&2
+            echo "cargo build --release -p vine failed" >&2
+            exit 1
+        }
+    elif ((want_vine)); then
+        log "using vine binary $VINE (VB_VINE)"
+    fi
 }
 
 # ---------------------------------------------------------------- helpers --
@@ -185,12 +291,18 @@ spawn_in() { # ns logfile cmd...
     PIDS+=("$LAST_PID")
 }
 
+track_ns() {
+    local n
+    for n in "${NAMESPACES[@]}"; do [[ $n == "$1" ]] && return 0; done
+    NAMESPACES+=("$1")
+}
+
 make_namespaces() {
-    local impl=$1 a="vb-$1-a" b="vb-$1-b"
+    local a="vb-$1-a" b="vb-$1-b"
     ip netns del "$a" 2>/dev/null || true
     ip netns del "$b" 2>/dev/null || true
-    ip netns add "$a"; NAMESPACES+=("$a")
-    ip netns add "$b"; NAMESPACES+=("$b")
+    ip netns add "$a"; track_ns "$a"
+    ip netns add "$b"; track_ns "$b"
     ip link add vb-veth-a netns "$a" type veth peer name vb-veth-b netns "$b"
     ip -n "$a" addr add "$UNDER_A/24" dev vb-veth-a
     ip -n "$b" addr add "$UNDER_B/24" dev vb-veth-b
@@ -219,26 +331,94 @@ cpu_ticks() { # sum of utime+stime over the given PIDs (all threads)
     echo "$t"
 }
 
-rss_hwm_kib() { # sum of VmHWM over the given PIDs
-    local t=0 pid v
+rss_hwm_kib() { # VmHWM of each given PID, one per line
+    local pid v
     for pid in "$@"; do
         v=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
-        t=$((t + ${v:-0}))
+        echo "${v:-0}"
     done
-    echo "$t"
+}
+
+# UDP sockets of both namespaces as `ss` shows them (only the VPN daemons
+# have UDP sockets there): "rb tb drops" = largest receive and send buffer
+# (skmem rb/tb, bytes, what the kernel granted: twice a setsockopt value)
+# and the sum of datagrams dropped on receive.
+udp_sockets() { # impl
+    local ns
+    for ns in "vb-$1-a" "vb-$1-b"; do
+        ip netns exec "$ns" ss -Hnuam 2>/dev/null || true
+    done | awk '
+        match($0, /skmem:\([^)]*\)/) {
+            n = split(substr($0, RSTART + 6, RLENGTH - 7), f, ",")
+            for (i = 1; i <= n; i++) {
+                if (f[i] ~ /^rb[0-9]+$/ && substr(f[i], 3) + 0 > rb) rb = substr(f[i], 3) + 0
+                if (f[i] ~ /^tb[0-9]+$/ && substr(f[i], 3) + 0 > tb) tb = substr(f[i], 3) + 0
+                if (f[i] ~ /^d[0-9]+$/) d += substr(f[i], 2)
+            }
+            seen = 1
+        }
+        END { if (seen) print rb + 0, tb + 0, d + 0 }'
+}
+
+# -8m variants of the WireGuard peers: net.core.{r,w}mem_{max,default} =
+# 8 MiB as seen from their namespaces, before the daemons open sockets.
+# Per-namespace on kernels that have it; otherwise (read-only copies of the
+# host's values in the namespace, as on 6.x) raised on the host, with the
+# old values saved first so teardown_impl and the exit trap put them back.
+raise_sockbuf_sysctls() { # D impl
+    local D=$1 impl=$2 key ns kv mode=netns v
+    SYSCTL_SAVED=()
+    for key in "${SYSCTL_KEYS[@]}"; do
+        v=$(sysctl -n "$key") || { echo "cannot read $key" >"$D/why"; return 1; }
+        SYSCTL_SAVED+=("$key=$v")
+    done
+    # sysctl(8) may exit 0 on a refused write: read the value back.
+    for ns in "vb-$impl-a" "vb-$impl-b"; do
+        for key in "${SYSCTL_KEYS[@]}"; do
+            ip netns exec "$ns" sysctl -qw "$key=$BIG_BUF" >/dev/null 2>&1 || true
+            v=$(ip netns exec "$ns" sysctl -n "$key" 2>/dev/null) || v="?"
+            [[ $v == "$BIG_BUF" ]] || mode=global
+        done
+    done
+    # A namespace write that reached the host makes them global as well.
+    for kv in "${SYSCTL_SAVED[@]}"; do
+        [[ "$(sysctl -n "${kv%%=*}")" == "${kv#*=}" ]] || mode=global
+    done
+    if [[ $mode == global ]]; then
+        for key in "${SYSCTL_KEYS[@]}"; do
+            sysctl -qw "$key=$BIG_BUF" >/dev/null || { echo "cannot set $key=$BIG_BUF on the host" >"$D/why"; return 1; }
+        done
+        log "$impl: ${SYSCTL_KEYS[*]} are not per-namespace here: host set to $BIG_BUF for this variant (restored after it)"
+        echo "net.core.{r,w}mem_{max,default}=$BIG_BUF (global sysctls on this kernel: set on the host for this row only, restored)" >>"$D/settings"
+    else
+        SYSCTL_SAVED=()
+        echo "net.core.{r,w}mem_{max,default}=$BIG_BUF in both namespaces (per-namespace sysctls)" >>"$D/settings"
+    fi
+    for ns in "vb-$impl-a" "vb-$impl-b"; do
+        for key in "${SYSCTL_KEYS[@]}"; do
+            v=$(ip netns exec "$ns" sysctl -n "$key" 2>/dev/null) || v="?"
+            [[ $v == "$BIG_BUF" ]] || { echo "$key is $v in $ns, not $BIG_BUF" >"$D/why"; return 1; }
+        done
+    done
 }
 
 # ------------------------------------------------------- implementations ---
-# Each up_<impl> brings the VPN up in vb-<impl>-a/-b, sets VPN_PIDS to the
-# VPN processes, and writes "$D/mtu" and "$D/version". Return non-zero with
-# a reason in "$D/why" on failure.
+# Each up_<base> brings the VPN up in vb-$IMPL-a/-b (IMPL is the row name,
+# BASE and OPT_* its parsed form), sets VPN_PIDS to the VPN processes, and
+# writes "$D/mtu", "$D/version" and, for a variant, "$D/settings". Return
+# non-zero with a reason in "$D/why" on failure.
 VPN_PIDS=()
 
 up_vine() {
     local D=$1 side ns addr cfg
+    local env_cmd=()
     "$VINE" --version >"$D/version" 2>/dev/null || echo "vine (workspace)" >"$D/version"
+    if ((OPT_NOOFFLOAD)); then
+        env_cmd=(env VINE_OFFLOAD=0)
+        echo "VINE_OFFLOAD=0 in the daemon's environment (TUN/UDP offloads off)" >"$D/settings"
+    fi
     for side in a b; do
-        ns="vb-vine-$side"
+        ns="vb-$IMPL-$side"
         [[ $side == a ]] && addr=$OVER_A || addr=$OVER_B
         mkdir -p "$D/$side"
         # Each node owns a prefix; /32 keeps both on 10.99.0.x like the others.
@@ -260,14 +440,18 @@ up_vine() {
     for side in b a; do
         cfg="$D/$side/vine.toml"
         VINE_CONFIGS+=("$cfg")
-        ip netns exec "vb-vine-$side" "$VINE" daemon start -c "$cfg" >>"$D/setup.log" 2>&1 ||
+        ip netns exec "vb-$IMPL-$side" "${env_cmd[@]}" "$VINE" daemon start -c "$cfg" >>"$D/setup.log" 2>&1 ||
             { echo "daemon start failed ($side)" >"$D/why"; return 1; }
         local pid
         pid=$(<"$D/$side/run/vine.pid")
         PIDS+=("$pid")
         VPN_PIDS+=("$pid")
+        if ((OPT_NOOFFLOAD)) && ! tr '\0' '\n' <"/proc/$pid/environ" | grep -qx 'VINE_OFFLOAD=0'; then
+            echo "VINE_OFFLOAD=0 did not reach the daemon ($side, pid $pid)" >"$D/why"
+            return 1
+        fi
     done
-    ip -n vb-vine-a link show | awk '/vine0/ {for (i=1;i<=NF;i++) if ($i=="mtu") print $(i+1)}' | head -n1 >"$D/mtu" || true
+    ip -n "vb-$IMPL-a" link show | awk '/vine0/ {for (i=1;i<=NF;i++) if ($i=="mtu") print $(i+1)}' | head -n1 >"$D/mtu" || true
 }
 
 down_vine() {
@@ -280,17 +464,20 @@ down_vine() {
 # Shared by wireguard-go and boringtun-cli: both speak the UAPI socket in
 # /var/run/wireguard/<ifname>.sock, which is NOT per-namespace, so the two
 # sides use distinct interface names.
-up_wg_common() { # D impl launcher...
-    local D=$1 impl=$2
-    shift 2
+up_wg_common() { # D launcher...
+    local D=$1
+    shift
     local side ns ifn
+    if ((OPT_8M)); then
+        raise_sockbuf_sysctls "$D" "$IMPL" || return 1
+    fi
     for side in a b; do
         (umask 077 && wg genkey >"$D/$side.key")
         wg pubkey <"$D/$side.key" >"$D/$side.pub"
     done
     mkdir -p /var/run/wireguard
     for side in a b; do
-        ns="vb-$impl-$side"
+        ns="vb-$IMPL-$side"
         ifn="vbwg-$side"
         rm -f "/var/run/wireguard/$ifn.sock"
         SOCKETS+=("/var/run/wireguard/$ifn.sock")
@@ -298,7 +485,7 @@ up_wg_common() { # D impl launcher...
         VPN_PIDS+=("$LAST_PID")
     done
     for side in a b; do
-        ns="vb-$impl-$side"
+        ns="vb-$IMPL-$side"
         ifn="vbwg-$side"
         local deadline=$((SECONDS + 10))
         until [[ -S "/var/run/wireguard/$ifn.sock" ]] && ip -n "$ns" link show "$ifn" >/dev/null 2>&1; do
@@ -307,40 +494,49 @@ up_wg_common() { # D impl launcher...
         done
     done
     # a: 10.99.0.1, listens 51820; b: 10.99.0.2, listens 51820.
-    ip netns exec "vb-$impl-a" wg set vbwg-a listen-port 51820 private-key "$D/a.key" \
+    ip netns exec "vb-$IMPL-a" wg set vbwg-a listen-port 51820 private-key "$D/a.key" \
         peer "$(<"$D/b.pub")" endpoint "$UNDER_B:51820" allowed-ips "$OVER_B/32"
-    ip netns exec "vb-$impl-b" wg set vbwg-b listen-port 51820 private-key "$D/b.key" \
+    ip netns exec "vb-$IMPL-b" wg set vbwg-b listen-port 51820 private-key "$D/b.key" \
         peer "$(<"$D/a.pub")" endpoint "$UNDER_A:51820" allowed-ips "$OVER_A/32"
-    ip -n "vb-$impl-a" addr add "$OVER_A/24" dev vbwg-a
-    ip -n "vb-$impl-b" addr add "$OVER_B/24" dev vbwg-b
+    ip -n "vb-$IMPL-a" addr add "$OVER_A/24" dev vbwg-a
+    ip -n "vb-$IMPL-b" addr add "$OVER_B/24" dev vbwg-b
     # What wg-quick would set (boringtun-cli leaves its TUN at 1500, which
     # would make every full-size packet fragment on the 1500-byte veth).
-    ip -n "vb-$impl-a" link set vbwg-a mtu 1420
-    ip -n "vb-$impl-b" link set vbwg-b mtu 1420
-    ip -n "vb-$impl-a" link set vbwg-a up
-    ip -n "vb-$impl-b" link set vbwg-b up
-    ip -n "vb-$impl-a" link show vbwg-a | awk '{for (i=1;i<=NF;i++) if ($i=="mtu") print $(i+1)}' | head -n1 >"$D/mtu"
+    ip -n "vb-$IMPL-a" link set vbwg-a mtu 1420
+    ip -n "vb-$IMPL-b" link set vbwg-b mtu 1420
+    ip -n "vb-$IMPL-a" link set vbwg-a up
+    ip -n "vb-$IMPL-b" link set vbwg-b up
+    ip -n "vb-$IMPL-a" link show vbwg-a | awk '{for (i=1;i<=NF;i++) if ($i=="mtu") print $(i+1)}' | head -n1 >"$D/mtu"
 }
 
 up_wireguard-go() {
     local D=$1
     echo "wireguard-go $(wireguard-go --version 2>/dev/null | awk 'NR==1 {print $2}')" >"$D/version"
-    WG_PROCESS_FOREGROUND=1 up_wg_common "$D" wireguard-go wireguard-go
+    WG_PROCESS_FOREGROUND=1 up_wg_common "$D" wireguard-go
 }
 down_wireguard-go() { :; }
 
 up_boringtun-cli() {
-    local D=$1
+    local D=$1 extra=()
     echo "$("$BORINGTUN" --version 2>/dev/null | head -n1)" >"$D/version"
+    if ((OPT_1T)); then
+        extra=(--threads 1)
+        echo "--threads 1 (one worker thread; default 4)" >>"$D/settings"
+    fi
     # --disable-drop-privileges (= WG_SUDO=1): stay root so the UAPI socket
     # stays reachable; --foreground logs to stdout instead of /tmp.
-    up_wg_common "$D" boringtun-cli "$BORINGTUN" --foreground --disable-drop-privileges
+    up_wg_common "$D" "$BORINGTUN" --foreground --disable-drop-privileges "${extra[@]}"
 }
 down_boringtun-cli() { :; }
 
 up_nebula() {
-    local D=$1 side ns addr peer_over peer_under
+    local D=$1 side ns addr peer_over peer_under buffers=
     echo "nebula $(nebula -version 2>/dev/null | awk '{print $2}')" >"$D/version"
+    if ((OPT_8M)); then
+        # nebula sets these with SO_RCVBUFFORCE/SO_SNDBUFFORCE: no sysctl needed.
+        buffers=$(printf '  read_buffer: %s\n  write_buffer: %s' "$BIG_BUF" "$BIG_BUF")
+        echo "listen.read_buffer/write_buffer=$BIG_BUF" >"$D/settings"
+    fi
     (cd "$D" && nebula-cert ca -name vine-bench -duration 24h >>"$D/setup.log" 2>&1) ||
         { echo "nebula-cert ca failed" >"$D/why"; return 1; }
     for side in a b; do
@@ -350,7 +546,7 @@ up_nebula() {
     done
     for side in a b; do
         if [[ $side == a ]]; then peer_over=$OVER_B peer_under=$UNDER_B; else peer_over=$OVER_A peer_under=$UNDER_A; fi
-        cat >"$D/$side.yml" <<EOF
+        cat >"$D/$side.yml" <<YAML
 pki:
   ca: $D/ca.crt
   cert: $D/$side.crt
@@ -364,6 +560,7 @@ lighthouse:
 listen:
   host: 0.0.0.0
   port: 4242
+$buffers
 punchy:
   punch: false
 relay:
@@ -386,21 +583,21 @@ firewall:
     - port: any
       proto: any
       host: any
-EOF
+YAML
     done
     for side in b a; do
-        ns="vb-nebula-$side"
+        ns="vb-$IMPL-$side"
         nebula -config "$D/$side.yml" -test >>"$D/setup.log" 2>&1 ||
             { echo "nebula -test rejected config: $(tail -n 2 "$D/setup.log" | tr '\n' ' ')" >"$D/why"; return 1; }
         spawn_in "$ns" "$D/daemon-$side.log" nebula -config "$D/$side.yml"
         VPN_PIDS+=("$LAST_PID")
     done
     local deadline=$((SECONDS + 10))
-    until ip -n vb-nebula-a link show nebula-a >/dev/null 2>&1; do
+    until ip -n "vb-$IMPL-a" link show nebula-a >/dev/null 2>&1; do
         ((SECONDS < deadline)) || { echo "nebula-a did not appear: $(tail -n 3 "$D/daemon-a.log" | tr '\n' ' ')" >"$D/why"; return 1; }
         sleep 0.1
     done
-    ip -n vb-nebula-a link show nebula-a | awk '{for (i=1;i<=NF;i++) if ($i=="mtu") print $(i+1)}' | head -n1 >"$D/mtu"
+    ip -n "vb-$IMPL-a" link show nebula-a | awk '{for (i=1;i<=NF;i++) if ($i=="mtu") print $(i+1)}' | head -n1 >"$D/mtu"
 }
 down_nebula() { :; }
 
@@ -408,8 +605,8 @@ down_nebula() { :; }
 up_baseline() {
     local D=$1
     echo "veth, no VPN" >"$D/version"
-    ip -n vb-baseline-a addr add "$OVER_A/24" dev vb-veth-a
-    ip -n vb-baseline-b addr add "$OVER_B/24" dev vb-veth-b
+    ip -n "vb-$IMPL-a" addr add "$OVER_A/24" dev vb-veth-a
+    ip -n "vb-$IMPL-b" addr add "$OVER_B/24" dev vb-veth-b
     echo 1500 >"$D/mtu"
 }
 down_baseline() { :; }
@@ -433,33 +630,40 @@ iperf() { # D name extra-args...
     fi
 }
 
-bench_impl() {
-    local impl=$1
-    local D="$WORK/$impl"
+bench_impl() { # impl run-number
+    local impl=$1 run=$2
+    local D="$WORK/$impl/run$run"
     IMPL=$impl
+    parse_impl "$impl"
     mkdir -p "$D"
-    if [[ -e "$STATUS_DIR/$impl" ]]; then
-        cp "$STATUS_DIR/$impl" "$D/status"
+    if [[ -e "$STATUS_DIR/$BASE" ]]; then
+        cp "$STATUS_DIR/$BASE" "$D/status"
         return 0
     fi
-    log "$impl: namespaces"
+    local tag="$impl"
+    ((REPEAT == 1)) || tag="$impl (run $run/$REPEAT)"
+    log "$tag: namespaces"
     PHASE_START_PIDS=${#PIDS[@]}
     VPN_PIDS=()
     make_namespaces "$impl"
-    log "$impl: bringing the tunnel up"
-    if ! "up_$impl" "$D"; then
+    log "$tag: bringing the tunnel up"
+    if ! "up_$BASE" "$D"; then
         echo "failed: $(cat "$D/why" 2>/dev/null || echo "setup error, see logs")" >"$D/status"
+        "down_$BASE" "$D" || true
         teardown_impl "$impl"
+        log "$tag: $(<"$D/status")"
         return 0
     fi
     if ! wait_ping "vb-$impl-a" "$OVER_B" 30; then
         echo "failed: no ping over the overlay within 30 s" >"$D/status"
-        "down_$impl" "$D" || true
+        "down_$BASE" "$D" || true
         teardown_impl "$impl"
+        log "$tag: $(<"$D/status")"
         return 0
     fi
     wait_ping "vb-$impl-b" "$OVER_A" 10 || true
-    log "$impl: up (pids ${VPN_PIDS[*]}); measuring"
+    log "$tag: up (pids ${VPN_PIDS[*]}); measuring"
+    udp_sockets "$impl" >"$D/udp_before"
 
     spawn_in "vb-$impl-b" "$D/iperf3-server.log" iperf3 -s -B "$OVER_B"
     local deadline=$((SECONDS + 10))
@@ -485,6 +689,7 @@ bench_impl() {
     iperf "$D" rev -R || ok=0
     ip netns exec "vb-$impl-a" ping -c 20 -i 0.05 -q "$OVER_B" >"$D/ping.txt" 2>&1 || true
     ((${#VPN_PIDS[@]} == 0)) || rss_hwm_kib "${VPN_PIDS[@]}" >"$D/rss_kib"
+    udp_sockets "$impl" >"$D/udp_after"
     local p
     for p in "${VPN_PIDS[@]}"; do alive "$p" || ok=0; done
     if ((ok)); then
@@ -492,20 +697,19 @@ bench_impl() {
     else
         echo "failed: measurement error (VPN process died or iperf3 failed)" >"$D/status"
     fi
-    "down_$impl" "$D" || true
+    "down_$BASE" "$D" || true
     teardown_impl "$impl"
-    log "$impl: done ($(<"$D/status"))"
+    log "$tag: done ($(<"$D/status"))"
 }
 
 # ------------------------------------------------------------------ main ---
 install_deps
-for impl in "${IMPLS[@]}"; do
-    case $impl in
-        vine | wireguard-go | boringtun-cli | nebula | baseline) bench_impl "$impl" ;;
-        *) echo "unknown implementation $impl" >&2; exit 1 ;;
-    esac
+for ((run = 1; run <= REPEAT; run++)); do
+    for impl in "${IMPLS[@]}"; do
+        bench_impl "$impl" "$run"
+    done
 done
 
-python3 "$BENCH/report.py" "$WORK" "$BENCH/results.json" "$BENCH/results.md" "${IMPLS[@]}"
+VB_REPEAT=$REPEAT VB_DURATION=$DURATION python3 "$BENCH/report.py" "$WORK" "$BENCH/results.json" "$BENCH/results.md" "${IMPLS[@]}"
 [[ -n "${SUDO_USER:-}" && "$SUDO_USER" != root ]] && chown "$SUDO_USER" "$BENCH/results.json" "$BENCH/results.md" || true
 cat "$BENCH/results.md"
