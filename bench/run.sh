@@ -687,7 +687,7 @@ bench_impl() { # impl run-number
     iperf "$D" tcp4 -P 4 || ok=0
     sleep 1
     iperf "$D" rev -R || ok=0
-    ip netns exec "vb-$impl-a" ping -c 20 -i 0.05 -q "$OVER_B" >"$D/ping.txt" 2>&1 || true
+    ip netns exec "vb-$impl-a" ping -n -c 100 -i 0.02 "$OVER_B" >"$D/ping.txt" 2>&1 || true
     ((${#VPN_PIDS[@]} == 0)) || rss_hwm_kib "${VPN_PIDS[@]}" >"$D/rss_kib"
     udp_sockets "$impl" >"$D/udp_after"
     local p
