@@ -57,13 +57,7 @@ pub struct LinuxTun(pub Tun);
 
 impl PacketDevice for LinuxTun {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let timeout = PollTimeout::try_from(READ_POLL).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) => Err(io::ErrorKind::WouldBlock.into()),
-            Ok(_) => self.0.read(buf),
-            Err(e) => Err(io::Error::from(e)),
-        }
+        self.wait_then(|| self.0.read(buf))
     }
 
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -82,13 +76,8 @@ impl PacketDevice for LinuxTun {
     }
 
     fn read_vnet(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let timeout = PollTimeout::try_from(READ_POLL).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) => Err(io::ErrorKind::WouldBlock.into()),
-            Ok(_) => self.0.read_vnet(buf),
-            Err(e) => Err(io::Error::from(e)),
-        }
+        let mut read = || self.0.read_vnet(buf);
+        self.wait_then(&mut read)
     }
 
     fn write_vnet(&self, buf: &[u8]) -> io::Result<usize> {
@@ -101,6 +90,25 @@ impl PacketDevice for LinuxTun {
 
     fn index(&self) -> u32 {
         self.0.index()
+    }
+}
+
+impl LinuxTun {
+    /// Reads at once when a packet is queued (one syscall under load);
+    /// otherwise waits in poll(2) for at most [`READ_POLL`] and tries once
+    /// more. The fd is non-blocking.
+    fn wait_then(&self, mut read: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+        match read() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return done,
+        }
+        let timeout = PollTimeout::try_from(READ_POLL).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(_) => read(),
+            Err(e) => Err(io::Error::from(e)),
+        }
     }
 }
 

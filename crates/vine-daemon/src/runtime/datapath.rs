@@ -31,9 +31,7 @@ use vine_core::PeerId;
 use vine_core::dataplane::{DataPlane, Inbound, Outbound, Reader};
 use vine_core::node::DropReason;
 use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD};
-use vine_linux::tun::offload::{
-    CoalesceError, Coalescer, SegmentBuf, VIRTIO_NET_HDR_LEN, split,
-};
+use vine_linux::tun::offload::{CoalesceError, Coalescer, SegmentBuf, VIRTIO_NET_HDR_LEN, split};
 use vine_linux::udp::{RecvBatch, SendScratch, UdpBatch};
 
 use crate::host::PacketDevice;
