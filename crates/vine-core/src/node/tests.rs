@@ -143,3 +143,108 @@ fn garbage_datagrams_and_packets_are_counted_not_fatal() {
     );
     assert_eq!(c.drops.get(&DropReason::Malformed).copied(), Some(4));
 }
+
+/// Two bootstrap peers: `relay` by IPv4 literal, `other` by host name.
+fn two_bootstraps(relay: &PeerId, other: &PeerId) -> String {
+    format!(
+        r#"[node]
+name = "alpha"
+network_id = "home-net"
+
+[tun]
+address = "10.42.0.1"
+prefix_len = 24
+
+[[bootstrap_peers]]
+peer_id = "{relay}"
+address = "udp://198.51.100.10:4100"
+
+[[bootstrap_peers]]
+peer_id = "{other}"
+address = "udp://beta.example.net:4100"
+
+[[allowed_peers]]
+peer_id = "{relay}"
+prefix = "10.42.1.0/24"
+relay_capable = true
+
+[[allowed_peers]]
+peer_id = "{other}"
+prefix = "10.42.2.0/24"
+"#
+    )
+}
+
+#[test]
+fn an_unresolved_bootstrap_name_is_left_out_while_another_bootstrap_peer_exists() {
+    let me = Identity::from_seed([1; 32]);
+    let relay = Identity::from_seed([2; 32]).peer_id();
+    let beta = Identity::from_seed([3; 32]).peer_id();
+    let c = parsed(&two_bootstraps(&relay, &beta));
+    let nc = NodeConfig::from_config(&c, &me, |_, _| None).expect("the relay is enough");
+    assert_eq!(
+        nc.bootstrap,
+        vec![(
+            relay,
+            SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 4100)
+        )]
+    );
+}
+
+#[test]
+fn update_bootstrap_address_adds_a_direct_candidate_and_handshakes_at_once() {
+    let me = Identity::from_seed([1; 32]);
+    let relay = Identity::from_seed([2; 32]).peer_id();
+    let beta = Identity::from_seed([3; 32]).peer_id();
+    let c = parsed(&two_bootstraps(&relay, &beta));
+    let nc = NodeConfig::from_config(&c, &me, |_, _| None).expect("valid");
+    let t0 = Instant::now();
+    let mut node = Node::new(nc, &me, [0; 32], t0, Duration::ZERO).expect("node");
+    node.start(t0);
+    while node.poll_transmit().is_some() {}
+    let beta_paths = |node: &Node| {
+        node.snapshot(t0)
+            .peers
+            .iter()
+            .find(|p| p.peer_id == beta)
+            .map(|p| p.paths.iter().map(|x| x.via.clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert!(beta_paths(&node).is_empty(), "no address for beta yet");
+
+    let first = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 7), 4100);
+    let t1 = t0 + Duration::from_secs(60);
+    assert!(node.update_bootstrap_address(t1, beta, first));
+    assert_eq!(beta_paths(&node), ["udp://203.0.113.7:4100"]);
+    assert_eq!(
+        node.config().bootstrap.last(),
+        Some(&(beta, first)),
+        "the node now knows beta as a bootstrap peer at that address"
+    );
+    let sent: Vec<Transmit> = std::iter::from_fn(|| node.poll_transmit()).collect();
+    assert!(
+        sent.iter()
+            .any(|t| t.dst == first && t.data.len() == crate::wg::messages::INITIATION_LEN),
+        "a handshake initiation goes to the new address at once: {sent:?}"
+    );
+    let view = node.snapshot(t1);
+    let beta_view = view.peers.iter().find(|p| p.peer_id == beta).expect("beta");
+    assert_eq!(beta_view.attempts.len(), 1);
+    assert_eq!(beta_view.attempts[0].path, "udp://203.0.113.7:4100");
+    assert_eq!(beta_view.attempts[0].outcome, AttemptOutcome::Trying);
+
+    // The same answer again changes nothing; a new one adds a candidate.
+    assert!(!node.update_bootstrap_address(t1, beta, first));
+    let moved = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 8), 4100);
+    assert!(node.update_bootstrap_address(t1 + Duration::from_secs(60), beta, moved));
+    assert_eq!(
+        beta_paths(&node),
+        ["udp://203.0.113.7:4100", "udp://203.0.113.8:4100"]
+    );
+    assert_eq!(node.config().bootstrap.last(), Some(&(beta, moved)));
+
+    // Never itself, never a peer the strict allowlist refuses.
+    let stranger = Identity::from_seed([9; 32]).peer_id();
+    assert!(!node.update_bootstrap_address(t1, me.peer_id(), moved));
+    assert!(!node.update_bootstrap_address(t1, stranger, moved));
+}
