@@ -59,13 +59,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+pub use explain::{AttemptOutcome, AttemptView, MAX_ATTEMPTS};
 pub(crate) use ipv4::addrs as ipv4_addrs;
 pub use ipv4::build_test_packet;
 pub use observe::{
     Counters, DropReason, Event, PathChangeReason, PathClass, PathView, PeerCounters, PeerView,
     RejectReason, Snapshot, WithdrawReason,
 };
-pub use explain::{AttemptOutcome, AttemptView, MAX_ATTEMPTS};
 pub use peer::AllowedPeerConfig;
 pub use relay::{NOTICE_INTERVAL, RelayPairCounters, TokenBucket};
 
@@ -698,7 +698,7 @@ impl Node {
                         self.merge_fast_peer_counters(&p.id, &mut c);
                         c
                     },
-                    why: self.why(p),
+                    why: self.why(p, now),
                     attempts: self.attempt_views(p, now),
                 })
                 .collect(),

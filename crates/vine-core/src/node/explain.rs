@@ -220,8 +220,15 @@ impl Reason {
                 "handshake never answered: session setup gave up (peer down, wrong address, or it does not allowlist us)".into()
             }
             Self::Expired { secs } => format!("nothing heard for {secs} s: membership expired"),
+            Self::RelayRefused {
+                relay,
+                refusal: RelayRefusal::RateLimited,
+            } => format!(
+                "relay rate cap at {}: frames over its limit were dropped",
+                name(relay)
+            ),
             Self::RelayRefused { relay, refusal: r } => {
-                format!("relay {} refused: {}", name(relay), refusal(r))
+                format!("{} refused to relay: {}", name(relay), refusal(r))
             }
             Self::RelayDisabledByPolicy => "relay not allowed by policy (allow_relay = false)".into(),
             Self::SignalingDisabledByPolicy => {
@@ -465,7 +472,10 @@ impl Node {
         };
         let class = path.expected_class();
         let target = Target::Path(via);
-        if p.attempts.outcome(target).is_some_and(AttemptOutcome::succeeded) {
+        if p.attempts
+            .outcome(target)
+            .is_some_and(AttemptOutcome::succeeded)
+        {
             return;
         }
         p.attempts.record(
@@ -498,7 +508,10 @@ impl Node {
         };
         let class = path.expected_class();
         let target = Target::Path(via);
-        let worked = p.attempts.outcome(target).is_some_and(AttemptOutcome::succeeded);
+        let worked = p
+            .attempts
+            .outcome(target)
+            .is_some_and(AttemptOutcome::succeeded);
         let reason = if worked {
             Reason::StoppedAnswering { probes }
         } else if path.reflexive && p.punched {
@@ -612,7 +625,7 @@ impl Node {
     }
 
     /// One line: the current choice for `p` and why.
-    pub(super) fn why(&self, p: &Peer) -> String {
+    pub(super) fn why(&self, p: &Peer, now: Instant) -> String {
         let name = |id: &PeerId| self.display_name(id);
         let failures = |pred: &dyn Fn(&Attempt) -> bool| -> Vec<String> {
             let mut out: Vec<String> = Vec::new();
@@ -625,7 +638,10 @@ impl Node {
                     continue;
                 }
                 if pred(a) {
-                    let t = a.reason.text(&name);
+                    let t = match a.target {
+                        Target::Path(v) => format!("{} {}", self.via_name(v), a.reason.text(&name)),
+                        _ => a.reason.text(&name),
+                    };
                     if !out.contains(&t) {
                         out.push(t);
                     }
@@ -657,11 +673,25 @@ impl Node {
                         if better.is_empty() {
                             "no direct path has answered yet".to_owned()
                         } else {
-                            better.join("; ")
+                            format!("no better path works: {}", better.join("; "))
                         }
                     }
                 };
-                format!("{} via {via}{rtt}: {why}", class.as_str())
+                let mut line = format!("{} via {via}{rtt}: {why}", class.as_str());
+                let target = Target::Path(path.via);
+                if p.attempts.outcome(target) == Some(AttemptOutcome::Throttled) {
+                    if let Some((reason, last)) = p
+                        .attempts
+                        .iter()
+                        .rev()
+                        .find(|a| a.target == target)
+                        .map(|a| (a.reason.text(&name), a.last))
+                    {
+                        let ago = now.saturating_duration_since(last).as_secs_f64();
+                        line.push_str(&format!("; throttled: {reason} ({ago:.1} s ago)"));
+                    }
+                }
+                line
             }
             None if p.paths.is_empty() => {
                 "no path: no address is known for this peer yet (it is not a bootstrap peer and no signaling peer has shared its candidates)".to_owned()
@@ -691,101 +721,4 @@ impl Node {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(base: Instant, s: u64) -> Instant {
-        base + Duration::from_secs(s)
-    }
-
-    fn via(n: u8) -> Via {
-        Via::Direct(std::net::SocketAddrV4::new(
-            std::net::Ipv4Addr::new(192, 0, 2, n),
-            4100,
-        ))
-    }
-
-    #[test]
-    fn an_entry_is_updated_in_place_until_a_failed_path_works_again() {
-        let t0 = Instant::now();
-        let mut a = Attempts::default();
-        let t = Target::Path(via(1));
-        a.begin(t0, t, PathClass::Direct);
-        a.begin(at(t0, 1), t, PathClass::Direct);
-        assert_eq!(a.ring.len(), 1, "begin does not duplicate");
-        a.record(
-            at(t0, 2),
-            t,
-            PathClass::Direct,
-            AttemptOutcome::Working,
-            Reason::Answered,
-        );
-        assert_eq!(a.ring.len(), 1);
-        a.record(
-            at(t0, 3),
-            t,
-            PathClass::Direct,
-            AttemptOutcome::NoAnswer,
-            Reason::StoppedAnswering { probes: 3 },
-        );
-        assert_eq!(a.ring.len(), 1, "failure closes the same episode");
-        a.record(
-            at(t0, 4),
-            t,
-            PathClass::Direct,
-            AttemptOutcome::Working,
-            Reason::Answered,
-        );
-        assert_eq!(a.ring.len(), 2, "working again is a new episode");
-        assert_eq!(a.outcome(t), Some(AttemptOutcome::Working));
-        assert_eq!(a.ring[0].outcome, AttemptOutcome::NoAnswer);
-    }
-
-    #[test]
-    fn the_ring_is_bounded_and_drops_superseded_and_failed_entries_first() {
-        let t0 = Instant::now();
-        let mut a = Attempts::default();
-        let working = Target::Path(via(200));
-        a.record(
-            t0,
-            working,
-            PathClass::Direct,
-            AttemptOutcome::Working,
-            Reason::Answered,
-        );
-        for n in 1..=40u8 {
-            a.record(
-                at(t0, u64::from(n)),
-                Target::Path(via(n)),
-                PathClass::Direct,
-                AttemptOutcome::NoAnswer,
-                Reason::NoAnswer { probes: 3 },
-            );
-        }
-        assert_eq!(a.ring.len(), MAX_ATTEMPTS);
-        assert_eq!(
-            a.outcome(working),
-            Some(AttemptOutcome::Working),
-            "the working path outlives failed attempts"
-        );
-        assert_eq!(a.outcome(Target::Path(via(40))), Some(AttemptOutcome::NoAnswer));
-        assert_eq!(a.outcome(Target::Path(via(1))), None, "oldest failure evicted");
-    }
-
-    #[test]
-    fn repeated_outcomes_refresh_last_seen_but_not_changed() {
-        let t0 = Instant::now();
-        let mut a = Attempts::default();
-        let t = Target::Forward(crate::Identity::from_seed([9; 32]).peer_id());
-        let cap = || Reason::ForwardRefused {
-            to: crate::Identity::from_seed([9; 32]).peer_id(),
-            refusal: RelayRefusal::RateLimited,
-        };
-        a.record(t0, t, PathClass::Relay, AttemptOutcome::Throttled, cap());
-        a.record(at(t0, 5), t, PathClass::Relay, AttemptOutcome::Throttled, cap());
-        assert_eq!(a.ring.len(), 1);
-        assert_eq!(a.ring[0].changed, t0);
-        assert_eq!(a.last_seen(t), Some(at(t0, 5)));
-        assert_eq!(cap().code(), "relay_rate_cap");
-    }
-}
+mod tests;

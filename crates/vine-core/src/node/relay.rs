@@ -241,18 +241,21 @@ impl Node {
     }
 
     fn pair(&mut self, from: PeerId, dest: PeerId) -> &mut Pair {
-        self.relay.pairs.entry((from, dest)).or_insert_with(|| Pair {
-            counters: RelayPairCounters {
-                source: from,
-                destination: dest,
-                frames: 0,
-                bytes: 0,
-                rate_limited: 0,
-                refused: 0,
-            },
-            bucket: None,
-            last_notice: None,
-        })
+        self.relay
+            .pairs
+            .entry((from, dest))
+            .or_insert_with(|| Pair {
+                counters: RelayPairCounters {
+                    source: from,
+                    destination: dest,
+                    frames: 0,
+                    bytes: 0,
+                    rate_limited: 0,
+                    refused: 0,
+                },
+                bucket: None,
+                last_notice: None,
+            })
     }
 
     fn refuse_relay(

@@ -27,7 +27,10 @@ fn relay_rate_limit_is_read() {
     ] {
         let c = assert_clean(&with_policy_line(text));
         assert_eq!(c.policy.relay_rate_limit_kbps, kbps, "{text}");
-        assert!(c.policy.allow_relay, "other policy keys keep their defaults");
+        assert!(
+            c.policy.allow_relay,
+            "other policy keys keep their defaults"
+        );
     }
 }
 
