@@ -402,6 +402,15 @@ async fn a_bootstrap_host_name_resolves_and_explain_names_the_path() {
             other => panic!("{other:?}"),
         }
     }
+    // The snapshot (and SIGUSR1's file) carries the same attempts.
+    match ask(socket.clone(), RequestBody::Snapshot).await.unwrap() {
+        ResponseBody::Snapshot(v) => {
+            let beta = &v["peers"][0];
+            assert!(beta["why"].as_str().unwrap().starts_with("direct via"));
+            assert_eq!(beta["attempts"][0]["outcome"], "working");
+        }
+        other => panic!("{other:?}"),
+    }
     let r = da
         .request(RequestBody::Explain {
             peer: "nobody".into(),
