@@ -45,6 +45,13 @@
 //! * **Packets**: TUN packet → longest-prefix route → preferred path;
 //!   inbound → decrypt → source address must lie in the sender's prefix →
 //!   TUN. Every drop has a reason and a counter.
+//! * **Relaying** for others between allowlisted peers, counted per
+//!   (source, destination) pair and capped by `relay_rate_limit_kbps`
+//!   (see the `relay` module).
+//! * **Explaining**: per peer, the recent path attempts with an outcome and
+//!   a reason (`explain` module), in [`Snapshot`] as `why` and `attempts`.
+//! * **Bootstrap names** are resolved by the host, which hands changes in
+//!   with [`Node::update_bootstrap_address`].
 
 mod explain;
 mod fast;
