@@ -38,6 +38,11 @@ pub const DEFAULT_TUN_NAME: &str = "vine0";
 /// Default TUN MTU: fits a 1500-byte underlay after IPv4, UDP and
 /// WireGuard-protocol overhead.
 pub const DEFAULT_MTU: u16 = 1400;
+/// Largest accepted `[policy] relay_rate_limit_kbps` (10 Gbit/s).
+pub const MAX_RELAY_RATE_LIMIT_KBPS: u32 = 10_000_000;
+/// `relay_rate_limit_kbps` values below this starve relayed sessions of
+/// their handshakes and probes (a warning).
+pub const LOW_RELAY_RATE_LIMIT_KBPS: u32 = 64;
 /// Largest config file vine reads.
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
@@ -151,6 +156,10 @@ pub struct Policy {
     pub allow_relay: bool,
     /// Permit hole punching coordinated through a signaling peer.
     pub allow_signaling_upgrade: bool,
+    /// As a relay: most kilobits per second forwarded for each (source,
+    /// destination) pair; 0 = unlimited. Frames over the cap are dropped
+    /// and counted.
+    pub relay_rate_limit_kbps: u32,
 }
 
 impl Default for Policy {
@@ -159,6 +168,7 @@ impl Default for Policy {
             strict_allowlist: true,
             allow_relay: true,
             allow_signaling_upgrade: true,
+            relay_rate_limit_kbps: 0,
         }
     }
 }

@@ -45,18 +45,28 @@
 //! * **Packets**: TUN packet → longest-prefix route → preferred path;
 //!   inbound → decrypt → source address must lie in the sender's prefix →
 //!   TUN. Every drop has a reason and a counter.
+//! * **Relaying** for others between allowlisted peers, counted per
+//!   (source, destination) pair and capped by `relay_rate_limit_kbps`
+//!   (see the `relay` module).
+//! * **Explaining**: per peer, the recent path attempts with an outcome and
+//!   a reason (`explain` module), in [`Snapshot`] as `why` and `attempts`.
+//! * **Bootstrap names** are resolved by the host, which hands changes in
+//!   with [`Node::update_bootstrap_address`].
 
+mod explain;
 mod fast;
 mod inbound;
 mod ipv4;
 mod observe;
 mod peer;
+mod relay;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+pub use explain::{AttemptOutcome, AttemptView, MAX_ATTEMPTS};
 pub(crate) use ipv4::addrs as ipv4_addrs;
 pub use ipv4::build_test_packet;
 pub use observe::{
@@ -64,6 +74,7 @@ pub use observe::{
     RejectReason, Snapshot, WithdrawReason,
 };
 pub use peer::AllowedPeerConfig;
+pub use relay::{NOTICE_INTERVAL, RelayPairCounters, TokenBucket};
 
 use crate::config::{Config, Policy};
 use crate::control::{self, Candidates, Control, RelayDirection};
@@ -175,7 +186,10 @@ pub enum NodeError {
 impl NodeConfig {
     /// Translates a validated config. Host names in bootstrap addresses are
     /// passed to `resolve` (the core does no DNS); IPv4 literals are used
-    /// as they are.
+    /// as they are. A name that does not resolve is left out (the host keeps
+    /// re-resolving it and hands the address over with
+    /// [`Node::update_bootstrap_address`]) unless no bootstrap peer is left
+    /// at all, which is [`NodeError::Unresolved`].
     pub fn from_config(
         config: &Config,
         identity: &Identity,
@@ -193,13 +207,21 @@ impl NodeConfig {
             );
         }
         let mut bootstrap = Vec::new();
+        let mut unresolved = None;
         for b in &config.bootstrap_peers {
             let addr = match b.address.host.parse::<Ipv4Addr>() {
-                Ok(ip) => SocketAddrV4::new(ip, b.address.port),
-                Err(_) => resolve(&b.address.host, b.address.port)
-                    .ok_or_else(|| NodeError::Unresolved(b.address.to_string()))?,
+                Ok(ip) => Some(SocketAddrV4::new(ip, b.address.port)),
+                Err(_) => resolve(&b.address.host, b.address.port),
             };
-            bootstrap.push((b.peer_id, addr));
+            match addr {
+                Some(addr) => bootstrap.push((b.peer_id, addr)),
+                None => {
+                    unresolved.get_or_insert_with(|| b.address.to_string());
+                }
+            }
+        }
+        if let (Some(name), true) = (unresolved, bootstrap.is_empty()) {
+            return Err(NodeError::Unresolved(name));
         }
         let nc = Self {
             network_id: config.node.network_id.clone(),
@@ -268,6 +290,8 @@ pub struct Node {
     user_probes: BTreeSet<u64>,
     /// The fast path, when enabled.
     fast: fast::FastPath,
+    /// Relaying for others: per-pair counters and rate caps.
+    relay: relay::RelayState,
 }
 
 impl Node {
@@ -323,6 +347,7 @@ impl Node {
             dirty: BTreeSet::new(),
             user_probes: BTreeSet::new(),
             fast: fast::FastPath::default(),
+            relay: relay::RelayState::default(),
         })
     }
 
@@ -340,6 +365,7 @@ impl Node {
     pub fn counters(&self) -> Counters {
         let mut counters = self.counters.clone();
         self.merge_fast_counters(&mut counters);
+        counters.relay_pairs = self.relay.counters();
         counters
     }
 
@@ -351,6 +377,46 @@ impl Node {
     /// The host's own UDP endpoints (local candidates announced to peers).
     pub fn set_local_addresses(&mut self, addrs: Vec<SocketAddrV4>) {
         self.local_addresses = addrs;
+    }
+
+    /// A bootstrap peer's host name resolved (again) to `addr`: the address
+    /// becomes a direct candidate of that peer and, if there is no session
+    /// yet, a handshake goes there at once. The old address stays a
+    /// candidate until probes find it dead. Returns whether anything
+    /// changed (false for the address already in use, this node itself, or
+    /// a peer the strict allowlist would refuse).
+    pub fn update_bootstrap_address(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        addr: SocketAddrV4,
+    ) -> bool {
+        if peer == self.local
+            || (self.config.policy.strict_allowlist && !self.config.allowed.contains_key(&peer))
+        {
+            return false;
+        }
+        match self.config.bootstrap.iter_mut().find(|(id, _)| *id == peer) {
+            Some((_, a)) if *a == addr => return false,
+            Some((_, a)) => *a = addr,
+            None => self.config.bootstrap.push((peer, addr)),
+        }
+        self.wg.add_peer(peer);
+        let p = self.peers.entry(peer).or_insert_with(|| Peer::new(peer));
+        p.bootstrap = Some(addr);
+        if let Some(i) = p.path_index(Via::Direct(addr), now) {
+            p.paths[i].next_probe = now;
+        }
+        self.dirty.insert(peer);
+        if self.running && !self.wg.session_ready(&peer, now) {
+            if p.connecting_since.is_some() {
+                self.send_handshake(now, peer);
+            } else {
+                self.connect(now, peer);
+            }
+        }
+        self.after_change(now);
+        true
     }
 
     /// Adds seed records: peers and where to reach them, used after the
@@ -639,6 +705,8 @@ impl Node {
                         self.merge_fast_peer_counters(&p.id, &mut c);
                         c
                     },
+                    why: self.why(p, now),
+                    attempts: self.attempt_views(p, now),
                 })
                 .collect(),
             routes: self.routes.iter().cloned().collect(),

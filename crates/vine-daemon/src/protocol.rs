@@ -13,7 +13,16 @@
 //!
 //! # Schema (version 1)
 //!
-//! Requests — `body.type` selects the request; `ping` has fields:
+//! Version 1 only grows by additions: a new request type, a new response
+//! field or a new error code never changes the meaning of an old one, so
+//! the version stays 1. A daemon older than a request answers it with
+//! `malformed_request`; clients treat unknown error codes as `unknown`.
+//! Added since the first release: the `explain` request and response, the
+//! `unknown_peer` error code, and in the node's `counters` / `snapshot`
+//! documents `relay_pairs` (counters) and `why` / `attempts` (per peer).
+//!
+//! Requests — `body.type` selects the request; `ping` and `explain` have
+//! fields:
 //!
 //! ```json
 //! {"version":1,"body":{"type":"status"}}
@@ -23,6 +32,7 @@
 //! {"version":1,"body":{"type":"counters"}}
 //! {"version":1,"body":{"type":"snapshot"}}
 //! {"version":1,"body":{"type":"ping","address":"10.42.1.1","count":3}}
+//! {"version":1,"body":{"type":"explain","peer":"beta"}}
 //! {"version":1,"body":{"type":"reload"}}
 //! {"version":1,"body":{"type":"shutdown"}}
 //! ```
@@ -53,6 +63,15 @@
 //!   "prefix":"10.42.1.0/24","peer":"vn1…","peer_name":"beta",
 //!   "route_state":"installed","session_up":true,"class":"direct",
 //!   "via":"udp://192.0.2.2:4100","rtt_us":410}}}}
+//! {"version":1,"body":{"ok":{"type":"explain","data":{"peer_id":"vn1…",
+//!   "name":"gamma","prefix":"10.42.2.0/24","relay_capable":false,
+//!   "enrolled":true,"session_up":true,"class":"relay","via":"relay:relay",
+//!   "why":"relay via relay:relay (rtt 40.0 ms): no better path works: …",
+//!   "attempts":[{"path":"udp://198.51.100.7:40000",
+//!     "class":"signaling_then_direct","outcome":"no_answer",
+//!     "reason_code":"filtered_by_nat","reason":"filtered by NAT: …",
+//!     "current":false,"ago_ms":28420,"since_ms":28420,"first_ms":29950}],
+//!   "relay_pairs":[]}}}}
 //! {"version":1,"body":{"ok":{"type":"reload","data":{"outcome":"applied"}}}}
 //! {"version":1,"body":{"ok":{"type":"reload","data":{"outcome":"rejected",
 //!   "diagnostics":["error[bad-prefix] …"]}}}}
@@ -62,10 +81,14 @@
 //! ```
 //!
 //! `counters` and `snapshot` carry the node's own `Counters` and `Snapshot`
-//! documents (see `vine_core::node`) unchanged. Error codes are
+//! documents (see `vine_core::node`) unchanged. `explain` names its peer by
+//! PeerId (or a unique start of one, at least 8 characters), allowlist name
+//! or overlay IPv4 address; its `attempts` (oldest first) and `why` are the
+//! snapshot's for that peer, and `relay_pairs` are this node's relay
+//! counters for pairs the peer is part of. Error codes are
 //! `unsupported_version`, `malformed_request`, `line_too_long`,
-//! `shutting_down` and `internal`; a client reads an unknown code as
-//! `unknown`.
+//! `shutting_down`, `unknown_peer` (explain: nothing matches) and
+//! `internal`; a client reads an unknown code as `unknown`.
 
 use std::net::Ipv4Addr;
 
@@ -124,6 +147,12 @@ pub enum RequestBody {
         /// Probes requested (reported back; the path's probe RTT is used).
         count: u32,
     },
+    /// Recent path attempts for one peer and why each turned out as it did.
+    Explain {
+        /// PeerId (or a unique start of one), allowlist name, or overlay
+        /// IPv4 address.
+        peer: String,
+    },
     /// Re-read the config (like SIGHUP).
     Reload,
     /// Stop the daemon (like SIGTERM).
@@ -179,6 +208,8 @@ pub enum ResponseBody {
     Snapshot(serde_json::Value),
     /// Answer to [`RequestBody::Ping`].
     Ping(PingResult),
+    /// Answer to [`RequestBody::Explain`].
+    Explain(Explanation),
     /// Answer to [`RequestBody::Reload`].
     Reload(ReloadOutcome),
     /// Answer to [`RequestBody::Shutdown`]: shutdown has begun.
@@ -212,6 +243,8 @@ pub enum ErrorCode {
     LineTooLong,
     /// The daemon is stopping and no longer answers this request.
     ShuttingDown,
+    /// `explain` named no peer this node knows.
+    UnknownPeer,
     /// Something failed inside the daemon.
     Internal,
     /// A code this client does not know (sent by a newer daemon).
@@ -227,6 +260,7 @@ impl ErrorCode {
             Self::MalformedRequest => "malformed_request",
             Self::LineTooLong => "line_too_long",
             Self::ShuttingDown => "shutting_down",
+            Self::UnknownPeer => "unknown_peer",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }
@@ -391,6 +425,82 @@ pub struct ProbeRtt {
     pub via: Option<String>,
     /// That path's class.
     pub class: Option<String>,
+}
+
+/// One path attempt in `explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptInfo {
+    /// `udp://ip:port`, `relay:<name>`, `forward:<name>` (as a relay: the
+    /// peer's frames forwarded to that destination) or `-` (a class of path
+    /// that was not tried).
+    pub path: String,
+    /// `direct`, `signaling_then_direct` or `relay`.
+    pub class: String,
+    /// `trying`, `working`, `promoted`, `fell_back`, `throttled`,
+    /// `no_answer`, `refused` or `not_tried`.
+    pub outcome: String,
+    /// Stable reason code (e.g. `filtered_by_nat`,
+    /// `relay_not_allowed_by_policy`, `prefix_mismatch`, `relay_rate_cap`).
+    pub reason_code: String,
+    /// The reason, for people.
+    pub reason: String,
+    /// This path carries the peer's traffic now.
+    pub current: bool,
+    /// Milliseconds since the outcome was last seen.
+    pub ago_ms: u64,
+    /// Milliseconds since the outcome last changed.
+    pub since_ms: u64,
+    /// Milliseconds since the attempt was first recorded.
+    pub first_ms: u64,
+}
+
+/// Relay counters of one (source, destination) pair in `explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayPairInfo {
+    /// Who sent the frames.
+    pub source: PeerId,
+    /// Its configured name.
+    pub source_name: Option<String>,
+    /// Where they went.
+    pub destination: PeerId,
+    /// Its configured name.
+    pub destination_name: Option<String>,
+    /// Frames forwarded.
+    pub frames: u64,
+    /// Bytes forwarded.
+    pub bytes: u64,
+    /// Frames dropped by the relay rate cap.
+    pub rate_limited: u64,
+    /// Frames refused for another reason.
+    pub refused: u64,
+}
+
+/// Answer to `explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The peer.
+    pub peer_id: PeerId,
+    /// Configured name.
+    pub name: Option<String>,
+    /// Configured prefix.
+    pub prefix: Option<String>,
+    /// May relay for this node.
+    pub relay_capable: bool,
+    /// Membership accepted and current.
+    pub enrolled: bool,
+    /// Encryption keys established.
+    pub session_up: bool,
+    /// Class of the preferred path.
+    pub class: Option<String>,
+    /// Where the preferred path goes.
+    pub via: Option<String>,
+    /// The current choice and why, in one line.
+    pub why: String,
+    /// Recent attempts, oldest first.
+    pub attempts: Vec<AttemptInfo>,
+    /// As a relay: pairs this peer is the source or destination of.
+    #[serde(default)]
+    pub relay_pairs: Vec<RelayPairInfo>,
 }
 
 /// Answer to `reload`.

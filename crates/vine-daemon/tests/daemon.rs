@@ -349,3 +349,82 @@ async fn a_second_daemon_on_the_same_runtime_dir_is_refused() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bootstrap_host_name_resolves_and_explain_names_the_path() {
+    let root = tempfile::tempdir().unwrap();
+    let a = NodeFiles::new(root.path(), "alpha", 1);
+    let b = NodeFiles::new(root.path(), "beta", 2);
+    // alpha finds beta by host name.
+    a.write_config(
+        &a.config_text(&[&b], "")
+            .replace("udp://127.0.0.1:", "udp://localhost:"),
+    );
+    b.write_config(&b.config_text(&[&a], ""));
+    let host_a = FakeHost::new("vt-alpha");
+    let host_b = FakeHost::new("vt-beta");
+    let da = DaemonHandle::start(options(&a, &host_a)).await.unwrap();
+    let db = DaemonHandle::start(options(&b, &host_b)).await.unwrap();
+    wait_for("alpha installs beta's route", LIMIT, || {
+        installed(&host_a, b.prefix())
+    })
+    .await;
+    let socket = da.paths().socket();
+    for query in [
+        "beta".to_owned(),
+        b.peer_id.to_string(),
+        b.peer_id.to_string()[..12].to_owned(),
+        b.address().to_string(),
+    ] {
+        match ask(
+            socket.clone(),
+            RequestBody::Explain {
+                peer: query.clone(),
+            },
+        )
+        .await
+        .unwrap()
+        {
+            ResponseBody::Explain(e) => {
+                assert_eq!(e.peer_id, b.peer_id, "{query}");
+                assert_eq!(e.class.as_deref(), Some("direct"));
+                let path = format!("udp://127.0.0.1:{}", b.port);
+                assert!(
+                    e.why.starts_with(&format!("direct via {path}")),
+                    "{}",
+                    e.why
+                );
+                let current: Vec<_> = e.attempts.iter().filter(|x| x.current).collect();
+                assert_eq!(current.len(), 1, "{:?}", e.attempts);
+                assert_eq!(current[0].path, path);
+                assert_eq!(current[0].outcome, "working");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The snapshot (and SIGUSR1's file) carries the same attempts.
+    match ask(socket.clone(), RequestBody::Snapshot).await.unwrap() {
+        ResponseBody::Snapshot(v) => {
+            let beta = &v["peers"][0];
+            assert!(beta["why"].as_str().unwrap().starts_with("direct via"));
+            assert_eq!(beta["attempts"][0]["outcome"], "working");
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = da
+        .request(RequestBody::Explain {
+            peer: "nobody".into(),
+        })
+        .await;
+    let e = r.body.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnknownPeer);
+    assert!(e.message.contains("known: beta"), "{}", e.message);
+
+    for d in [da, db] {
+        d.shutdown().await;
+        tokio::time::timeout(LIMIT, d.wait())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

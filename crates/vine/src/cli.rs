@@ -79,7 +79,7 @@ pub enum Command {
     /// Overlay routes and their owners.
     Routes,
     /// Sessions and their path class per peer.
-    Sessions,
+    Sessions(SessionsArgs),
     /// Packet, route and fallback counters.
     Counters,
     /// Everything above in one document.
@@ -171,6 +171,15 @@ pub struct PingArgs {
     /// Probes to send over the path (1–10), 200 ms apart.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub count: u32,
+}
+
+/// Options of `vine sessions`.
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Show the recent path attempts for one peer and why each turned out
+    /// as it did (needs the running daemon).
+    #[arg(long, value_name = "PEER")]
+    pub explain: Option<String>,
 }
 
 /// Options of `vine completions`.

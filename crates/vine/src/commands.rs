@@ -3,6 +3,7 @@
 mod config;
 mod daemon;
 mod doctor;
+mod explain;
 mod identity;
 
 use std::io;
@@ -59,7 +60,10 @@ pub fn dispatch(cli: &Cli) -> Outcome {
         Command::Status => daemon::live(cli, daemon::Live::Status),
         Command::Peers => daemon::live(cli, daemon::Live::Peers),
         Command::Routes => daemon::live(cli, daemon::Live::Routes),
-        Command::Sessions => daemon::live(cli, daemon::Live::Sessions),
+        Command::Sessions(args) => match &args.explain {
+            Some(peer) => explain::run(cli, peer),
+            None => daemon::live(cli, daemon::Live::Sessions),
+        },
         Command::Counters => daemon::live(cli, daemon::Live::Counters),
         Command::Snapshot => daemon::live(cli, daemon::Live::Snapshot),
         Command::Ping(args) => daemon::ping(cli, args.address, args.count),

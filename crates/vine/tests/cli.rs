@@ -677,3 +677,89 @@ fn config_init_refuses_overwrite_and_bad_values() {
     let relative = vine(&["config", "init", "-c", "vine.toml"]);
     assert_eq!(relative.code, 1);
 }
+
+#[test]
+fn sessions_explain_without_a_daemon_says_so_and_exits_1() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let run = t.path().join("run");
+    let identity = t.path().join("state/identity");
+    let config = t.path().join("vine.toml");
+    ok(&["identity", "init", "--identity", s(&identity)]);
+    ok(&[
+        "config",
+        "init",
+        "-c",
+        s(&config),
+        "--identity",
+        s(&identity),
+        "--name",
+        "alpha",
+        "--address",
+        "10.42.0.1/24",
+        "--runtime-dir",
+        s(&run),
+    ]);
+    let beta = node(t.path(), "beta", "10.42.1.1/24");
+    let export = ok(&["identity", "export-public", "-c", s(&beta.config)]).stdout;
+    let mut text = fs::read_to_string(&config).expect("read");
+    text.push('\n');
+    text.push_str(&export);
+    fs::write(&config, text).expect("write");
+    let c = s(&config);
+    let beta_id = ok(&[
+        "identity",
+        "show",
+        "-c",
+        s(&beta.config),
+        "--format",
+        "json",
+    ])
+    .stdout;
+    let beta_id: serde_json::Value = serde_json::from_str(&beta_id).expect("json");
+    let beta_id = beta_id["peer_id"].as_str().expect("peer_id").to_owned();
+
+    for (query, format) in [
+        ("beta", "text"),
+        (beta_id.as_str(), "text"),
+        ("10.42.1.7", "json"),
+    ] {
+        let r = vine(&["sessions", "--explain", query, "-c", c, "--format", format]);
+        assert_eq!(r.code, 1, "{query}: {}", r.all());
+        assert!(r.stdout.is_empty(), "nothing faked: {}", r.stdout);
+        assert!(
+            r.stderr
+                .contains("vine is not running (no control socket at")
+                && r.stderr
+                    .contains("path attempts are only known to a running daemon"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "by the config, beta ({beta_id}) owns 10.42.1.0/24, relay_capable = false"
+            )),
+            "{query}: {}",
+            r.stderr
+        );
+    }
+    let r = vine(&["sessions", "--explain", "gamma", "-c", c]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("the config's [[allowed_peers]] has no peer matching \"gamma\""),
+        "{}",
+        r.stderr
+    );
+    let r = vine(&["sessions", "--explain", "10.42.0.9", "-c", c]);
+    assert!(
+        r.stderr
+            .contains("10.42.0.9 is in this node's own prefix 10.42.0.0/24"),
+        "{}",
+        r.stderr
+    );
+    // `--explain` needs a value; plain `sessions` still shows the
+    // configured view.
+    assert_eq!(vine(&["sessions", "--explain", "-c", c]).code, 2);
+    assert!(ok(&["sessions", "-c", c]).stdout.contains("beta"));
+    assert!(ok(&["sessions", "--help"]).stdout.contains("--explain"));
+}

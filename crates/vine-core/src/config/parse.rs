@@ -31,7 +31,12 @@ const NODE_KEYS: &[&str] = &[
 const TUN_KEYS: &[&str] = &["name", "address", "prefix_len", "mtu"];
 const BOOTSTRAP_KEYS: &[&str] = &["peer_id", "address"];
 const ALLOWED_KEYS: &[&str] = &["peer_id", "prefix", "relay_capable", "name", "fingerprint"];
-const POLICY_KEYS: &[&str] = &["strict_allowlist", "allow_relay", "allow_signaling_upgrade"];
+const POLICY_KEYS: &[&str] = &[
+    "strict_allowlist",
+    "allow_relay",
+    "allow_signaling_upgrade",
+    "relay_rate_limit_kbps",
+];
 
 /// Smallest and largest accepted TUN MTU.
 const MTU_RANGE: (i64, i64) = (576, 9000);
@@ -700,10 +705,34 @@ fn read_policy(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<Policy> {
     let allow_relay = s.boolean(ctx, "allow_relay", d.allow_relay);
     let allow_signaling_upgrade =
         s.boolean(ctx, "allow_signaling_upgrade", d.allow_signaling_upgrade);
+    let relay_rate_limit_kbps = match s.ranged(
+        ctx,
+        "relay_rate_limit_kbps",
+        false,
+        "10000",
+        (0, i64::from(super::MAX_RELAY_RATE_LIMIT_KBPS)),
+        " kbit/s; 0 means unlimited",
+    ) {
+        Some((n, span)) => {
+            let low = i64::from(super::LOW_RELAY_RATE_LIMIT_KBPS);
+            if n > 0 && n < low {
+                ctx.warn(
+                    &span,
+                    "relay-rate-limit-low",
+                    format!("`relay_rate_limit_kbps = {n}` leaves relayed sessions too little room for their handshakes and probes"),
+                    format!("use {low} or more (kbit/s), or 0 for no limit"),
+                );
+            }
+            u32::try_from(n).ok()
+        }
+        None if s.get("relay_rate_limit_kbps").is_none() => Some(d.relay_rate_limit_kbps),
+        None => None,
+    };
     Some(Policy {
         strict_allowlist: strict_allowlist?,
         allow_relay: allow_relay?,
         allow_signaling_upgrade: allow_signaling_upgrade?,
+        relay_rate_limit_kbps: relay_rate_limit_kbps?,
     })
 }
 

@@ -85,6 +85,9 @@ strict_allowlist = true
 allow_relay = true
 # Punch holes through NATs with help from a signaling peer.
 allow_signaling_upgrade = true
+# When this node relays for others: most kbit/s forwarded per (source,
+# destination) pair; frames over it are dropped and counted. 0 = unlimited.
+relay_rate_limit_kbps = 0
 "#,
         name = toml_str(&p.name),
         network_id = toml_str(&p.network_id),

@@ -535,7 +535,7 @@ fn unknown_key_without_suggestion_lists_accepted_keys() {
     );
     assert_eq!(
         hint(&d),
-        "remove it; [policy] accepts: strict_allowlist, allow_relay, allow_signaling_upgrade"
+        "remove it; [policy] accepts: strict_allowlist, allow_relay, allow_signaling_upgrade, relay_rate_limit_kbps"
     );
 }
 
@@ -2155,3 +2155,5 @@ fn template_quotes_hostile_values_so_only_the_value_is_judged() {
     );
     assert!(codes(&p).contains(&"invalid-name"), "{}", dump(&p));
 }
+
+mod relay_rate;

@@ -5,8 +5,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::Node;
+use super::explain::{AttemptOutcome, Reason, Rejection, Target};
 use super::ipv4;
-use super::observe::{DropReason, Event, RejectReason, WithdrawReason};
+use super::observe::{DropReason, Event, PathClass, RejectReason, WithdrawReason};
 use super::peer::{Membership, Peer, Via};
 use crate::control::{self, Candidates, Control, Frame, RelayDirection, RelayRefusal};
 use crate::net::Ipv4Prefix;
@@ -95,6 +96,7 @@ impl Node {
         // provisionally; probes confirm or kill it.
         if !p.paths.iter().any(|x| x.alive) {
             p.paths[i].mark_alive();
+            self.record_working(now, id, via);
         }
     }
 
@@ -112,6 +114,7 @@ impl Node {
             return;
         };
         let path = &mut p.paths[i];
+        let was_alive = path.alive;
         path.mark_alive();
         path.streak = path.streak.saturating_add(1);
         if let Some(rtt) = rtt {
@@ -119,6 +122,9 @@ impl Node {
                 None => rtt,
                 Some(s) => (s * 7 + rtt) / 8,
             });
+        }
+        if !was_alive {
+            self.record_working(now, id, via);
         }
     }
 
@@ -173,11 +179,25 @@ impl Node {
                 match direction {
                     RelayDirection::Forward => self.relay_forward(now, id, peer, datagram),
                     RelayDirection::Deliver => {
-                        if !self.config.policy.allow_relay
-                            || !self.peers.get(&id).is_some_and(Peer::relay_capable)
-                            || !self.peers.contains_key(&peer)
-                        {
+                        let reason = if !self.config.policy.allow_relay {
+                            Some(Reason::RelayDisabledByPolicy)
+                        } else if !self.peers.get(&id).is_some_and(Peer::relay_capable) {
+                            Some(Reason::NotRelayCapable { relay: id })
+                        } else {
+                            None
+                        };
+                        if reason.is_some() || !self.peers.contains_key(&peer) {
                             self.drop_packet(Some(id), DropReason::RelayNotAllowed);
+                            if let Some(reason) = reason.filter(|_| peer != id) {
+                                self.record(
+                                    now,
+                                    peer,
+                                    Target::Path(Via::Relay(id)),
+                                    PathClass::Relay,
+                                    AttemptOutcome::Refused,
+                                    reason,
+                                );
+                            }
                             return;
                         }
                         let inner = datagram.to_vec();
@@ -224,7 +244,7 @@ impl Node {
                 candidates,
                 seq,
             } => {
-                if self.enroll(id, &network_id, prefix, seq) {
+                if self.enroll(now, id, via, &network_id, prefix, seq) {
                     if let Some(p) = self.peers.get_mut(&id) {
                         p.announced = candidates.clone();
                     }
@@ -315,7 +335,33 @@ impl Node {
                     });
                 }
             }
-            Control::RelayRefused { peer, .. } => {
+            Control::RelayRefused { peer, reason } => {
+                let target = Target::Path(Via::Relay(id));
+                let known = self
+                    .peers
+                    .get(&peer)
+                    .is_some_and(|p| p.paths.iter().any(|x| x.via == Via::Relay(id)));
+                if !known {
+                    // Not a relay path of ours: nothing to explain or change.
+                    return;
+                }
+                let refused = Reason::RelayRefused {
+                    relay: id,
+                    refusal: reason,
+                };
+                if reason == RelayRefusal::RateLimited {
+                    // Throttled, not refused: the path still carries what
+                    // fits under the cap.
+                    self.record(
+                        now,
+                        peer,
+                        target,
+                        PathClass::Relay,
+                        AttemptOutcome::Throttled,
+                        refused,
+                    );
+                    return;
+                }
                 self.dirty.insert(peer);
                 if let Some(p) = self.peers.get_mut(&peer) {
                     if let Some(path) = p.paths.iter_mut().find(|x| x.via == Via::Relay(id)) {
@@ -324,6 +370,14 @@ impl Node {
                         path.misses = self.config.timers.dead_after_misses;
                     }
                 }
+                self.record(
+                    now,
+                    peer,
+                    target,
+                    PathClass::Relay,
+                    AttemptOutcome::Refused,
+                    refused,
+                );
             }
         }
     }
@@ -332,7 +386,9 @@ impl Node {
     /// claiming exactly its configured prefix. Returns whether accepted.
     pub(super) fn enroll(
         &mut self,
+        now: Instant,
         id: PeerId,
+        via: Via,
         network_id: &str,
         prefix: Ipv4Prefix,
         seq: u64,
@@ -356,6 +412,26 @@ impl Node {
                 .or_default() += 1;
             self.events
                 .push_back(Event::MembershipRejected { peer: id, reason });
+            let class = self
+                .peers
+                .get(&id)
+                .and_then(|p| p.paths.iter().find(|x| x.via == via))
+                .map_or(PathClass::Direct, |x| x.expected_class());
+            let rejection = Rejection {
+                reason,
+                claimed_network: network_id.to_owned(),
+                claimed_prefix: prefix,
+                configured_prefix: allowed,
+                network: self.config.network_id.clone(),
+            };
+            self.record(
+                now,
+                id,
+                Target::Membership(via),
+                class,
+                AttemptOutcome::Refused,
+                Reason::Rejected(rejection),
+            );
             return false;
         }
         let Some(p) = self.peers.get_mut(&id) else {
@@ -538,51 +614,5 @@ impl Node {
                 candidates,
             },
         );
-    }
-
-    pub(super) fn relay_forward(
-        &mut self,
-        now: Instant,
-        from: PeerId,
-        dest: PeerId,
-        datagram: &[u8],
-    ) {
-        let refusal = if !self.config.relay_enabled {
-            Some(RelayRefusal::NotARelay)
-        } else if ![from, dest]
-            .iter()
-            .all(|x| self.peers.get(x).is_some_and(|p| p.allow.is_some()))
-        {
-            Some(RelayRefusal::NotAllowlisted)
-        } else if !self.wg.session_ready(&dest, now)
-            || !self
-                .peers
-                .get(&dest)
-                .and_then(|p| p.active_path())
-                .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)))
-        {
-            Some(RelayRefusal::DestinationUnreachable)
-        } else {
-            None
-        };
-        if let Some(reason) = refusal {
-            self.drop_packet(Some(from), DropReason::RelayRefused);
-            self.send_control(now, from, &Control::RelayRefused { peer: dest, reason });
-            return;
-        }
-        let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
-        control::encode_relay(RelayDirection::Deliver, &from, datagram, &mut frame);
-        let mut out = Vec::with_capacity(frame.len() + 32);
-        if self.wg.encrypt(now, &dest, &frame, &mut out).is_ok() {
-            let via = self
-                .peers
-                .get(&dest)
-                .and_then(|p| p.active_path())
-                .map(|p| p.via);
-            if let Some(via) = via {
-                self.send_via(now, dest, via, &out);
-                self.counters.relayed_for_others += 1;
-            }
-        }
     }
 }

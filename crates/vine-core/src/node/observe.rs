@@ -59,11 +59,14 @@ pub enum DropReason {
     RelayNotAllowed,
     /// A frame this node refused to relay for someone else.
     RelayRefused,
+    /// A frame this node did not relay because its pair was over the
+    /// `[policy] relay_rate_limit_kbps` cap.
+    RelayRateLimited,
 }
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         Self::UnknownRoute,
         Self::UnauthorizedPeer,
         Self::NoSession,
@@ -75,6 +78,7 @@ impl DropReason {
         Self::QueueFull,
         Self::RelayNotAllowed,
         Self::RelayRefused,
+        Self::RelayRateLimited,
     ];
 
     /// Position in [`DropReason::ALL`] (for counter arrays).
@@ -256,6 +260,9 @@ pub struct Counters {
     pub relay_usage: u64,
     /// Frames this node forwarded as a relay for others.
     pub relayed_for_others: u64,
+    /// As a relay: frames and bytes forwarded, and frames refused, per
+    /// (source, destination) pair, ordered by source then destination.
+    pub relay_pairs: Vec<super::relay::RelayPairCounters>,
     /// Membership updates refused, by reason.
     pub membership_rejections: BTreeMap<RejectReason, u64>,
     /// Drops, by reason.
@@ -300,6 +307,11 @@ pub struct PeerView {
     pub paths: Vec<PathView>,
     /// Counters.
     pub counters: PeerCounters,
+    /// The current choice of path and why, in one line.
+    pub why: String,
+    /// Recent path attempts and their outcomes, oldest first (at most
+    /// [`MAX_ATTEMPTS`](super::explain::MAX_ATTEMPTS)).
+    pub attempts: Vec<super::explain::AttemptView>,
 }
 
 /// Structured runtime state for diagnostics (`vine snapshot`).

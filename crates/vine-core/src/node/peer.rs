@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
+use super::explain::{Attempts, Target};
 use super::observe::{PathChangeReason, PathClass, PathView, PeerCounters};
 use crate::control::Candidates;
 use crate::net::Ipv4Prefix;
@@ -50,6 +51,9 @@ pub(super) struct Path {
     /// The endpoint is a NAT mapping reported by a third party (not the
     /// peer's own address): working means it was punched.
     pub reflexive: bool,
+    /// Probe intervals that passed without keys (handshakes stand in for
+    /// probes) and without an answer on this path; reset when it works.
+    pub silent_rounds: u32,
 }
 
 impl Path {
@@ -64,7 +68,17 @@ impl Path {
             streak: 0,
             outstanding: Vec::new(),
             next_probe: now,
+            silent_rounds: 0,
         }
+    }
+
+    /// The class the path has, or will have once it works.
+    pub fn expected_class(&self) -> PathClass {
+        self.class.unwrap_or(match self.via {
+            Via::Relay(_) => PathClass::Relay,
+            Via::Direct(_) if self.reflexive => PathClass::SignalingThenDirect,
+            Via::Direct(_) => PathClass::Direct,
+        })
     }
 
     /// Marks the path working; a direct path's class is fixed now:
@@ -80,6 +94,7 @@ impl Path {
         }
         self.alive = true;
         self.misses = 0;
+        self.silent_rounds = 0;
     }
 
     pub fn rank(&self) -> (PathClass, Duration) {
@@ -156,6 +171,8 @@ pub(super) struct Peer {
     /// Address its direct datagrams come from, as we see it.
     pub observed: Option<SocketAddrV4>,
     pub counters: PeerCounters,
+    /// Recent path attempts and their outcomes (`vine sessions --explain`).
+    pub attempts: Attempts,
 }
 
 impl Peer {
@@ -181,6 +198,7 @@ impl Peer {
             announced: Candidates::default(),
             observed: None,
             counters: PeerCounters::default(),
+            attempts: Attempts::default(),
         }
     }
 
@@ -219,9 +237,14 @@ impl Peer {
                 matches!(p.via, Via::Direct(_)) && !p.alive && Some(i) != self.active
             })?;
             self.paths[victim] = Path::new(via, now, reflexive);
+            self.attempts
+                .begin(now, Target::Path(via), self.paths[victim].expected_class());
             return Some(victim);
         }
-        self.paths.push(Path::new(via, now, reflexive));
+        let path = Path::new(via, now, reflexive);
+        self.attempts
+            .begin(now, Target::Path(via), path.expected_class());
+        self.paths.push(path);
         Some(self.paths.len() - 1)
     }
 

@@ -143,3 +143,247 @@ fn garbage_datagrams_and_packets_are_counted_not_fatal() {
     );
     assert_eq!(c.drops.get(&DropReason::Malformed).copied(), Some(4));
 }
+
+/// Two bootstrap peers: `relay` by IPv4 literal, `other` by host name.
+fn two_bootstraps(relay: &PeerId, other: &PeerId) -> String {
+    format!(
+        r#"[node]
+name = "alpha"
+network_id = "home-net"
+
+[tun]
+address = "10.42.0.1"
+prefix_len = 24
+
+[[bootstrap_peers]]
+peer_id = "{relay}"
+address = "udp://198.51.100.10:4100"
+
+[[bootstrap_peers]]
+peer_id = "{other}"
+address = "udp://beta.example.net:4100"
+
+[[allowed_peers]]
+peer_id = "{relay}"
+prefix = "10.42.1.0/24"
+relay_capable = true
+
+[[allowed_peers]]
+peer_id = "{other}"
+prefix = "10.42.2.0/24"
+"#
+    )
+}
+
+#[test]
+fn an_unresolved_bootstrap_name_is_left_out_while_another_bootstrap_peer_exists() {
+    let me = Identity::from_seed([1; 32]);
+    let relay = Identity::from_seed([2; 32]).peer_id();
+    let beta = Identity::from_seed([3; 32]).peer_id();
+    let c = parsed(&two_bootstraps(&relay, &beta));
+    let nc = NodeConfig::from_config(&c, &me, |_, _| None).expect("the relay is enough");
+    assert_eq!(
+        nc.bootstrap,
+        vec![(
+            relay,
+            SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 4100)
+        )]
+    );
+}
+
+#[test]
+fn update_bootstrap_address_adds_a_direct_candidate_and_handshakes_at_once() {
+    let me = Identity::from_seed([1; 32]);
+    let relay = Identity::from_seed([2; 32]).peer_id();
+    let beta = Identity::from_seed([3; 32]).peer_id();
+    let c = parsed(&two_bootstraps(&relay, &beta));
+    let nc = NodeConfig::from_config(&c, &me, |_, _| None).expect("valid");
+    let t0 = Instant::now();
+    let mut node = Node::new(nc, &me, [0; 32], t0, Duration::ZERO).expect("node");
+    node.start(t0);
+    while node.poll_transmit().is_some() {}
+    let beta_paths = |node: &Node| {
+        node.snapshot(t0)
+            .peers
+            .iter()
+            .find(|p| p.peer_id == beta)
+            .map(|p| p.paths.iter().map(|x| x.via.clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert!(beta_paths(&node).is_empty(), "no address for beta yet");
+
+    let first = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 7), 4100);
+    let t1 = t0 + Duration::from_secs(60);
+    assert!(node.update_bootstrap_address(t1, beta, first));
+    assert_eq!(beta_paths(&node), ["udp://203.0.113.7:4100"]);
+    assert_eq!(
+        node.config().bootstrap.last(),
+        Some(&(beta, first)),
+        "the node now knows beta as a bootstrap peer at that address"
+    );
+    let sent: Vec<Transmit> = std::iter::from_fn(|| node.poll_transmit()).collect();
+    assert!(
+        sent.iter()
+            .any(|t| t.dst == first && t.data.len() == crate::wg::messages::INITIATION_LEN),
+        "a handshake initiation goes to the new address at once: {sent:?}"
+    );
+    let view = node.snapshot(t1);
+    let beta_view = view.peers.iter().find(|p| p.peer_id == beta).expect("beta");
+    assert_eq!(beta_view.attempts.len(), 1);
+    assert_eq!(beta_view.attempts[0].path, "udp://203.0.113.7:4100");
+    assert_eq!(beta_view.attempts[0].outcome, AttemptOutcome::Trying);
+
+    // The same answer again changes nothing; a new one adds a candidate.
+    assert!(!node.update_bootstrap_address(t1, beta, first));
+    let moved = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 8), 4100);
+    assert!(node.update_bootstrap_address(t1 + Duration::from_secs(60), beta, moved));
+    assert_eq!(
+        beta_paths(&node),
+        ["udp://203.0.113.7:4100", "udp://203.0.113.8:4100"]
+    );
+    assert_eq!(node.config().bootstrap.last(), Some(&(beta, moved)));
+
+    // Never itself, never a peer the strict allowlist refuses.
+    let stranger = Identity::from_seed([9; 32]).peer_id();
+    assert!(!node.update_bootstrap_address(t1, me.peer_id(), moved));
+    assert!(!node.update_bootstrap_address(t1, stranger, moved));
+}
+
+/// A node `a` (10.42.0.1) with a session to relay `r` (10.42.1.1, relay
+/// capable in a's allowlist), both on public addresses, nothing else.
+struct RelayPair {
+    a: Node,
+    r: Node,
+    a_addr: SocketAddrV4,
+    r_addr: SocketAddrV4,
+    now: Instant,
+}
+
+impl RelayPair {
+    fn new() -> Self {
+        let (ia, ir) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+        let a_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 4100);
+        let r_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 4100);
+        let ca = parsed(&text(&ir.peer_id(), "10.42.0.1", "udp://192.0.2.2:4100"));
+        let cr = parsed(
+            &text(&ia.peer_id(), "10.42.1.1", "udp://192.0.2.1:4100")
+                .replace("10.42.1.0/24", "10.42.0.0/24"),
+        );
+        let now = Instant::now();
+        let mut a = Node::new(
+            NodeConfig::from_config(&ca, &ia, |_, _| None).expect("a"),
+            &ia,
+            [1; 32],
+            now,
+            Duration::ZERO,
+        )
+        .expect("a");
+        let mut r = Node::new(
+            NodeConfig::from_config(&cr, &ir, |_, _| None).expect("r"),
+            &ir,
+            [2; 32],
+            now,
+            Duration::ZERO,
+        )
+        .expect("r");
+        a.set_local_addresses(vec![a_addr]);
+        r.set_local_addresses(vec![r_addr]);
+        a.start(now);
+        r.start(now);
+        let mut pair = Self {
+            a,
+            r,
+            a_addr,
+            r_addr,
+            now,
+        };
+        for _ in 0..20 {
+            pair.shuttle();
+            pair.now += Duration::from_millis(10);
+            pair.a.handle_timeout(pair.now);
+            pair.r.handle_timeout(pair.now);
+        }
+        assert!(pair.a.wg.session_ready(&pair.r.peer_id(), pair.now));
+        pair
+    }
+
+    /// Delivers everything in flight between the two, until quiet.
+    fn shuttle(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.a.poll_transmit() {
+                if t.dst == self.r_addr {
+                    self.r.handle_datagram(self.now, self.a_addr, &t.data);
+                    moved = true;
+                }
+            }
+            while let Some(t) = self.r.poll_transmit() {
+                if t.dst == self.a_addr {
+                    self.a.handle_datagram(self.now, self.r_addr, &t.data);
+                    moved = true;
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// a asks r to forward a datagram to `dest`; returns what r sends.
+    fn forward(&mut self, dest: PeerId) -> Vec<Transmit> {
+        let mut frame = Vec::new();
+        control::encode_relay(
+            control::RelayDirection::Forward,
+            &dest,
+            &[4; 64],
+            &mut frame,
+        );
+        let mut out = Vec::new();
+        let r = self.r.peer_id();
+        self.a
+            .wg
+            .encrypt(self.now, &r, &frame, &mut out)
+            .expect("session");
+        self.r.handle_datagram(self.now, self.a_addr, &out);
+        std::iter::from_fn(|| self.r.poll_transmit()).collect()
+    }
+
+    fn relay_drops(&self, reason: DropReason) -> u64 {
+        self.r.counters().drops.get(&reason).copied().unwrap_or(0)
+    }
+}
+
+#[test]
+fn a_relay_never_reflects_a_frame_to_its_sender_nor_answers_it() {
+    let mut p = RelayPair::new();
+    let a = p.a.peer_id();
+    let sent = p.forward(a);
+    assert!(sent.is_empty(), "nothing relayed, no notice: {sent:?}");
+    assert_eq!(p.relay_drops(DropReason::RelayRefused), 1);
+    assert_eq!(p.r.counters().relayed_for_others, 0);
+    assert!(p.r.counters().relay_pairs.is_empty());
+    let snap = p.r.snapshot(p.now);
+    let view = snap.peers.iter().find(|v| v.peer_id == a).expect("a");
+    assert!(
+        view.attempts
+            .iter()
+            .any(|x| x.reason_code == "reflection" && x.outcome == AttemptOutcome::Refused),
+        "{:?}",
+        view.attempts
+    );
+}
+
+#[test]
+fn refusal_notices_are_sent_at_most_once_a_second() {
+    let mut p = RelayPair::new();
+    let stranger = Identity::from_seed([9; 32]).peer_id();
+    // Refused (the stranger is not allowlisted): one notice for three frames.
+    let notices: usize = (0..3).map(|_| p.forward(stranger).len()).sum();
+    assert_eq!(notices, 1);
+    assert_eq!(p.relay_drops(DropReason::RelayRefused), 3);
+    p.now += NOTICE_INTERVAL;
+    assert_eq!(p.forward(stranger).len(), 1, "a second later, one more");
+    assert_eq!(p.r.counters().relayed_for_others, 0);
+    // Never a pair entry for a destination outside the allowlist.
+    assert!(p.r.counters().relay_pairs.is_empty());
+}

@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use super::Node;
-use super::observe::{DropReason, Event, WithdrawReason};
+use super::explain::{AttemptOutcome, Reason, Target};
+use super::observe::{DropReason, Event, PathChangeReason, PathClass, WithdrawReason};
 use super::peer::{Peer, Via};
 use crate::control::Control;
 use crate::peer_id::PeerId;
@@ -89,6 +90,14 @@ impl Node {
             p.last_punch = Some(now);
         }
         let Some(signaling) = signaling else {
+            self.record(
+                now,
+                id,
+                Target::Class(PathClass::SignalingThenDirect),
+                PathClass::SignalingThenDirect,
+                AttemptOutcome::NotTried,
+                Reason::NoSignalingPeer,
+            );
             return;
         };
         let candidates = self.own_candidates();
@@ -167,8 +176,24 @@ impl Node {
             }
             if p.last_rx.is_some_and(|r| r + t.membership_timeout <= now) {
                 p.last_rx = None;
+                let mut expired = Vec::new();
                 for path in &mut p.paths {
+                    if path.alive {
+                        expired.push((path.via, path.expected_class()));
+                    }
                     path.alive = false;
+                }
+                for (via, class) in expired {
+                    self.record(
+                        now,
+                        id,
+                        Target::Path(via),
+                        class,
+                        AttemptOutcome::NoAnswer,
+                        Reason::Expired {
+                            secs: t.membership_timeout.as_secs(),
+                        },
+                    );
                 }
                 self.end_membership(id, WithdrawReason::Expired);
                 continue;
@@ -177,6 +202,8 @@ impl Node {
             let mut lost = Vec::new();
             let active = p.active;
             let mut probes = Vec::new();
+            // Paths that just crossed into "no answer": (via, probes lost).
+            let mut silent = Vec::new();
             for (i, path) in p.paths.iter_mut().enumerate() {
                 let before = path.outstanding.len();
                 path.outstanding.retain(|(probe, sent)| {
@@ -188,15 +215,27 @@ impl Node {
                 });
                 let missed = (before - path.outstanding.len()) as u32;
                 if missed > 0 {
+                    let before = path.misses;
                     path.misses = path.misses.saturating_add(missed);
                     path.streak = 0;
                     if path.misses >= t.dead_after_misses {
                         path.alive = false;
+                        if before < t.dead_after_misses {
+                            silent.push((path.via, path.misses));
+                        }
                     }
                 }
                 if !ready && path.next_probe <= now {
-                    // No keys yet: handshakes stand in for probes.
+                    // No keys yet: handshakes stand in for probes. A path
+                    // silent for as many rounds as make a probed path dead
+                    // counts as not answering.
                     path.next_probe = now + t.probe_candidate;
+                    if !path.alive {
+                        path.silent_rounds = path.silent_rounds.saturating_add(1);
+                        if path.silent_rounds == t.dead_after_misses.saturating_add(1) {
+                            silent.push((path.via, 0));
+                        }
+                    }
                 } else if ready && path.next_probe <= now {
                     let interval = match (busy, Some(i) == active) {
                         (true, true) => t.probe_active,
@@ -221,6 +260,10 @@ impl Node {
                 if self.user_probes.remove(&probe) {
                     self.events.push_back(Event::ProbeLost { peer: id, probe });
                 }
+            }
+            let waited = t.probe_candidate * t.dead_after_misses;
+            for (via, misses) in silent {
+                self.record_silent(now, id, via, misses, waited);
             }
             for via in probes {
                 let probe = self.next_probe_id;
@@ -264,6 +307,27 @@ impl Node {
         let dropped = p.queue.len();
         p.queue.clear();
         let bootstrap = p.bootstrap;
+        let unanswered: Vec<_> = p
+            .paths
+            .iter()
+            .filter(|x| {
+                !p.attempts
+                    .outcome(Target::Path(x.via))
+                    .is_some_and(|o| o == AttemptOutcome::NoAnswer || o == AttemptOutcome::Refused)
+            })
+            .map(|x| (x.via, x.expected_class()))
+            .collect();
+        for (via, class) in unanswered {
+            self.record(
+                now,
+                id,
+                Target::Path(via),
+                class,
+                AttemptOutcome::NoAnswer,
+                Reason::SessionFailed,
+            );
+        }
+        self.note_alternatives(now, id);
         for _ in 0..dropped {
             self.drop_packet(Some(id), DropReason::NoSession);
         }
@@ -282,7 +346,39 @@ impl Node {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
             };
+            let old = p.active_path().map(|x| x.via);
             if let Some((from, to, reason)) = p.select(promote) {
+                let new = p.active_path().map(|x| (x.via, x.expected_class()));
+                if let Some((via, class)) = new {
+                    let worse = matches!((from, to), (Some(f), Some(t)) if t > f);
+                    let noted = match reason {
+                        PathChangeReason::Promoted => Some((
+                            AttemptOutcome::Promoted,
+                            Reason::PromotedOver {
+                                from,
+                                streak: promote,
+                            },
+                        )),
+                        PathChangeReason::PreferredPathDead => Some((
+                            if worse {
+                                AttemptOutcome::FellBack
+                            } else {
+                                AttemptOutcome::Working
+                            },
+                            Reason::TookOver {
+                                from,
+                                via: old.map(|v| self.via_name(v)),
+                            },
+                        )),
+                        PathChangeReason::PathUp | PathChangeReason::AllPathsDead => None,
+                    };
+                    if let Some((outcome, why)) = noted {
+                        self.record(now, id, Target::Path(via), class, outcome, why);
+                    }
+                }
+                let Some(p) = self.peers.get_mut(&id) else {
+                    continue;
+                };
                 self.fast.mark_dirty();
                 let worse = match (from, to) {
                     (Some(f), Some(t)) => t > f,

@@ -27,6 +27,9 @@ fn every_request_round_trips() {
             address: Ipv4Addr::new(10, 42, 1, 1),
             count: 3,
         },
+        RequestBody::Explain {
+            peer: "beta".into(),
+        },
         RequestBody::Reload,
         RequestBody::Shutdown,
     ] {
@@ -47,6 +50,73 @@ fn documented_request_examples_decode() {
     );
     let d = decode_request(br#"{"version":1,"body":{"type":"status"}}"#);
     assert_eq!(d, Decoded::Request(RequestBody::Status));
+    let d = decode_request(br#"{"version":1,"body":{"type":"explain","peer":"beta"}}"#);
+    assert_eq!(
+        d,
+        Decoded::Request(RequestBody::Explain {
+            peer: "beta".into()
+        })
+    );
+}
+
+fn explanation() -> Explanation {
+    Explanation {
+        peer_id: peer(),
+        name: Some("gamma".into()),
+        prefix: Some("10.42.2.0/24".into()),
+        relay_capable: false,
+        enrolled: true,
+        session_up: true,
+        class: Some("relay".into()),
+        via: Some("relay:relay".into()),
+        why: "relay via relay:relay (rtt 40.0 ms): no better path works".into(),
+        attempts: vec![AttemptInfo {
+            path: "udp://198.51.100.7:40000".into(),
+            class: "signaling_then_direct".into(),
+            outcome: "no_answer".into(),
+            reason_code: "filtered_by_nat".into(),
+            reason: "filtered by NAT".into(),
+            current: false,
+            ago_ms: 28_420,
+            since_ms: 28_420,
+            first_ms: 29_950,
+        }],
+        relay_pairs: vec![RelayPairInfo {
+            source: peer(),
+            source_name: Some("gamma".into()),
+            destination: peer(),
+            destination_name: None,
+            frames: 3,
+            bytes: 300,
+            rate_limited: 1,
+            refused: 0,
+        }],
+    }
+}
+
+#[test]
+fn explain_answers_have_the_documented_shape() {
+    let v: serde_json::Value = serde_json::from_slice(&encode_line(&Response::ok(
+        ResponseBody::Explain(explanation()),
+    )))
+    .expect("json");
+    let data = &v["body"]["ok"]["data"];
+    assert_eq!(v["body"]["ok"]["type"], "explain");
+    assert_eq!(
+        data["why"],
+        "relay via relay:relay (rtt 40.0 ms): no better path works"
+    );
+    assert_eq!(data["attempts"][0]["outcome"], "no_answer");
+    assert_eq!(data["attempts"][0]["reason_code"], "filtered_by_nat");
+    assert_eq!(data["relay_pairs"][0]["rate_limited"], 1);
+    // A daemon that predates relay_pairs still decodes.
+    let mut old = data.clone();
+    old.as_object_mut().expect("object").remove("relay_pairs");
+    let back: Explanation = serde_json::from_value(old).expect("decodes");
+    assert!(back.relay_pairs.is_empty());
+    let e = Response::error(ErrorCode::UnknownPeer, "no peer matches");
+    let v: serde_json::Value = serde_json::from_slice(&encode_line(&e)).expect("json");
+    assert_eq!(v["body"]["error"]["code"], "unknown_peer");
 }
 
 fn round_trip_response(r: Response) {
@@ -130,10 +200,12 @@ fn every_response_round_trips() {
         ResponseBody::Reload(ReloadOutcome::RestartRequired {
             sections: vec!["tun".into()],
         }),
+        ResponseBody::Explain(explanation()),
         ResponseBody::ShuttingDown,
     ] {
         round_trip_response(Response::ok(body));
     }
+    round_trip_response(Response::error(ErrorCode::UnknownPeer, "who?"));
     round_trip_response(Response::error(ErrorCode::Internal, "boom"));
 }
 

@@ -52,6 +52,8 @@ pub(crate) struct Engine {
     pub(crate) shutdown_timeout: Duration,
     /// `ping` requests whose probes are in flight.
     pub(crate) pings: Vec<PendingPing>,
+    /// Re-resolution of bootstrap host names (replaced on reload).
+    pub(crate) names: setup::names::NameWatch,
 }
 
 /// Interval between the probes of one `ping`.
@@ -111,6 +113,16 @@ impl Engine {
                     let now = Instant::now();
                     self.node.handle_timeout(now);
                     self.send_due_pings(now);
+                }
+                round = self.names.next() => {
+                    let now = Instant::now();
+                    for r in round {
+                        if let Some(addr) = r.addr {
+                            if self.node.update_bootstrap_address(now, r.name.peer, addr) {
+                                info!(peer = %r.name.peer, %addr, host = %r.name.host, "trying the bootstrap peer at its new address");
+                            }
+                        }
+                    }
                 }
                 c = commands.recv() => match c {
                     None => break,
@@ -320,6 +332,12 @@ impl Engine {
                 address,
                 count,
             )),
+            RequestBody::Explain { peer } => {
+                match views::explain(&self.node, &self.node.snapshot(now), &peer) {
+                    Ok(e) => ResponseBody::Explain(e),
+                    Err(msg) => return Response::error(ErrorCode::UnknownPeer, msg),
+                }
+            }
             RequestBody::Reload => ResponseBody::Reload(self.reload().await),
             RequestBody::Shutdown => ResponseBody::ShuttingDown,
         };
@@ -367,7 +385,8 @@ impl Engine {
             info!("reload: nothing changed");
             return ReloadOutcome::Unchanged;
         }
-        let node = match setup::new_node(&config, &self.identity, self.timers, &self.local) {
+        let (node, names) = match setup::new_node(&config, &self.identity, self.timers, &self.local)
+        {
             Ok(n) => n,
             Err(e) => {
                 error!("reload rejected: {e}; still running on the old one");
@@ -384,6 +403,7 @@ impl Engine {
             error!("reload: cannot remove old routes: {e}");
         }
         self.node = node;
+        self.names = names;
         // Only now: the old node's last publish (on stop) must not
         // overwrite the new node's tables.
         self.node

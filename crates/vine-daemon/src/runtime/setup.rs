@@ -1,6 +1,8 @@
 //! The bounded startup sequence.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs as _};
+pub(crate) mod names;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::time::Instant;
 
@@ -53,22 +55,25 @@ pub(crate) fn load(path: &Path) -> Result<(Config, Identity), DaemonError> {
     }
 }
 
-/// Resolves bootstrap host names to IPv4 (blocking DNS, startup only).
-pub(crate) fn resolve(host: &str, port: u16) -> Option<SocketAddrV4> {
-    (host, port).to_socket_addrs().ok()?.find_map(|a| match a {
-        SocketAddr::V4(v4) => Some(v4),
-        SocketAddr::V6(_) => None,
-    })
-}
-
-/// Builds and starts a node.
+/// Builds and starts a node, and the watch that re-resolves its bootstrap
+/// host names. Resolves those names once here (blocking DNS, like the rest
+/// of startup and reload); one that does not resolve is logged and left
+/// for the watch as long as another bootstrap peer remains.
 pub(crate) fn new_node(
     config: &Config,
     identity: &Identity,
     timers: Timers,
     local: &[SocketAddrV4],
-) -> Result<Node, DaemonError> {
-    let mut nc = NodeConfig::from_config(config, identity, resolve)?;
+) -> Result<(Node, names::NameWatch), DaemonError> {
+    let resolver = names::system();
+    let resolved = names::resolve_all(&names::names(config), &resolver);
+    names::log_changes(None, &resolved);
+    let mut nc = NodeConfig::from_config(config, identity, |host, port| {
+        resolved
+            .iter()
+            .find(|r| r.name.host == host && r.name.port == port)
+            .and_then(|r| r.addr)
+    })?;
     nc.timers = timers;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| DaemonError::Random(e.to_string()))?;
@@ -76,7 +81,8 @@ pub(crate) fn new_node(
     let mut node = Node::new(nc, identity, seed, now, wall_clock())?;
     node.set_local_addresses(local.to_vec());
     node.start(now);
-    Ok(node)
+    let watch = names::NameWatch::spawn(resolved, resolver, names::REFRESH, names::RETRY);
+    Ok((node, watch))
 }
 
 pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonError> {
@@ -122,7 +128,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
     let local = local_addresses(udp_addr, &config, &device.name());
     info!(bound = %udp_addr, candidates = ?local, "UDP socket bound");
 
-    let mut node = new_node(&config, &identity, options.timers, &local)?;
+    let (mut node, names) = new_node(&config, &identity, options.timers, &local)?;
     let plane = node.enable_data_plane(Instant::now());
     info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
 
@@ -155,6 +161,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
         server,
         shutdown_timeout: options.shutdown_timeout,
         pings: Vec::new(),
+        names,
     };
     let task = tokio::spawn(engine.run(cmd_rx, slow_rx));
     info!("running");

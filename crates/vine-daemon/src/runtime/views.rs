@@ -6,7 +6,10 @@ use std::path::Path;
 use serde::Serialize;
 use vine_core::node::{Node, PeerView, Snapshot};
 
-use crate::protocol::{PathInfo, PeerInfo, Phase, PingResult, RouteInfo, SessionInfo, Status};
+use crate::protocol::{
+    AttemptInfo, Explanation, PathInfo, PeerInfo, Phase, PingResult, RelayPairInfo, RouteInfo,
+    SessionInfo, Status,
+};
 
 /// The wire name of a unit enum (its serde string form).
 fn name<T: Serialize>(value: &T) -> String {
@@ -123,4 +126,118 @@ pub(crate) fn ping(node: &Node, snap: &Snapshot, address: Ipv4Addr, count: u32) 
         rtt_us: view.and_then(active_rtt),
         probes: Vec::new(),
     }
+}
+
+/// Finds the peer `query` names: a PeerId (or a unique start of one, at
+/// least 8 characters), an allowlist name, or an overlay IPv4 address (the
+/// route that covers it, else the allowlisted prefix that contains it).
+pub(crate) fn find_peer<'s>(
+    node: &Node,
+    snap: &'s Snapshot,
+    query: &str,
+) -> Result<&'s PeerView, String> {
+    let query = query.trim();
+    let by_id = |id: &vine_core::PeerId| snap.peers.iter().find(|p| &p.peer_id == id);
+    if let Ok(id) = query.parse::<vine_core::PeerId>() {
+        return by_id(&id).ok_or_else(|| format!("peer {id} is not known to this node"));
+    }
+    if let Ok(ip) = query.parse::<Ipv4Addr>() {
+        if snap.prefix.contains(ip) {
+            return Err(format!("{ip} is in this node's own prefix {}", snap.prefix));
+        }
+        let owner = node
+            .routes()
+            .lookup(ip)
+            .and_then(|r| by_id(&r.peer))
+            .or_else(|| {
+                snap.peers
+                    .iter()
+                    .filter(|p| p.prefix.is_some_and(|x| x.contains(ip)))
+                    .max_by_key(|p| p.prefix.map(|x| x.len()))
+            });
+        return owner.ok_or_else(|| {
+            format!("no peer owns {ip} (no route and no allowlisted prefix covers it)")
+        });
+    }
+    if let Some(p) = snap.peers.iter().find(|p| p.name.as_deref() == Some(query)) {
+        return Ok(p);
+    }
+    let lower = query.to_ascii_lowercase();
+    if lower.len() >= 8 {
+        let matches: Vec<&PeerView> = snap
+            .peers
+            .iter()
+            .filter(|p| p.peer_id.to_string().starts_with(&lower))
+            .collect();
+        match matches.as_slice() {
+            [one] => return Ok(one),
+            [] => {}
+            _ => {
+                return Err(format!(
+                    "\"{query}\" is the start of {} PeerIds; give more of it",
+                    matches.len()
+                ));
+            }
+        }
+    }
+    let known: Vec<String> = snap
+        .peers
+        .iter()
+        .map(|p| p.name.clone().unwrap_or_else(|| p.peer_id.short()))
+        .collect();
+    Err(format!(
+        "no peer matches \"{query}\"; give a PeerId, an allowlist name or an overlay address (known: {})",
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+pub(crate) fn explain(node: &Node, snap: &Snapshot, query: &str) -> Result<Explanation, String> {
+    let p = find_peer(node, snap, query)?;
+    let name_of = |id: &vine_core::PeerId| peer_name(snap, id);
+    Ok(Explanation {
+        peer_id: p.peer_id,
+        name: p.name.clone(),
+        prefix: p.prefix.map(|x| x.to_string()),
+        relay_capable: p.relay_capable,
+        enrolled: p.enrolled,
+        session_up: p.session_up,
+        class: p.class.map(|c| c.as_str().to_owned()),
+        via: p.via.clone(),
+        why: p.why.clone(),
+        attempts: p
+            .attempts
+            .iter()
+            .map(|a| AttemptInfo {
+                path: a.path.clone(),
+                class: a.class.as_str().to_owned(),
+                outcome: name(&a.outcome),
+                reason_code: a.reason_code.to_owned(),
+                reason: a.reason.clone(),
+                current: a.current,
+                ago_ms: a.ago_ms,
+                since_ms: a.since_ms,
+                first_ms: a.first_ms,
+            })
+            .collect(),
+        relay_pairs: snap
+            .counters
+            .relay_pairs
+            .iter()
+            .filter(|r| r.source == p.peer_id || r.destination == p.peer_id)
+            .map(|r| RelayPairInfo {
+                source: r.source,
+                source_name: name_of(&r.source),
+                destination: r.destination,
+                destination_name: name_of(&r.destination),
+                frames: r.frames,
+                bytes: r.bytes,
+                rate_limited: r.rate_limited,
+                refused: r.refused,
+            })
+            .collect(),
+    })
 }

@@ -25,7 +25,7 @@ use crate::cli::{Cli, DaemonCommand, Format};
 use crate::output;
 
 /// How long a diagnostic request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) fn run(cli: &Cli, cmd: &DaemonCommand) -> Outcome {
     match cmd {
@@ -70,7 +70,7 @@ fn init_logging(verbose: u8) {
 
 /// Reads the config (schema only; the identity is not needed to find the
 /// runtime directory).
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+pub(crate) fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let path = cli.config_path();
     let (text, _) = vine_linux::config_file::read(&path)?;
     let parsed = vine_core::config::parse(&text);
@@ -83,7 +83,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     })
 }
 
-fn runtime_paths(config: &Config) -> RuntimePaths {
+pub(crate) fn runtime_paths(config: &Config) -> RuntimePaths {
     RuntimePaths::new(&config.node.runtime_dir)
 }
 
@@ -189,7 +189,7 @@ fn ask(cli: &Cli, config: &Config, body: RequestBody) -> anyhow::Result<Option<R
     }
 }
 
-fn not_running(config: &Config, tail: &str) {
+pub(crate) fn not_running(config: &Config, tail: &str) {
     eprintln!(
         "vine is not running (no control socket at {}){tail}",
         runtime_paths(config).socket().display()
@@ -237,7 +237,7 @@ pub(crate) fn live(cli: &Cli, what: Live) -> Outcome {
             ResponseBody::Peers(p) => print_peers(p),
             ResponseBody::Routes(r) => print_routes(r),
             ResponseBody::Sessions(s) => print_sessions(s),
-            ResponseBody::Counters(c) => print_counters(c),
+            ResponseBody::Counters(c) => print_counters(&config, c),
             ResponseBody::Snapshot(s) => output::json(s),
             other => return Err(anyhow!("the daemon answered with {other:?}").into()),
         },
@@ -245,16 +245,16 @@ pub(crate) fn live(cli: &Cli, what: Live) -> Outcome {
     Ok(())
 }
 
-fn opt(s: &Option<String>) -> String {
+pub(crate) fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_else(|| "-".to_owned())
 }
 
-fn yes_no(b: bool) -> String {
+pub(crate) fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()
 }
 
 /// Prints rows under headers with aligned columns.
-fn table(headers: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -372,11 +372,17 @@ fn print_sessions(sessions: &[SessionInfo]) {
     println!("(* = preferred path)");
 }
 
-fn print_counters(c: &serde_json::Value) {
+fn print_counters(config: &Config, c: &serde_json::Value) {
+    let mut c = c.clone();
+    let pairs = c
+        .as_object_mut()
+        .and_then(|m| m.remove("relay_pairs"))
+        .unwrap_or_default();
     let mut rows = Vec::new();
-    flatten("", c, &mut rows);
+    flatten("", &c, &mut rows);
     let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     output::fields(&rows);
+    super::explain::print_relay_pairs(config, &pairs);
 }
 
 fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {

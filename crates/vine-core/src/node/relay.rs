@@ -1,0 +1,402 @@
+//! Relaying for others: the rules, per-pair accounting and the rate cap.
+//!
+//! A node forwards a relay frame from `source` to `destination` only when
+//! both are in its allowlist, the source is not the destination (no
+//! reflection), the destination has a live *direct* session with it (no
+//! chains: a relayed session never relays again) and the pair is under the
+//! `[policy] relay_rate_limit_kbps` cap. Every forwarded frame and byte is
+//! counted per (source, destination) pair, and so is every frame the cap or
+//! a rule refused. A refusal is reported back to the source at most once per
+//! [`NOTICE_INTERVAL`] per pair, so refusals cannot be used to make the
+//! relay send more than it receives.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::Node;
+use super::explain::{AttemptOutcome, Reason, Target};
+use super::observe::{DropReason, PathClass};
+use super::peer::Via;
+use crate::control::{self, Control, RelayDirection, RelayRefusal};
+use crate::peer_id::PeerId;
+
+/// Least time between two refusal notices for one pair.
+pub const NOTICE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The bucket holds this much of the rate (a burst allowance)…
+const BURST: Duration = Duration::from_millis(500);
+/// …but never less than this many bytes.
+const MIN_BURST: u64 = 16 * 1024;
+/// Frames up to this size (handshakes, probes, keepalives)…
+const SMALL_FRAME: usize = 256;
+/// …may overdraw the bucket by this many bytes, so a saturated pair keeps
+/// its session and probes alive while bulk traffic is capped.
+const SMALL_RESERVE: u64 = 4 * 1024;
+
+const NANOS: u128 = 1_000_000_000;
+
+/// A token bucket on the caller's clock: `rate` bytes per second, at most
+/// `burst` bytes banked. Exact integer arithmetic (byte-nanoseconds).
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: u64,
+    burst: u64,
+    /// Tokens in byte-nanoseconds; negative while overdrawn.
+    tokens: i128,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate_bytes_per_sec: u64, burst_bytes: u64, now: Instant) -> Self {
+        Self {
+            rate: rate_bytes_per_sec,
+            burst: burst_bytes,
+            tokens: i128::from(burst_bytes) * NANOS as i128,
+            last: now,
+        }
+    }
+
+    /// The bucket for a cap of `kbps` kilobits per second.
+    pub fn for_kbps(kbps: u32, now: Instant) -> Self {
+        let rate = u64::from(kbps) * 125;
+        let burst = (u128::from(rate) * BURST.as_nanos() / NANOS) as u64;
+        Self::new(rate, burst.max(MIN_BURST), now)
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_nanos();
+        self.last = self.last.max(now);
+        let cap = i128::from(self.burst) * NANOS as i128;
+        let add = elapsed.saturating_mul(u128::from(self.rate));
+        let add = i128::try_from(add).unwrap_or(i128::MAX);
+        self.tokens = self.tokens.saturating_add(add).min(cap);
+    }
+
+    /// Takes `len` bytes if the bucket holds them; frames of at most
+    /// `small` bytes may overdraw it down to `-reserve`. Returns whether
+    /// the frame may pass.
+    pub fn take(&mut self, now: Instant, len: usize, small: usize, reserve: u64) -> bool {
+        self.refill(now);
+        let need = len as i128 * NANOS as i128;
+        let floor = if len <= small {
+            -(i128::from(reserve) * NANOS as i128)
+        } else {
+            0
+        };
+        if self.tokens - need >= floor {
+            self.tokens -= need;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whole bytes available now (negative while overdrawn).
+    pub fn available(&mut self, now: Instant) -> i64 {
+        self.refill(now);
+        (self.tokens / NANOS as i128) as i64
+    }
+}
+
+/// Relay traffic of one (source, destination) pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RelayPairCounters {
+    /// Who sent the frames.
+    pub source: PeerId,
+    /// Where they were to go.
+    pub destination: PeerId,
+    /// Frames forwarded.
+    pub frames: u64,
+    /// Bytes forwarded (the end-to-end encrypted datagrams).
+    pub bytes: u64,
+    /// Frames dropped by the rate cap.
+    pub rate_limited: u64,
+    /// Frames refused for another reason (destination unreachable).
+    pub refused: u64,
+}
+
+#[derive(Debug)]
+struct Pair {
+    counters: RelayPairCounters,
+    bucket: Option<TokenBucket>,
+    last_notice: Option<Instant>,
+}
+
+/// The relay's bookkeeping.
+#[derive(Debug, Default)]
+pub(super) struct RelayState {
+    /// Only pairs of allowlisted peers get an entry, so the map is bounded
+    /// by the allowlist.
+    pairs: BTreeMap<(PeerId, PeerId), Pair>,
+    /// Last refusal notice per source for frames to peers we do not know.
+    strangers: BTreeMap<PeerId, Instant>,
+}
+
+impl RelayState {
+    /// Counters of every pair, ordered by (source, destination).
+    pub(super) fn counters(&self) -> Vec<RelayPairCounters> {
+        self.pairs.values().map(|p| p.counters.clone()).collect()
+    }
+}
+
+impl Node {
+    /// A relay frame from `from` asking us to forward `datagram` to `dest`.
+    pub(super) fn relay_forward(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        dest: PeerId,
+        datagram: &[u8],
+    ) {
+        let listed = |id: &PeerId| self.peers.get(id).is_some_and(|p| p.allow.is_some());
+        let both_listed = listed(&from) && listed(&dest);
+        if from == dest {
+            // Reflection: never sent back, never answered.
+            self.drop_packet(Some(from), DropReason::RelayRefused);
+            self.record(
+                now,
+                from,
+                Target::Forward(dest),
+                PathClass::Relay,
+                AttemptOutcome::Refused,
+                Reason::Reflection,
+            );
+            return;
+        }
+        let limit = self.config.policy.relay_rate_limit_kbps;
+        let refusal = if !self.config.relay_enabled {
+            Some(RelayRefusal::NotARelay)
+        } else if !both_listed {
+            Some(RelayRefusal::NotAllowlisted)
+        } else if !self.wg.session_ready(&dest, now)
+            || !self
+                .peers
+                .get(&dest)
+                .and_then(|p| p.active_path())
+                .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)))
+        {
+            Some(RelayRefusal::DestinationUnreachable)
+        } else if limit > 0 {
+            let pair = self.pair(from, dest);
+            let bucket = pair
+                .bucket
+                .get_or_insert_with(|| TokenBucket::for_kbps(limit, now));
+            (!bucket.take(now, datagram.len(), SMALL_FRAME, SMALL_RESERVE))
+                .then_some(RelayRefusal::RateLimited)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            self.refuse_relay(now, from, dest, reason, both_listed);
+            return;
+        }
+        let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
+        control::encode_relay(RelayDirection::Deliver, &from, datagram, &mut frame);
+        let mut out = Vec::with_capacity(frame.len() + 32);
+        if self.wg.encrypt(now, &dest, &frame, &mut out).is_err() {
+            return;
+        }
+        let via = self
+            .peers
+            .get(&dest)
+            .and_then(|p| p.active_path())
+            .map(|p| p.via);
+        let Some(via) = via else {
+            return;
+        };
+        if !self.send_via(now, dest, via, &out) {
+            return;
+        }
+        self.counters.relayed_for_others += 1;
+        let pair = self.pair(from, dest);
+        pair.counters.frames += 1;
+        pair.counters.bytes += datagram.len() as u64;
+        // Say "forwarding" once, and again only after a rate-cap episode
+        // has been quiet for a while.
+        let target = Target::Forward(dest);
+        let recent_cap = self.peers.get(&from).is_some_and(|p| {
+            p.attempts.outcome(target) == Some(AttemptOutcome::Throttled)
+                && p.attempts
+                    .last_seen(target)
+                    .is_some_and(|t| now.saturating_duration_since(t) < 5 * NOTICE_INTERVAL)
+        });
+        let known = self
+            .peers
+            .get(&from)
+            .and_then(|p| p.attempts.outcome(target))
+            == Some(AttemptOutcome::Working);
+        if !known && !recent_cap {
+            self.record(
+                now,
+                from,
+                target,
+                PathClass::Relay,
+                AttemptOutcome::Working,
+                Reason::Forwarding { to: dest },
+            );
+        }
+    }
+
+    fn pair(&mut self, from: PeerId, dest: PeerId) -> &mut Pair {
+        self.relay
+            .pairs
+            .entry((from, dest))
+            .or_insert_with(|| Pair {
+                counters: RelayPairCounters {
+                    source: from,
+                    destination: dest,
+                    frames: 0,
+                    bytes: 0,
+                    rate_limited: 0,
+                    refused: 0,
+                },
+                bucket: None,
+                last_notice: None,
+            })
+    }
+
+    fn refuse_relay(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        dest: PeerId,
+        reason: RelayRefusal,
+        both_listed: bool,
+    ) {
+        let capped = reason == RelayRefusal::RateLimited;
+        self.drop_packet(
+            Some(from),
+            if capped {
+                DropReason::RelayRateLimited
+            } else {
+                DropReason::RelayRefused
+            },
+        );
+        let due = |last: Option<Instant>| {
+            last.is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_INTERVAL)
+        };
+        let notify = if both_listed {
+            let pair = self.pair(from, dest);
+            if capped {
+                pair.counters.rate_limited += 1;
+            } else {
+                pair.counters.refused += 1;
+            }
+            let notify = due(pair.last_notice);
+            if notify {
+                pair.last_notice = Some(now);
+            }
+            notify
+        } else {
+            let notify = due(self.relay.strangers.get(&from).copied());
+            if notify {
+                self.relay.strangers.insert(from, now);
+            }
+            notify
+        };
+        self.record(
+            now,
+            from,
+            Target::Forward(dest),
+            PathClass::Relay,
+            if capped {
+                AttemptOutcome::Throttled
+            } else {
+                AttemptOutcome::Refused
+            },
+            Reason::ForwardRefused {
+                to: dest,
+                refusal: reason,
+            },
+        );
+        if notify {
+            self.send_control(now, from, &Control::RelayRefused { peer: dest, reason });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(base: Instant, n: u64) -> Instant {
+        base + Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_full_bucket_passes_its_burst_then_refuses() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1000, 3000, t0);
+        assert!(b.take(t0, 1000, 0, 0));
+        assert!(b.take(t0, 1000, 0, 0));
+        assert!(b.take(t0, 1000, 0, 0));
+        assert!(!b.take(t0, 1, 0, 0), "burst spent");
+        assert_eq!(b.available(t0), 0);
+    }
+
+    #[test]
+    fn tokens_come_back_at_the_rate_and_never_exceed_the_burst() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1000, 3000, t0);
+        assert!(b.take(t0, 3000, 0, 0));
+        assert!(!b.take(ms(t0, 499), 500, 0, 0), "499 ms give 499 bytes");
+        assert!(b.take(ms(t0, 500), 500, 0, 0), "500 ms give 500 bytes");
+        assert_eq!(b.available(ms(t0, 500)), 0);
+        // An hour idle banks only the burst.
+        assert_eq!(b.available(t0 + Duration::from_secs(3600)), 3000);
+    }
+
+    #[test]
+    fn a_refused_frame_takes_nothing() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1000, 1000, t0);
+        assert!(!b.take(t0, 1500, 0, 0), "larger than the bucket");
+        assert!(b.take(t0, 1000, 0, 0), "the refusal cost nothing");
+    }
+
+    #[test]
+    fn small_frames_may_overdraw_by_the_reserve_and_repay_it() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1000, 1000, t0);
+        assert!(b.take(t0, 1000, 256, 512));
+        assert!(!b.take(t0, 300, 256, 512), "a large frame may not overdraw");
+        assert!(b.take(t0, 256, 256, 512));
+        assert!(b.take(t0, 256, 256, 512));
+        assert!(!b.take(t0, 1, 256, 512), "the reserve is spent");
+        assert_eq!(b.available(t0), -512);
+        // The debt is repaid before anything large passes again.
+        assert!(!b.take(ms(t0, 1000), 600, 256, 512));
+        assert!(!b.take(ms(t0, 1111), 600, 256, 512));
+        assert!(b.take(ms(t0, 1112), 600, 256, 512));
+    }
+
+    #[test]
+    fn the_long_run_rate_is_the_cap() {
+        let t0 = Instant::now();
+        // 64 kbit/s = 8000 bytes/s; burst max(4000, 16 KiB) = 16 KiB.
+        let mut b = TokenBucket::for_kbps(64, t0);
+        assert_eq!(b.available(t0), 16 * 1024);
+        let mut passed = 0u64;
+        for i in 0..10_000u64 {
+            if b.take(ms(t0, i), 1000, SMALL_FRAME, SMALL_RESERVE) {
+                passed += 1000;
+            }
+        }
+        // 10 s at 8000 B/s plus the initial burst, within one frame.
+        let expected = 10 * 8000 + 16 * 1024;
+        assert!(
+            passed <= expected && passed + 1000 > expected,
+            "{passed} bytes passed, expected about {expected}"
+        );
+    }
+
+    #[test]
+    fn high_caps_have_a_burst_of_half_a_second() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::for_kbps(100_000, t0);
+        assert_eq!(b.available(t0), 100_000 * 125 / 2);
+    }
+}
