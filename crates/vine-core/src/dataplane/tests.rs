@@ -322,3 +322,10 @@ fn tables_follow_the_node_and_readers_refresh_cheaply() {
         Outbound::Drop(DropReason::UnknownRoute) | Outbound::Slow
     ));
 }
+
+#[test]
+fn drop_reason_indices_match_the_list() {
+    for (i, reason) in DropReason::ALL.iter().enumerate() {
+        assert_eq!(reason.index(), i, "{reason:?}");
+    }
+}

@@ -81,9 +81,24 @@ impl DropReason {
         Self::RelayRateLimited,
     ];
 
-    /// Position in [`DropReason::ALL`] (for counter arrays).
+    /// Position in [`DropReason::ALL`] (for counter arrays). The match is
+    /// exhaustive so a new reason cannot be forgotten here; a unit test
+    /// checks it agrees with `ALL`.
     pub const fn index(self) -> usize {
-        self as usize
+        match self {
+            Self::UnknownRoute => 0,
+            Self::UnauthorizedPeer => 1,
+            Self::NoSession => 2,
+            Self::Malformed => 3,
+            Self::WrongDestination => 4,
+            Self::DecryptFailed => 5,
+            Self::UnknownSender => 6,
+            Self::BadControl => 7,
+            Self::QueueFull => 8,
+            Self::RelayNotAllowed => 9,
+            Self::RelayRefused => 10,
+            Self::RelayRateLimited => 11,
+        }
     }
 }
 
