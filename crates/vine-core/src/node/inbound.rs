@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::Node;
 use super::ipv4;
-use super::observe::{DropReason, Event, RejectReason, WithdrawReason};
+use super::observe::{DropReason, Event, PathClass, RejectReason, WithdrawReason};
 use super::peer::{Membership, Peer, Via};
 use crate::control::{self, Candidates, Control, Frame, RelayDirection, RelayRefusal};
 use crate::net::Ipv4Prefix;
@@ -85,10 +85,18 @@ impl Node {
         };
         self.dirty.insert(id);
         p.last_rx = Some(now);
-        if let Via::Direct(addr) = via {
-            p.observed = Some(addr);
-        }
-        let Some(i) = p.path_index(via, now) else {
+        // A new path learned from inbound traffic: unless the address is
+        // one the peer owns (announced as local, or configured), it is a NAT
+        // mapping of the peer. A probe reply may still show that the peer
+        // reached our own address, which makes the path direct.
+        let mapping = match via {
+            Via::Direct(addr) => {
+                p.observed = Some(addr);
+                p.bootstrap != Some(addr) && !p.announced.local.contains(&addr)
+            }
+            Via::Relay(_) => false,
+        };
+        let Some(i) = p.path_index_with(via, now, mapping) else {
             return;
         };
         // Authenticated traffic over a path while nothing works yet: use it
@@ -119,6 +127,23 @@ impl Node {
                 None => rtt,
                 Some(s) => (s * 7 + rtt) / 8,
             });
+        }
+    }
+
+    /// Reclassifies a punched path as `direct` once the peer is known to
+    /// send to our own address over it.
+    fn path_reaches_us_directly(&mut self, id: PeerId, via: Via) {
+        let Some(path) = self
+            .peers
+            .get_mut(&id)
+            .and_then(|p| p.paths.iter_mut().find(|x| x.via == via))
+        else {
+            return;
+        };
+        path.reflexive = false;
+        if path.class == Some(PathClass::SignalingThenDirect) {
+            path.class = Some(PathClass::Direct);
+            self.dirty.insert(id);
         }
     }
 
@@ -287,6 +312,12 @@ impl Node {
                 if let Some((path_via, sent)) = sent {
                     let rtt = now.saturating_duration_since(sent);
                     self.path_confirmed(now, id, path_via, Some(rtt));
+                    if matches!(via, Via::Direct(_)) && self.local_addresses.contains(&observed) {
+                        // The peer reaches our own address on this path: it
+                        // is direct whatever the peer's side looks like, and
+                        // both ends report the same class.
+                        self.path_reaches_us_directly(id, path_via);
+                    }
                     if self.user_probes.remove(&probe) {
                         let class = self
                             .peers
