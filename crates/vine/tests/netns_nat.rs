@@ -1,7 +1,7 @@
 //! Real `vine` daemons behind real NATs (the nftables NAT lab): one public
 //! relay/bootstrap node, one public node without NAT, one behind an
-//! endpoint-independent NAT, two on one LAN behind a port-restricted NAT and
-//! two behind two symmetric NATs. Every pair must carry ping, and each
+//! endpoint-independent NAT, two on one LAN behind a port-restricted NAT, one
+//! behind another port-restricted NAT and two behind two symmetric NATs. Every pair must carry ping, and each
 //! pair's path class (from `vine sessions --format json` on both sides) must
 //! be the one the topology allows: `direct` where the peer's own address is
 //! reachable, `signaling_then_direct` where hole punching works, `relay`
@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Node, class_in, full_mesh, make_node, ping, secs, start};
+use common::{Node, class_in, full_mesh, make_node, ping, secs, start, time_until};
 use serde_json::{Value, json};
 use vine_testkit::natlab::{Machine, NatKind, NatLab};
 use vine_testkit::netns::{Lab, wait_for};
@@ -26,20 +26,23 @@ use vine_testkit::netns::{Lab, wait_for};
 struct Member {
     node: Node,
     nat: &'static str,
+    /// The LAN it sits on, if it is behind a NAT.
+    lan: Option<&'static str>,
 }
 
-/// The class both sides must report for a pair of NAT kinds.
-fn expected(a: &str, b: &str) -> &'static str {
+/// The class both sides must report for a pair.
+fn expected(a: &Member, b: &Member) -> &'static str {
     let public = |k: &str| k == "none" || k == "relay";
-    let mut pair = [a, b];
+    let mut pair = [a.nat, b.nat];
     pair.sort_unstable();
     match pair {
-        // Two hosts on one LAN reach each other's own address.
-        ["port_restricted", "port_restricted"] if a == b => "direct",
-        _ if public(a) || public(b) => "direct",
+        // On one LAN, or one side on the internet: the peer's own address
+        // is reachable.
+        _ if a.lan.is_some() && a.lan == b.lan => "direct",
+        _ if public(a.nat) || public(b.nat) => "direct",
         // One side accepts anyone at its public mapping, or both keep their
         // mapping and open it for each other at once.
-        ["eim_eif", _] => "signaling_then_direct",
+        ["eim_eif", _] | ["port_restricted", "port_restricted"] => "signaling_then_direct",
         _ => "relay",
     }
 }
@@ -49,7 +52,7 @@ fn member(
     root: &std::path::Path,
     i: u8,
     name: &str,
-    nat: &'static str,
+    (nat, lan): (&'static str, Option<&'static str>),
     m: &Machine,
 ) -> Member {
     Member {
@@ -62,6 +65,7 @@ fn member(
             m.host.clone(),
         ),
         nat,
+        lan,
     }
 }
 
@@ -98,8 +102,7 @@ fn now_epoch() -> f64 {
         .as_secs_f64()
 }
 
-/// Polls `node`'s sessions until its class to `peer` is `class`; returns
-/// how long it took.
+/// How long until `node`'s class to `peer` is `class`.
 fn time_until_class(
     lab: &Lab,
     node: &Node,
@@ -107,8 +110,7 @@ fn time_until_class(
     class: &str,
     limit: Duration,
 ) -> Option<Duration> {
-    let t0 = Instant::now();
-    wait_for(limit, || node.class_to(lab, peer).as_deref() == Some(class)).then(|| t0.elapsed())
+    time_until(limit, || node.class_to(lab, peer).as_deref() == Some(class))
 }
 
 #[test]
@@ -123,20 +125,44 @@ fn nat_grid_every_pair_connects_with_the_right_class() {
     let prc = nat.site("prc", NatKind::PortRestricted).expect("prc");
     let prc1_m = nat.lan_host(&prc, "prc1").expect("prc1");
     let prc2_m = nat.lan_host(&prc, "prc2").expect("prc2");
+    let prc_b = nat.site("prc_b", NatKind::PortRestricted).expect("prc_b");
+    let prc3_m = nat.lan_host(&prc_b, "prc3").expect("prc3");
     let sym1 = nat.site("sym1", NatKind::Symmetric).expect("sym1");
     let sym1_m = nat.lan_host(&sym1, "sym1").expect("sym1 host");
     let sym2 = nat.site("sym2", NatKind::Symmetric).expect("sym2");
     let sym2_m = nat.lan_host(&sym2, "sym2").expect("sym2 host");
 
     let root = t.path();
-    let members = vec![
-        member(&nat, root, 254, "relay", "relay", &relay_m),
-        member(&nat, root, 1, "none", "none", &none_m),
-        member(&nat, root, 2, "eim", "eim_eif", &eim_m),
-        member(&nat, root, 3, "prc1", "port_restricted", &prc1_m),
-        member(&nat, root, 4, "prc2", "port_restricted", &prc2_m),
-        member(&nat, root, 5, "sym1", "symmetric", &sym1_m),
-        member(&nat, root, 6, "sym2", "symmetric", &sym2_m),
+    let members = [
+        member(&nat, root, 254, "relay", ("relay", None), &relay_m),
+        member(&nat, root, 1, "none", ("none", None), &none_m),
+        member(&nat, root, 2, "eim", ("eim_eif", Some("eim")), &eim_m),
+        member(
+            &nat,
+            root,
+            3,
+            "prc1",
+            ("port_restricted", Some("prc")),
+            &prc1_m,
+        ),
+        member(
+            &nat,
+            root,
+            4,
+            "prc2",
+            ("port_restricted", Some("prc")),
+            &prc2_m,
+        ),
+        member(
+            &nat,
+            root,
+            7,
+            "prc3",
+            ("port_restricted", Some("prc_b")),
+            &prc3_m,
+        ),
+        member(&nat, root, 5, "sym1", ("symmetric", Some("sym1")), &sym1_m),
+        member(&nat, root, 6, "sym2", ("symmetric", Some("sym2")), &sym2_m),
     ];
     let nodes: Vec<&Node> = members.iter().map(|m| &m.node).collect();
     let relay = nodes[0];
@@ -145,7 +171,7 @@ fn nat_grid_every_pair_connects_with_the_right_class() {
     // Everyone but the LAN pair first; then the LAN pair, timed.
     let lab = nat.lab_mut();
     for n in &nodes {
-        if !n.name.starts_with("prc") {
+        if n.name != "prc1" && n.name != "prc2" {
             start(lab, n);
         }
     }
@@ -188,7 +214,7 @@ fn nat_grid_every_pair_connects_with_the_right_class() {
         let mut out = Vec::new();
         for a in 0..nodes.len() {
             for b in a + 1..nodes.len() {
-                let want = expected(members[a].nat, members[b].nat);
+                let want = expected(&members[a], &members[b]);
                 let ab = class_in(&sessions[a], nodes[b]);
                 let ba = class_in(&sessions[b], nodes[a]);
                 out.push(json!({
@@ -196,6 +222,7 @@ fn nat_grid_every_pair_connects_with_the_right_class() {
                     "b": nodes[b].name,
                     "nat_a": members[a].nat,
                     "nat_b": members[b].nat,
+                    "same_lan": members[a].lan.is_some() && members[a].lan == members[b].lan,
                     "expected": want,
                     "class_a_to_b": ab,
                     "class_b_to_a": ba,
@@ -257,7 +284,7 @@ fn nat_grid_every_pair_connects_with_the_right_class() {
     assert!(
         settled,
         "pairs with the wrong class or no ping: {bad:#?}\nsym1 log:\n{}",
-        nodes[5].log()
+        nodes[6].log()
     );
     assert!(
         first - t_running < 5.0,

@@ -273,6 +273,20 @@ pub fn full_mesh(lab: &Lab, nodes: &[&Node], relays: &[&Node], bootstrap: &Node)
     }
 }
 
+/// Checks `cond` every 100 ms (conditions here run the CLI, so not faster
+/// on a small machine) until it holds; returns how long that took, or
+/// `None` after `limit`. For measurements; `wait_for` for plain waits.
+pub fn time_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        if cond() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
 /// Seconds with millisecond precision, for reports.
 pub fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
