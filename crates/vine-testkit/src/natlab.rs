@@ -158,7 +158,13 @@ impl NatLab {
 
     /// [`NatLab::new`], returning errors.
     pub fn try_new() -> io::Result<Self> {
-        let mut lab = Lab::try_new()?;
+        Self::try_with_janitor(crate::netns::Janitor::default())
+    }
+
+    /// [`NatLab::try_new`], registering everything with `janitor` (see
+    /// [`Lab::try_with_janitor`]).
+    pub fn try_with_janitor(janitor: crate::netns::Janitor) -> io::Result<Self> {
+        let mut lab = Lab::try_with_janitor(janitor)?;
         let internet = lab.try_host("internet")?;
         let this = Self {
             lab,

@@ -78,6 +78,13 @@ impl Janitor {
     /// namespaces. Holds the registry lock throughout, so a lab that keeps
     /// building on another thread waits instead of racing it.
     pub fn cleanup(&self) {
+        self.cleanup_then(|| ());
+    }
+
+    /// [`Janitor::cleanup`], then `f` while still holding the registry
+    /// lock — e.g. `process::exit` from a signal handler thread, so the lab
+    /// cannot create anything new in between.
+    pub fn cleanup_then<T>(&self, f: impl FnOnce() -> T) -> T {
         self.with(|r| {
             for pid in r.pids.drain(..) {
                 terminate(pid);
@@ -93,7 +100,13 @@ impl Janitor {
                 }
                 let _ = ip(&["netns", "del", &netns]);
             }
-        });
+            f()
+        })
+    }
+
+    /// How many PIDs and namespaces are still registered.
+    pub fn pending(&self) -> (usize, usize) {
+        self.with(|r| (r.pids.len(), r.netns.len()))
     }
 }
 
@@ -156,6 +169,13 @@ impl Lab {
     /// A lab that reports a missing `ip` or missing privileges as an error
     /// instead of panicking.
     pub fn try_new() -> io::Result<Self> {
+        Self::try_with_janitor(Janitor::default())
+    }
+
+    /// A lab that registers what it makes with `janitor`, which the caller
+    /// may already have handed to a signal handler thread (so nothing the
+    /// lab creates can escape a cleanup, however early the signal comes).
+    pub fn try_with_janitor(janitor: Janitor) -> io::Result<Self> {
         ip(&["netns", "list"]).map_err(|e| {
             io::Error::other(format!(
                 "network namespaces need root and iproute2 (`ip`): {e}"
@@ -166,7 +186,7 @@ impl Lab {
             prefix: format!("vt{}-{n}", std::process::id()),
             hosts: Vec::new(),
             children: Vec::new(),
-            registry: Janitor::default(),
+            registry: janitor,
             veths: 0,
         })
     }
@@ -319,17 +339,22 @@ impl Lab {
 
     /// Starts a command inside `host`; it is killed when the lab drops.
     pub fn spawn(&mut self, host: &Host, program: &str, args: &[&str]) -> u32 {
+        self.try_spawn(host, program, args)
+            .unwrap_or_else(|e| panic!("spawning {program} in {}: {e}", host.name))
+    }
+
+    /// [`Lab::spawn`], returning errors.
+    pub fn try_spawn(&mut self, host: &Host, program: &str, args: &[&str]) -> io::Result<u32> {
         let child = Command::new("ip")
             .args(["netns", "exec", &host.netns, program])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {program} in {}: {e}", host.name));
+            .spawn()?;
         let pid = child.id();
         self.children.push(child);
-        pid
+        Ok(pid)
     }
 
     /// Registers a PID (e.g. read from a daemon's pidfile) to kill on drop.

@@ -88,6 +88,10 @@ pub enum Command {
     Ping(PingArgs),
     /// Check that this host can run vine.
     Doctor,
+    /// Run the multi-PC showcase on this machine, in network namespaces
+    /// (as root): direct, hole-punched and relayed paths, a cut and its
+    /// repair, with live session tables. Removes everything it made.
+    Demo(DemoArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -171,6 +175,15 @@ pub struct PingArgs {
     /// Probes to send over the path (1–10), 200 ms apart.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub count: u32,
+}
+
+/// Options of `vine demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Do not wait for Enter between the steps (the default when stdin is
+    /// not a terminal).
+    #[arg(long)]
+    pub no_pause: bool,
 }
 
 /// Options of `vine completions`.
