@@ -14,9 +14,11 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v git >/dev/null 2>&1 || need+=(git)
 # Network-namespace tests: `ip` (iproute2) builds the test hosts, `ping`
-# checks the overlay end to end.
+# checks the overlay end to end, `nft` (nftables) runs the NAT lab's routers,
+# cuts and random loss.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if ((${#need[@]})); then
     echo "== installing ${need[*]}"
     apt-get update -qq

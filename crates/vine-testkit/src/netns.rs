@@ -8,7 +8,16 @@
 //! that are immediately moved into the lab's namespaces. Processes started
 //! with [`Lab::spawn`] are killed by PID when the lab drops; daemons that
 //! detach report their PID through their pidfile and are registered with
-//! [`Lab::track_pid`].
+//! [`Lab::track_pid`]. Before a namespace is deleted, any process still
+//! inside it (found with `ip netns pids`) is killed by PID as well, so a
+//! daemon whose PID was never learned cannot outlive the lab.
+//!
+//! The namespaces and PIDs are kept in a shared registry; a [`Janitor`]
+//! (from [`Lab::janitor`]) can tear everything down from another thread,
+//! e.g. a signal handler thread, while the lab is still in use.
+//!
+//! The `try_*` methods return errors for callers that must not panic (the
+//! `vine demo` command); the plain ones panic, which is what tests want.
 //!
 //! Requires root and `ip` (iproute2).
 
@@ -18,6 +27,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,8 +52,92 @@ pub struct Lab {
     prefix: String,
     hosts: Vec<Host>,
     children: Vec<Child>,
-    pids: Vec<i32>,
+    registry: Janitor,
     veths: usize,
+}
+
+/// What a lab must remove: its namespaces and the PIDs it started.
+#[derive(Debug, Default)]
+struct Registry {
+    netns: Vec<String>,
+    pids: Vec<i32>,
+}
+
+/// Tears down a [`Lab`]'s processes and namespaces; cloneable and usable
+/// from any thread. Cleaning up twice is harmless.
+#[derive(Debug, Clone, Default)]
+pub struct Janitor(Arc<Mutex<Registry>>);
+
+impl Janitor {
+    fn with<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Kills every registered PID (SIGTERM, then SIGKILL after 5 s), then
+    /// every process left inside the lab's namespaces, then deletes the
+    /// namespaces. Holds the registry lock throughout, so a lab that keeps
+    /// building on another thread waits instead of racing it.
+    pub fn cleanup(&self) {
+        self.cleanup_then(|| ());
+    }
+
+    /// [`Janitor::cleanup`], then `f` while still holding the registry
+    /// lock — e.g. `process::exit` from a signal handler thread, so the lab
+    /// cannot create anything new in between.
+    pub fn cleanup_then<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.with(|r| {
+            for pid in r.pids.drain(..) {
+                terminate(pid);
+            }
+            for netns in r.netns.drain(..) {
+                if let Ok(out) = ip(&["netns", "pids", &netns]) {
+                    for pid in String::from_utf8_lossy(&out.stdout)
+                        .split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok())
+                    {
+                        terminate(pid);
+                    }
+                }
+                let _ = ip(&["netns", "del", &netns]);
+            }
+            f()
+        })
+    }
+
+    /// How many PIDs and namespaces are still registered.
+    pub fn pending(&self) -> (usize, usize) {
+        self.with(|r| (r.pids.len(), r.netns.len()))
+    }
+}
+
+/// SIGTERM, a bounded wait, then SIGKILL.
+fn terminate(pid: i32) {
+    if pid <= 1 {
+        return;
+    }
+    let pid = Pid::from_raw(pid);
+    if kill(pid, Signal::SIGTERM).is_ok() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && alive(pid) {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+}
+
+/// Whether `pid` exists and is not a zombie (a zombie child of ours is dead
+/// for this purpose; its parent reaps it).
+fn alive(pid: Pid) -> bool {
+    if kill(pid, None).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state != "Z"),
+        Err(_) => false,
+    }
 }
 
 fn run(cmd: &mut Command) -> io::Result<Output> {
@@ -69,38 +163,104 @@ impl Lab {
     /// When not root or `ip` is missing: a test that needs namespaces must
     /// fail loudly, never pass without running.
     pub fn new() -> Self {
+        Self::try_new().unwrap_or_else(|e| panic!("network-namespace tests: {e}"))
+    }
+
+    /// A lab that reports a missing `ip` or missing privileges as an error
+    /// instead of panicking.
+    pub fn try_new() -> io::Result<Self> {
+        Self::try_with_janitor(Janitor::default())
+    }
+
+    /// A lab that registers what it makes with `janitor`, which the caller
+    /// may already have handed to a signal handler thread (so nothing the
+    /// lab creates can escape a cleanup, however early the signal comes).
+    pub fn try_with_janitor(janitor: Janitor) -> io::Result<Self> {
+        ip(&["netns", "list"]).map_err(|e| {
+            io::Error::other(format!(
+                "network namespaces need root and iproute2 (`ip`): {e}"
+            ))
+        })?;
         let n = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let lab = Self {
+        Ok(Self {
             prefix: format!("vt{}-{n}", std::process::id()),
             hosts: Vec::new(),
             children: Vec::new(),
-            pids: Vec::new(),
+            registry: janitor,
             veths: 0,
-        };
-        if let Err(e) = ip(&["netns", "list"]) {
-            panic!("network-namespace tests need root and iproute2 (`ip`): {e}");
-        }
-        lab
+        })
+    }
+
+    /// A handle that removes everything this lab made, from any thread.
+    pub fn janitor(&self) -> Janitor {
+        self.registry.clone()
     }
 
     /// Adds a host (network namespace) with `lo` up.
     pub fn host(&mut self, name: &str) -> Host {
+        self.try_host(name)
+            .unwrap_or_else(|e| panic!("creating netns for {name}: {e}"))
+    }
+
+    /// [`Lab::host`], returning errors.
+    pub fn try_host(&mut self, name: &str) -> io::Result<Host> {
         let netns = format!("{}-{}", self.prefix, self.hosts.len());
-        ip(&["netns", "add", &netns]).unwrap_or_else(|e| panic!("creating netns for {name}: {e}"));
+        // Registered before it exists, so a concurrent cleanup cannot miss it.
+        self.registry.with(|r| r.netns.push(netns.clone()));
+        ip(&["netns", "add", &netns])?;
         let host = Host {
             netns,
             name: name.to_owned(),
         };
         self.hosts.push(host.clone());
-        self.ip_in(&host, &["link", "set", "lo", "up"]);
-        host
+        self.try_ip_in(&host, &["link", "set", "lo", "up"])?;
+        Ok(host)
     }
 
     /// Runs `ip -n <host> ARGS`, panicking with the error on failure.
     pub fn ip_in(&self, host: &Host, args: &[&str]) {
+        self.try_ip_in(host, args)
+            .unwrap_or_else(|e| panic!("{}: {e}", host.name));
+    }
+
+    /// [`Lab::ip_in`], returning errors.
+    pub fn try_ip_in(&self, host: &Host, args: &[&str]) -> io::Result<()> {
         let mut all = vec!["-n", host.netns.as_str()];
         all.extend_from_slice(args);
-        ip(&all).unwrap_or_else(|e| panic!("{}: {e}", host.name));
+        ip(&all)
+            .map(|_| ())
+            .map_err(|e| io::Error::other(format!("{}: {e}", host.name)))
+    }
+
+    /// Runs `program ARGS` inside `host`, feeding `stdin`; an error unless
+    /// it exits 0.
+    pub fn try_run_with_input(
+        &self,
+        host: &Host,
+        program: &str,
+        args: &[&str],
+        stdin: &str,
+    ) -> io::Result<Output> {
+        use std::io::Write as _;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &host.netns, program])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "{program} {args:?} in {} failed: {}",
+                host.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(out)
     }
 
     /// Joins `a` and `b` with a veth pair and gives them `addr_a`/`addr_b`
@@ -113,6 +273,35 @@ impl Lab {
         addr_b: Ipv4Addr,
         prefix_len: u8,
     ) -> (String, String) {
+        self.try_link(a, addr_a, b, addr_b, prefix_len)
+            .unwrap_or_else(|e| panic!("veth {}-{}: {e}", a.name, b.name))
+    }
+
+    /// [`Lab::link`], returning errors.
+    pub fn try_link(
+        &mut self,
+        a: &Host,
+        addr_a: Ipv4Addr,
+        b: &Host,
+        addr_b: Ipv4Addr,
+        prefix_len: u8,
+    ) -> io::Result<(String, String)> {
+        let (ia, ib) = self.try_veth(a, b)?;
+        self.try_ip_in(
+            a,
+            &["addr", "add", &format!("{addr_a}/{prefix_len}"), "dev", &ia],
+        )?;
+        self.try_ip_in(
+            b,
+            &["addr", "add", &format!("{addr_b}/{prefix_len}"), "dev", &ib],
+        )?;
+        Ok((ia, ib))
+    }
+
+    /// Joins `a` and `b` with a veth pair, both ends up and without
+    /// addresses. Returns the interface names (in a, in b): `ethN` with the
+    /// same N on both sides.
+    pub fn try_veth(&mut self, a: &Host, b: &Host) -> io::Result<(String, String)> {
         let n = self.veths;
         self.veths += 1;
         // Names are created in the host namespace for an instant, so they
@@ -123,53 +312,70 @@ impl Lab {
         ip(&[
             "link", "add", &ta, "netns", &a.netns, "type", "veth", "peer", "name", &tb, "netns",
             &b.netns,
-        ])
-        .unwrap_or_else(|e| panic!("veth {}-{}: {e}", a.name, b.name));
+        ])?;
         let (ia, ib) = (format!("eth{n}"), format!("eth{n}"));
-        self.ip_in(a, &["link", "set", &ta, "name", &ia]);
-        self.ip_in(b, &["link", "set", &tb, "name", &ib]);
-        self.ip_in(
-            a,
-            &["addr", "add", &format!("{addr_a}/{prefix_len}"), "dev", &ia],
-        );
-        self.ip_in(
-            b,
-            &["addr", "add", &format!("{addr_b}/{prefix_len}"), "dev", &ib],
-        );
-        self.ip_in(a, &["link", "set", &ia, "up"]);
-        self.ip_in(b, &["link", "set", &ib, "up"]);
-        (ia, ib)
+        self.try_ip_in(a, &["link", "set", &ta, "name", &ia])?;
+        self.try_ip_in(b, &["link", "set", &tb, "name", &ib])?;
+        self.try_ip_in(a, &["link", "set", &ia, "up"])?;
+        self.try_ip_in(b, &["link", "set", &ib, "up"])?;
+        Ok((ia, ib))
     }
 
     /// Runs a command inside `host` and waits for it.
     pub fn exec(&self, host: &Host, program: &str, args: &[&str]) -> Output {
+        self.try_exec(host, program, args)
+            .unwrap_or_else(|e| panic!("running {program} in {}: {e}", host.name))
+    }
+
+    /// [`Lab::exec`], returning an error when the command cannot be
+    /// started (its exit status is the caller's to judge).
+    pub fn try_exec(&self, host: &Host, program: &str, args: &[&str]) -> io::Result<Output> {
         Command::new("ip")
             .args(["netns", "exec", &host.netns, program])
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|e| panic!("running {program} in {}: {e}", host.name))
     }
 
     /// Starts a command inside `host`; it is killed when the lab drops.
     pub fn spawn(&mut self, host: &Host, program: &str, args: &[&str]) -> u32 {
+        self.try_spawn(host, program, args)
+            .unwrap_or_else(|e| panic!("spawning {program} in {}: {e}", host.name))
+    }
+
+    /// [`Lab::spawn`], returning errors.
+    pub fn try_spawn(&mut self, host: &Host, program: &str, args: &[&str]) -> io::Result<u32> {
         let child = Command::new("ip")
             .args(["netns", "exec", &host.netns, program])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {program} in {}: {e}", host.name));
+            .spawn()?;
         let pid = child.id();
         self.children.push(child);
-        pid
+        Ok(pid)
     }
 
     /// Registers a PID (e.g. read from a daemon's pidfile) to kill on drop.
     pub fn track_pid(&mut self, pid: i32) {
-        if pid > 1 && !self.pids.contains(&pid) {
-            self.pids.push(pid);
+        self.registry.with(|r| {
+            if pid > 1 && !r.pids.contains(&pid) {
+                r.pids.push(pid);
+            }
+        });
+    }
+
+    /// Stops a PID registered with [`Lab::track_pid`] now (SIGTERM, then
+    /// SIGKILL after 5 s) and forgets it.
+    pub fn stop_pid(&mut self, pid: i32) {
+        let known = self.registry.with(|r| {
+            let known = r.pids.contains(&pid);
+            r.pids.retain(|p| *p != pid);
+            known
+        });
+        if known {
+            terminate(pid);
         }
     }
 
@@ -205,23 +411,16 @@ impl Default for Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for pid in self.pids.drain(..) {
-            let pid = Pid::from_raw(pid);
-            if kill(pid, Signal::SIGTERM).is_ok() {
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while Instant::now() < deadline && kill(pid, None).is_ok() {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                let _ = kill(pid, Signal::SIGKILL);
-            }
+        let pids: Vec<i32> = self.registry.with(|r| r.pids.drain(..).collect());
+        for pid in pids {
+            terminate(pid);
         }
         for mut child in self.children.drain(..) {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for host in self.hosts.drain(..) {
-            let _ = ip(&["netns", "del", &host.netns]);
-        }
+        self.registry.cleanup();
+        self.hosts.clear();
     }
 }
 

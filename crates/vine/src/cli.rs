@@ -88,6 +88,10 @@ pub enum Command {
     Ping(PingArgs),
     /// Check that this host can run vine.
     Doctor,
+    /// Run the multi-PC showcase on this machine, in network namespaces
+    /// (as root): direct, hole-punched and relayed paths, a cut and its
+    /// repair, with live session tables. Removes everything it made.
+    Demo(DemoArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -180,6 +184,15 @@ pub struct SessionsArgs {
     /// as it did (needs the running daemon).
     #[arg(long, value_name = "PEER")]
     pub explain: Option<String>,
+}
+
+/// Options of `vine demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Do not wait for Enter between the steps (the default when stdin is
+    /// not a terminal).
+    #[arg(long)]
+    pub no_pause: bool,
 }
 
 /// Options of `vine completions`.

@@ -2,6 +2,7 @@
 
 mod config;
 mod daemon;
+mod demo;
 mod doctor;
 mod explain;
 mod identity;
@@ -68,5 +69,6 @@ pub fn dispatch(cli: &Cli) -> Outcome {
         Command::Snapshot => daemon::live(cli, daemon::Live::Snapshot),
         Command::Ping(args) => daemon::ping(cli, args.address, args.count),
         Command::Doctor => doctor::run(cli),
+        Command::Demo(args) => demo::run(args),
     }
 }

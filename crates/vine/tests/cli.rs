@@ -108,6 +108,7 @@ fn help_lists_the_whole_command_tree() {
         "snapshot",
         "ping",
         "doctor",
+        "demo",
         "completions",
         "version",
     ] {

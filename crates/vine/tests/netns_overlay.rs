@@ -5,55 +5,16 @@
 //! withdrawal on stop, and nothing left behind. Every namespace, process and
 //! file is removed even when an assertion fails (the lab cleans up on drop).
 
+mod common;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::Duration;
 
+use common::{Node, kernel_routes, ok, ping, start};
 use vine_testkit::netns::{Host, Lab, wait_for};
-
-const VINE: &str = env!("CARGO_BIN_EXE_vine");
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-struct Node {
-    host: Host,
-    dir: PathBuf,
-    config: PathBuf,
-    overlay: Ipv4Addr,
-    underlay: Ipv4Addr,
-}
-
-impl Node {
-    fn vine(&self, lab: &Lab, args: &[&str]) -> Output {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend_from_slice(&["-c", s(&self.config)]);
-        lab.exec(&self.host, VINE, &all)
-    }
-
-    fn json(&self, lab: &Lab, cmd: &str) -> serde_json::Value {
-        let out = ok(self.vine(lab, &[cmd, "--format", "json"]), cmd);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{cmd}: {e}: {out}"))
-    }
-
-    fn run_dir(&self) -> PathBuf {
-        self.dir.join("run")
-    }
-}
 
 fn make_node(
     lab: &mut Lab,
@@ -63,91 +24,26 @@ fn make_node(
     underlay: [u8; 4],
     host: Host,
 ) -> Node {
-    let dir = root.join(name);
-    let identity = dir.join("identity");
-    let config = dir.join("vine.toml");
-    let overlay = Ipv4Addr::from(overlay);
-    ok(
-        lab.exec(
-            &host,
-            VINE,
-            &["identity", "init", "--identity", s(&identity)],
-        ),
-        "identity init",
-    );
-    ok(
-        lab.exec(
-            &host,
-            VINE,
-            &[
-                "config",
-                "init",
-                "-c",
-                s(&config),
-                "--identity",
-                s(&identity),
-                "--name",
-                name,
-                "--network-id",
-                "lab-net",
-                "--address",
-                &format!("{overlay}/24"),
-                "--runtime-dir",
-                s(&dir.join("run")),
-            ],
-        ),
-        "config init",
-    );
-    Node {
+    common::make_node(
+        lab,
+        root,
+        name,
+        Ipv4Addr::from(overlay),
+        Ipv4Addr::from(underlay),
         host,
-        dir,
-        config,
-        overlay,
-        underlay: Ipv4Addr::from(underlay),
-    }
-}
-
-fn append(node: &Node, text: &str) {
-    let mut c = fs::read_to_string(&node.config).expect("read config");
-    c.push('\n');
-    c.push_str(text);
-    fs::write(&node.config, c).expect("write config");
-}
-
-fn export(lab: &Lab, node: &Node) -> String {
-    ok(
-        node.vine(lab, &["identity", "export-public"]),
-        "export-public",
     )
 }
 
-fn peer_id(lab: &Lab, node: &Node) -> String {
-    let v: serde_json::Value = serde_json::from_str(&ok(
-        node.vine(lab, &["identity", "export-public", "--format", "json"]),
-        "export-public json",
-    ))
-    .expect("json");
-    v["peer_id"].as_str().expect("peer_id").to_owned()
+fn append(node: &Node, text: &str) {
+    node.append(text);
 }
 
-fn start(lab: &mut Lab, node: &Node) {
-    ok(node.vine(lab, &["daemon", "start"]), "daemon start");
-    let pid: i32 = fs::read_to_string(node.run_dir().join("vine.pid"))
-        .expect("pidfile")
-        .trim()
-        .parse()
-        .expect("pid");
-    lab.track_pid(pid);
+fn export(lab: &Lab, node: &Node) -> String {
+    node.export(lab)
 }
 
-fn ping(lab: &Lab, from: &Node, to: Ipv4Addr) -> bool {
-    lab.exec(&from.host, "ping", &["-c", "1", "-W", "1", &to.to_string()])
-        .status
-        .success()
-}
-
-fn kernel_routes(lab: &Lab, node: &Node) -> String {
-    String::from_utf8_lossy(&lab.exec(&node.host, "ip", &["route", "show"]).stdout).into_owned()
+fn peer_id(_lab: &Lab, node: &Node) -> String {
+    node.peer_id.clone()
 }
 
 #[test]
@@ -260,15 +156,11 @@ fn two_daemons_carry_ping_and_tcp_and_clean_up() {
 }
 
 fn pid_of(node: &Node) -> i32 {
-    fs::read_to_string(node.run_dir().join("vine.pid"))
-        .expect("pidfile")
-        .trim()
-        .parse()
-        .expect("pid")
+    node.pid()
 }
 
 fn counters(lab: &Lab, node: &Node) -> serde_json::Value {
-    node.json(lab, "counters")["data"].clone()
+    node.counters(lab)
 }
 
 /// Two namespaces on one veth, alpha and beta configured to know each

@@ -86,10 +86,18 @@ impl Node {
         };
         self.dirty.insert(id);
         p.last_rx = Some(now);
-        if let Via::Direct(addr) = via {
-            p.observed = Some(addr);
-        }
-        let Some(i) = p.path_index(via, now) else {
+        // A new path learned from inbound traffic: unless the address is
+        // one the peer owns (announced as local, or configured), it is a NAT
+        // mapping of the peer. A probe reply may still show that the peer
+        // reached our own address, which makes the path direct.
+        let mapping = match via {
+            Via::Direct(addr) => {
+                p.observed = Some(addr);
+                p.bootstrap != Some(addr) && !p.announced.local.contains(&addr)
+            }
+            Via::Relay(_) => false,
+        };
+        let Some(i) = p.path_index_with(via, now, mapping) else {
             return;
         };
         // Authenticated traffic over a path while nothing works yet: use it
@@ -125,6 +133,23 @@ impl Node {
         }
         if !was_alive {
             self.record_working(now, id, via);
+        }
+    }
+
+    /// Reclassifies a punched path as `direct` once the peer is known to
+    /// send to our own address over it.
+    fn path_reaches_us_directly(&mut self, id: PeerId, via: Via) {
+        let Some(path) = self
+            .peers
+            .get_mut(&id)
+            .and_then(|p| p.paths.iter_mut().find(|x| x.via == via))
+        else {
+            return;
+        };
+        path.reflexive = false;
+        if path.class == Some(PathClass::SignalingThenDirect) {
+            path.class = Some(PathClass::Direct);
+            self.dirty.insert(id);
         }
     }
 
@@ -307,6 +332,12 @@ impl Node {
                 if let Some((path_via, sent)) = sent {
                     let rtt = now.saturating_duration_since(sent);
                     self.path_confirmed(now, id, path_via, Some(rtt));
+                    if matches!(via, Via::Direct(_)) && self.local_addresses.contains(&observed) {
+                        // The peer reaches our own address on this path: it
+                        // is direct whatever the peer's side looks like, and
+                        // both ends report the same class.
+                        self.path_reaches_us_directly(id, path_via);
+                    }
                     if self.user_probes.remove(&probe) {
                         let class = self
                             .peers

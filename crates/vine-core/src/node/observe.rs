@@ -248,6 +248,9 @@ pub struct PeerCounters {
     pub relay_usage: u64,
     /// Times the preferred path fell back to a worse class.
     pub fallback_transitions: u64,
+    /// Times the preferred path changed at all (up, promoted, fallen back,
+    /// lost): the measure of flapping.
+    pub path_changes: u64,
     /// Session setups that failed.
     pub session_failures: u64,
     /// Drops attributed to this peer, by reason.
@@ -271,6 +274,8 @@ pub struct Counters {
     pub session_failures: u64,
     /// Preferred-path changes to a worse class.
     pub fallback_transitions: u64,
+    /// Preferred-path changes of any kind, summed over peers.
+    pub path_changes: u64,
     /// Data packets this node sent through a relay.
     pub relay_usage: u64,
     /// Frames this node forwarded as a relay for others.

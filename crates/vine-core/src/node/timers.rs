@@ -388,6 +388,8 @@ impl Node {
                     p.counters.fallback_transitions += 1;
                     self.counters.fallback_transitions += 1;
                 }
+                p.counters.path_changes += 1;
+                self.counters.path_changes += 1;
                 self.events.push_back(Event::PathChanged {
                     peer: id,
                     from,

@@ -185,6 +185,25 @@ pub(crate) fn run(cli: &Cli, cmd: &IdentityCommand) -> Outcome {
     Ok(())
 }
 
+/// The `[[allowed_peers]]` entry other nodes paste for `identity`, which
+/// owns `prefix` (what `export-public` prints, with `relay_capable` set).
+pub(crate) fn allowlist_entry(
+    identity: &vine_core::identity::Identity,
+    name: &str,
+    prefix: &str,
+    relay_capable: bool,
+) -> String {
+    let text = allowlist_snippet(&Export {
+        record: identity.public_record(Some(name)),
+        prefix: Some(prefix.to_owned()),
+    });
+    if relay_capable {
+        text.replace("relay_capable = false", "relay_capable = true")
+    } else {
+        text
+    }
+}
+
 /// The text form of `export-public`: a ready-to-paste `[[allowed_peers]]` entry.
 fn allowlist_snippet(export: &Export) -> String {
     let r = &export.record;
