@@ -124,6 +124,24 @@ pub fn run(options: RunOptions) -> Result<(), DaemonError> {
             warn!("setsid failed ({e}); continuing in the current session");
         }
     }
+    // A daemon inherits its parent's signal mask (Rust's `Command` does not
+    // reset it): started by a process that blocks SIGTERM, it would never
+    // see the signals it is stopped and reloaded with. Unblock them here,
+    // before any thread exists, so every thread inherits the clean mask.
+    let mut signals = nix::sys::signal::SigSet::empty();
+    for s in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+        nix::sys::signal::Signal::SIGUSR1,
+    ] {
+        signals.add(s);
+    }
+    if let Err(e) = signals.thread_unblock() {
+        warn!(
+            "cannot unblock SIGTERM/SIGINT/SIGHUP/SIGUSR1 ({e}); stop the daemon with `vine daemon stop`"
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

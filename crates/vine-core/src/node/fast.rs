@@ -27,6 +27,8 @@ pub(super) struct FastPath {
     stats: BTreeMap<PeerId, Arc<PeerStats>>,
     /// Activity count seen at the last check, per peer.
     seen: BTreeMap<PeerId, u64>,
+    /// Packets received seen at the last check, per peer.
+    seen_rx: BTreeMap<PeerId, u64>,
     pub(super) check_at: Option<Instant>,
 }
 
@@ -133,19 +135,35 @@ impl Node {
     }
 
     /// Notes which peers the fast path carried traffic for since the last
-    /// check (they count as busy).
+    /// check (they count as busy), and takes authenticated data received
+    /// on the preferred path as proof that it works: the fast path only
+    /// delivers data that came from the preferred endpoint, so a path that
+    /// keeps delivering is not declared dead because some probes were lost
+    /// (random loss must not make it flap); a path that stops delivering
+    /// still dies after the usual missed probes.
     pub(super) fn absorb_activity(&mut self, now: Instant) {
         if !self.fast.enabled() {
             return;
         }
         self.fast.check_at = Some(now + ACTIVITY_CHECK);
         for (id, stats) in &self.fast.stats {
+            let Some(p) = self.peers.get_mut(id) else {
+                continue;
+            };
             let activity = stats.activity();
             let seen = self.fast.seen.entry(*id).or_default();
             if activity != *seen {
                 *seen = activity;
-                if let Some(p) = self.peers.get_mut(id) {
-                    p.last_data = Some(now);
+                p.last_data = Some(now);
+            }
+            let rx = stats.packets_received.load(Ordering::Relaxed);
+            let seen_rx = self.fast.seen_rx.entry(*id).or_default();
+            if rx != *seen_rx {
+                *seen_rx = rx;
+                if let Some(path) = p.active.and_then(|i| p.paths.get_mut(i)) {
+                    if path.alive && matches!(path.via, Via::Direct(_)) {
+                        path.misses = 0;
+                    }
                 }
             }
         }
