@@ -41,6 +41,17 @@ pub trait PacketDevice: Send + Sync {
         let _ = buf;
         Err(io::ErrorKind::Unsupported.into())
     }
+    /// Waits (at most about [`READ_POLL`]) until a read would not block;
+    /// `Ok(false)` when nothing arrived in that time.
+    fn wait_readable(&self) -> io::Result<bool> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// Like [`PacketDevice::read_vnet`] but never waits (`WouldBlock` when
+    /// nothing is queued).
+    fn try_read_vnet(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Writes a virtio-net header and a packet, possibly a GRO super-packet.
     fn write_vnet(&self, buf: &[u8]) -> io::Result<usize> {
         let _ = buf;

@@ -84,6 +84,20 @@ impl PacketDevice for LinuxTun {
         self.0.write_vnet(buf)
     }
 
+    fn wait_readable(&self) -> io::Result<bool> {
+        let timeout = PollTimeout::try_from(READ_POLL).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(n) => Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => Ok(false),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+
+    fn try_read_vnet(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read_vnet(buf)
+    }
+
     fn name(&self) -> String {
         self.0.name().to_owned()
     }

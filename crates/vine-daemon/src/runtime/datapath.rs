@@ -36,6 +36,8 @@ use vine_linux::udp::{RecvBatch, SendScratch, UdpBatch};
 
 use crate::host::PacketDevice;
 
+/// Super-packets the TX thread reads and sends per turn with the token.
+const TX_DRAIN: usize = 8;
 /// Packets read from the TUN device before they are sent as one batch.
 pub(crate) const TX_BATCH: usize = 64;
 /// Messages per `recvmmsg`.
@@ -78,6 +80,7 @@ impl DataPath {
         slow: mpsc::Sender<SlowPath>,
     ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let token = Arc::new(TunToken::default());
         let rx_udp = udp.try_clone()?;
         rx_udp.set_read_timeout(Some(RX_POLL))?;
         let tx = Tx {
@@ -86,6 +89,7 @@ impl DataPath {
             udp: udp.try_clone()?,
             slow: slow.clone(),
             stop: Arc::clone(&stop),
+            token: Arc::clone(&token),
         };
         let rx = Rx {
             reader: plane.reader(),
@@ -93,6 +97,8 @@ impl DataPath {
             udp: rx_udp,
             slow,
             stop: Arc::clone(&stop),
+            token,
+            tx_reader: plane.reader(),
         };
         let mut threads = Vec::new();
         threads.push(
@@ -151,12 +157,145 @@ fn is_idle(e: &io::Error) -> bool {
     )
 }
 
+/// Looks up and seals one packet in `slot` (`slot[DATA_HEADER_LEN..][..len]`),
+/// recording what to send; false when the event loop is gone.
+fn dispatch(
+    reader: &Reader,
+    slow: &mpsc::Sender<SlowPath>,
+    now: Instant,
+    slot: &mut [u8],
+    len: usize,
+    index: usize,
+    sends: &mut Vec<(usize, SocketAddrV4, usize)>,
+) -> bool {
+    let plane = reader.plane();
+    let packet = DATA_HEADER_LEN..DATA_HEADER_LEN + len;
+    match reader.tables().outbound(&slot[packet.clone()], now) {
+        Outbound::Send {
+            peer,
+            keypair,
+            endpoint,
+        } => match keypair.seal(slot, len) {
+            Ok(sealed) => {
+                peer.stats.add_sent(1, len as u64);
+                sends.push((index, endpoint, sealed));
+                true
+            }
+            Err(_) => hand_over(slow, plane, SlowPath::Tun(slot[packet].to_vec())),
+        },
+        Outbound::Slow => hand_over(slow, plane, SlowPath::Tun(slot[packet].to_vec())),
+        Outbound::Drop(reason) => {
+            plane.add_drop(reason);
+            true
+        }
+    }
+}
+
+fn send_datagrams(udp: &UdpBatch, datagrams: &[(SocketAddrV4, &[u8])], scratch: &mut SendScratch) {
+    match udp.send_batch(datagrams, scratch) {
+        Ok(report) => {
+            if report.gso_disabled {
+                info!("the kernel refused UDP GSO; sending one datagram per packet");
+            }
+            if report.dropped > 0 {
+                debug!(dropped = report.dropped, "UDP send dropped datagrams");
+            }
+        }
+        Err(e) => debug!("UDP send: {e}"),
+    }
+}
+
+/// The right to read the TUN device and send what was read. Whoever reads
+/// also sends before letting go, so packets leave in the order the kernel
+/// queued them even when two threads take turns.
+#[derive(Debug, Default)]
+pub(crate) struct TunToken(AtomicBool);
+
+impl TunToken {
+    fn try_take(&self) -> bool {
+        self.0
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn give_back(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Reusable buffers for reading one TSO/USO super-packet from the TUN,
+/// splitting it into sealed segments and sending them with GSO.
+struct VnetPump {
+    raw: Vec<u8>,
+    segments: SegmentBuf,
+    sends: Vec<(usize, SocketAddrV4, usize)>,
+    scratch: SendScratch,
+}
+
+impl VnetPump {
+    fn new() -> Self {
+        Self {
+            raw: vec![0u8; VIRTIO_NET_HDR_LEN + MAX_PACKET],
+            segments: SegmentBuf::new(DATA_HEADER_LEN, DATA_OVERHEAD),
+            sends: Vec::with_capacity(64),
+            scratch: SendScratch::new(),
+        }
+    }
+
+    /// Reads queued super-packets (at most `max`, never waiting) and sends
+    /// them. `Ok(false)` when the event loop is gone; `Err` when the device
+    /// failed.
+    fn drain(
+        &mut self,
+        max: usize,
+        reader: &mut Reader,
+        device: &dyn PacketDevice,
+        udp: &UdpBatch,
+        slow: &mpsc::Sender<SlowPath>,
+    ) -> io::Result<bool> {
+        for _ in 0..max {
+            let n = match device.try_read_vnet(&mut self.raw) {
+                Ok(n) if n > 0 => n,
+                Ok(_) => continue,
+                Err(e) if is_idle(&e) => return Ok(true),
+                Err(e) => return Err(e),
+            };
+            if let Err(e) = split(&self.raw[..n], &mut self.segments) {
+                debug!("unusable packet from the TUN device: {e}");
+                reader.plane().add_drop(DropReason::Malformed);
+                continue;
+            }
+            let now = Instant::now();
+            reader.refresh();
+            self.sends.clear();
+            for i in 0..self.segments.len() {
+                let (slot, len) = self.segments.slot_mut(i);
+                if !dispatch(reader, slow, now, slot, len, i, &mut self.sends) {
+                    return Ok(false);
+                }
+            }
+            if self.sends.is_empty() {
+                continue;
+            }
+            let segments = &self.segments;
+            let datagrams: Vec<(SocketAddrV4, &[u8])> = self
+                .sends
+                .iter()
+                .map(|&(i, dst, len)| (dst, &segments.slot(i)[..len]))
+                .collect();
+            send_datagrams(udp, &datagrams, &mut self.scratch);
+        }
+        Ok(true)
+    }
+}
+
 struct Tx {
     reader: Reader,
     device: Arc<dyn PacketDevice>,
     udp: UdpBatch,
     slow: mpsc::Sender<SlowPath>,
     stop: Arc<AtomicBool>,
+    token: Arc<TunToken>,
 }
 
 impl Tx {
@@ -168,93 +307,47 @@ impl Tx {
         }
     }
 
-    /// Looks up and seals one packet in `slot` (`slot[DATA_HEADER_LEN..][..len]`),
-    /// recording what to send; false when the event loop is gone.
-    fn dispatch(
-        &self,
-        now: Instant,
-        slot: &mut [u8],
-        len: usize,
-        index: usize,
-        sends: &mut Vec<(usize, SocketAddrV4, usize)>,
-    ) -> bool {
-        let plane = self.reader.plane();
-        let packet = DATA_HEADER_LEN..DATA_HEADER_LEN + len;
-        match self.reader.tables().outbound(&slot[packet.clone()], now) {
-            Outbound::Send {
-                peer,
-                keypair,
-                endpoint,
-            } => match keypair.seal(slot, len) {
-                Ok(sealed) => {
-                    peer.stats.add_sent(1, len as u64);
-                    sends.push((index, endpoint, sealed));
-                    true
-                }
-                Err(_) => hand_over(&self.slow, plane, SlowPath::Tun(slot[packet].to_vec())),
-            },
-            Outbound::Slow => hand_over(&self.slow, plane, SlowPath::Tun(slot[packet].to_vec())),
-            Outbound::Drop(reason) => {
-                plane.add_drop(reason);
-                true
-            }
-        }
-    }
-
-    fn send(&self, datagrams: &[(SocketAddrV4, &[u8])], scratch: &mut SendScratch) {
-        match self.udp.send_batch(datagrams, scratch) {
-            Ok(report) => {
-                if report.gso_disabled {
-                    info!("the kernel refused UDP GSO; sending one datagram per packet");
-                }
-                if report.dropped > 0 {
-                    debug!(dropped = report.dropped, "UDP send dropped datagrams");
-                }
-            }
-            Err(e) => debug!("UDP send: {e}"),
-        }
-    }
-
     /// With TUN offloads: one read is a TSO/USO super-packet of up to 64 KiB,
     /// split into MTU-sized segments in slots with room for the WireGuard
-    /// header and tag, sealed in place, sent with GSO.
+    /// header and tag, sealed in place, sent with GSO. The TX thread waits
+    /// for the device and drains it while holding the [`TunToken`]; the RX
+    /// thread takes the token when it is free to send what its own writes
+    /// just provoked (a reply the kernel queued during the write) without
+    /// waiting for this thread to be scheduled.
     fn run_vnet(mut self) {
-        let mut raw = vec![0u8; VIRTIO_NET_HDR_LEN + MAX_PACKET];
-        let mut segments = SegmentBuf::new(DATA_HEADER_LEN, DATA_OVERHEAD);
-        let mut sends: Vec<(usize, SocketAddrV4, usize)> = Vec::with_capacity(64);
-        let mut scratch = SendScratch::new();
+        let mut pump = VnetPump::new();
         while !self.stop.load(Ordering::Relaxed) {
-            let n = match self.device.read_vnet(&mut raw) {
-                Ok(n) if n > 0 => n,
-                Ok(_) => continue,
-                Err(e) if is_idle(&e) => continue,
+            match self.device.wait_readable() {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    error!(
+                        "waiting for the TUN device failed: {e}; outbound overlay traffic stops"
+                    );
+                    return;
+                }
+            }
+            if !self.token.try_take() {
+                // The RX thread is sending; it gives the token back soon.
+                std::thread::yield_now();
+                continue;
+            }
+            let result = pump.drain(
+                TX_DRAIN,
+                &mut self.reader,
+                &*self.device,
+                &self.udp,
+                &self.slow,
+            );
+            self.token.give_back();
+            match result {
+                Ok(true) => {}
+                Ok(false) => return,
                 Err(e) => {
                     error!("reading the TUN device failed: {e}; outbound overlay traffic stops");
                     return;
                 }
-            };
-            if let Err(e) = split(&raw[..n], &mut segments) {
-                debug!("unusable packet from the TUN device: {e}");
-                self.reader.plane().add_drop(DropReason::Malformed);
-                continue;
             }
-            let now = Instant::now();
-            self.reader.refresh();
-            sends.clear();
-            for i in 0..segments.len() {
-                let (slot, len) = segments.slot_mut(i);
-                if !self.dispatch(now, slot, len, i, &mut sends) {
-                    return;
-                }
-            }
-            if sends.is_empty() {
-                continue;
-            }
-            let datagrams: Vec<(SocketAddrV4, &[u8])> = sends
-                .iter()
-                .map(|&(i, dst, len)| (dst, &segments.slot(i)[..len]))
-                .collect();
-            self.send(&datagrams, &mut scratch);
         }
         debug!("TX thread stopped");
     }
@@ -294,7 +387,7 @@ impl Tx {
             self.reader.refresh();
             sends.clear();
             for (i, slot) in slots.iter_mut().enumerate().take(n) {
-                if !self.dispatch(now, slot, lens[i], i, &mut sends) {
+                if !dispatch(&self.reader, &self.slow, now, slot, lens[i], i, &mut sends) {
                     return;
                 }
             }
@@ -305,7 +398,7 @@ impl Tx {
                 .iter()
                 .map(|&(i, dst, len)| (dst, &slots[i][..len]))
                 .collect();
-            self.send(&datagrams, &mut scratch);
+            send_datagrams(&self.udp, &datagrams, &mut scratch);
         }
         debug!("TX thread stopped");
     }
@@ -317,6 +410,9 @@ struct Rx {
     udp: UdpBatch,
     slow: mpsc::Sender<SlowPath>,
     stop: Arc<AtomicBool>,
+    token: Arc<TunToken>,
+    /// A second reader of the tables for what this thread sends.
+    tx_reader: Reader,
 }
 
 impl Rx {
@@ -325,6 +421,7 @@ impl Rx {
             .device
             .offloads()
             .map(|o| Coalescer::new(COALESCE_PACKETS, o.uso));
+        let mut assist = gro.as_ref().map(|_| VnetPump::new());
         let mut batch = RecvBatch::new(RX_BATCH);
         let mut failures = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
@@ -357,6 +454,24 @@ impl Rx {
             if let Some(gro) = gro.as_mut() {
                 if let Err(e) = gro.flush(|b| self.device.write_vnet(b)) {
                     debug!("TUN write: {e}");
+                }
+                // What we just wrote may have made the kernel queue an
+                // answer (an echo reply, a TCP ACK): send it now if the TX
+                // thread is not already at it.
+                if let Some(pump) = assist.as_mut() {
+                    if self.token.try_take() {
+                        let result = pump.drain(
+                            1,
+                            &mut self.tx_reader,
+                            &*self.device,
+                            &self.udp,
+                            &self.slow,
+                        );
+                        self.token.give_back();
+                        if matches!(result, Ok(false)) {
+                            return;
+                        }
+                    }
                 }
             }
         }
