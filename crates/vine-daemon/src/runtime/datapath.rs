@@ -420,7 +420,7 @@ impl Rx {
         let mut gro = self
             .device
             .offloads()
-            .map(|o| Coalescer::new(COALESCE_PACKETS, o.uso));
+            .map(|o| Coalescer::new(COALESCE_PACKETS, o.uso).trusting_checksums());
         let mut assist = gro.as_ref().map(|_| VnetPump::new());
         let mut batch = RecvBatch::new(RX_BATCH);
         let mut failures = 0u32;
