@@ -202,8 +202,9 @@ impl UdpBatch {
     /// contiguous in memory (one iovec each).
     ///
     /// A message that fails for its destination is skipped and counted in
-    /// [`SendReport::dropped`] (after one retry, in case the error was a
-    /// stale ICMP report left on the socket); the rest of the batch still
+    /// [`SendReport::dropped`] (after one retry when the error may be a
+    /// stale ICMP report left on the socket; a firewall's `EPERM` is not
+    /// retried); the rest of the batch still
     /// goes out. Messages without buffer space are retried a few times
     /// (sleeping up to ~3 ms in all), then dropped. GSO rejection is
     /// described in the [module docs](self).
@@ -266,8 +267,8 @@ impl UdpBatch {
                     thread::sleep(Duration::from_micros(50 << busy));
                     busy += 1;
                 }
-                Failure::Destination if !retried => retried = true,
-                Failure::Busy | Failure::Destination => {
+                Failure::Stale if !retried => retried = true,
+                Failure::Busy | Failure::Stale | Failure::Destination => {
                     report.dropped += run.count;
                     pos += 1;
                     busy = 0;
@@ -384,7 +385,11 @@ enum Failure {
     Busy,
     /// The kernel refuses `UDP_SEGMENT` (only for a message that has it).
     GsoRejected,
-    /// The message's destination failed (or a stale ICMP error surfaced).
+    /// An error the kernel may have derived from an ICMP report about an
+    /// earlier send (it is cleared by reporting it): worth one retry.
+    Stale,
+    /// The message itself was refused (a local firewall's verdict, no
+    /// route, bad size): retrying the same message cannot help.
     Destination,
     /// The socket itself is broken.
     Fatal,
@@ -400,11 +405,10 @@ fn classify(err: &io::Error, gso_message: bool) -> Failure {
         libc::EIO | libc::EINVAL | libc::EMSGSIZE | libc::EOPNOTSUPP if gso_message => {
             Failure::GsoRejected
         }
-        libc::ECONNREFUSED
-        | libc::EHOSTUNREACH
-        | libc::ENETUNREACH
-        | libc::EHOSTDOWN
-        | libc::ENETDOWN
+        libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN => {
+            Failure::Stale
+        }
+        libc::ENETDOWN
         | libc::EPERM
         | libc::EACCES
         | libc::EADDRNOTAVAIL

@@ -387,7 +387,13 @@ impl NatLab {
     }
 
     /// Drops `percent` % of the packets between `a` and `b`, in each
-    /// direction, chosen at random (applied in `a`'s namespace).
+    /// direction, chosen at random, until [`NatLab::remove`].
+    ///
+    /// Like a lossy link, the loss is silent: packets are dropped where they
+    /// arrive (the input hook of the receiving namespace), never where they
+    /// are sent, because a drop in the sender's output hook fails the send
+    /// with `EPERM` — which a sender may notice, count or retry, so the
+    /// "link" would lose less than configured.
     pub fn loss(&mut self, a: &Machine, b: &Machine, percent: u8) -> io::Result<Rule> {
         let mut rule = self.new_rule();
         let verdict = match percent {
@@ -395,8 +401,41 @@ impl NatLab {
             1..=99 => format!("numgen random mod 100 < {percent} drop"),
             _ => "drop".to_owned(),
         };
-        self.filter(&mut rule, a, b, &verdict)?;
+        for (me, other) in [(a, b), (b, a)] {
+            self.filter_input(&mut rule, me, other, &verdict)?;
+        }
         Ok(rule)
+    }
+
+    /// Applies `verdict` in `me`'s input hook to what arrives from `other`.
+    fn filter_input(
+        &mut self,
+        rule: &mut Rule,
+        me: &Machine,
+        other: &Machine,
+        verdict: &str,
+    ) -> io::Result<()> {
+        let set = Self::address_set(other);
+        let table = &rule.table;
+        let script = format!(
+            "table ip {table} {{\n\
+             \x20 chain input {{\n\
+             \x20   type filter hook input priority -10; policy accept;\n\
+             \x20   ip saddr {{ {set} }} {verdict}\n\
+             \x20 }}\n\
+             }}\n"
+        );
+        self.nft_script(&me.host, &script)?;
+        rule.hosts.push(me.host.clone());
+        Ok(())
+    }
+
+    fn address_set(m: &Machine) -> String {
+        m.addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn new_rule(&mut self) -> Rule {
@@ -414,12 +453,7 @@ impl NatLab {
         other: &Machine,
         verdict: &str,
     ) -> io::Result<()> {
-        let set = other
-            .addresses()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let set = Self::address_set(other);
         let table = &rule.table;
         let script = format!(
             "table ip {table} {{\n\
@@ -602,10 +636,37 @@ mod tests {
             assert!(probe(&lab, &srv1, &s2, 5002, to1).is_none(), "cut leaked");
             lab.remove(rule).expect("remove");
             assert!(probe(&lab, &srv1, &s2, 5003, to1).is_some(), "cut stayed");
-            // 100 % loss is a cut in one namespace.
+            // 100 % loss is a cut.
             let rule = lab.loss(&s2, &s1, 100).expect("loss");
             assert!(probe(&lab, &srv1, &s2, 5004, to1).is_none());
             lab.remove(rule).expect("remove");
+            // Random loss is silent (every send succeeds, as on a lossy
+            // link) and drops about the configured share: 400 datagrams at
+            // 25 % lose 100 ± 8.7 (binomial); the bounds are ±5 sigma.
+            let rule = lab.loss(&s2, &s1, 25).expect("loss");
+            let sender = lab.lab().run_in(&s2.host, || {
+                UdpSocket::bind((s2.address, 5005)).expect("bind")
+            });
+            srv1.set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let (mut failed_sends, mut arrived) = (0, 0);
+            let mut buf = [0u8; 8];
+            // In rounds of 50, drained in between, so the receiver's
+            // socket buffer never overflows.
+            for _ in 0..8 {
+                failed_sends += (0..50)
+                    .filter(|_| sender.send_to(b"x", to1).is_err())
+                    .count();
+                while srv1.recv_from(&mut buf).is_ok() {
+                    arrived += 1;
+                }
+            }
+            assert_eq!(failed_sends, 0, "a lossy link must not fail sends");
+            lab.remove(rule).expect("remove");
+            assert!(
+                (257..=343).contains(&arrived),
+                "25 % loss let {arrived} of 400 datagrams through"
+            );
         }
         for n in names {
             assert!(!crate::netns::netns_exists(&n), "{n} was not removed");

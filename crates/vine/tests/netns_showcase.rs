@@ -400,9 +400,10 @@ fn ten_percent_loss_on_a_direct_path_does_not_flap() {
         a1 - a0,
         b1 - b0
     );
-    // 10 % each way loses about 19 % of round trips; the fault was real.
+    // 10 % each way loses about 19 % of round trips (±2.3 % over ~300
+    // pings); the fault was real and as strong as configured.
     assert!(
-        (8.0..35.0).contains(&lost),
+        (10.0..32.0).contains(&lost),
         "the loss rule did not act as configured: {summary}"
     );
     assert!(

@@ -413,3 +413,25 @@ fn clones_receive_and_send_on_separate_threads() {
         assert!(got == owned, "echoed back intact and in order");
     });
 }
+
+#[test]
+fn only_errors_that_may_be_stale_icmp_reports_are_retried() {
+    let e = |n| io::Error::from_raw_os_error(n);
+    for n in [
+        libc::ECONNREFUSED,
+        libc::EHOSTUNREACH,
+        libc::ENETUNREACH,
+        libc::EHOSTDOWN,
+    ] {
+        assert_eq!(classify(&e(n), false), Failure::Stale, "errno {n}");
+    }
+    // A local firewall's verdict (nftables drop in the output hook) is for
+    // this datagram: sending it again would only ask the firewall twice,
+    // and a random-drop rule would lose less than configured.
+    for n in [libc::EPERM, libc::EACCES, libc::EMSGSIZE, libc::EINVAL] {
+        assert_eq!(classify(&e(n), false), Failure::Destination, "errno {n}");
+    }
+    assert_eq!(classify(&e(libc::EIO), true), Failure::GsoRejected);
+    assert_eq!(classify(&e(libc::ENOBUFS), false), Failure::Busy);
+    assert_eq!(classify(&e(libc::EBADF), false), Failure::Fatal);
+}
