@@ -41,6 +41,12 @@ pub trait PacketDevice: Send + Sync {
         let _ = buf;
         Err(io::ErrorKind::Unsupported.into())
     }
+    /// The descriptor to wait on for readability together with others
+    /// (one data-plane thread polling the TUN and the UDP socket at once);
+    /// `None` when the device has none.
+    fn poll_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
     /// Waits (at most about [`READ_POLL`]) until a read would not block;
     /// `Ok(false)` when nothing arrived in that time.
     fn wait_readable(&self) -> io::Result<bool> {

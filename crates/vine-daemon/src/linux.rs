@@ -98,6 +98,10 @@ impl PacketDevice for LinuxTun {
         self.0.read_vnet(buf)
     }
 
+    fn poll_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(self.0.as_fd())
+    }
+
     fn name(&self) -> String {
         self.0.name().to_owned()
     }

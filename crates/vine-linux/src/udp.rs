@@ -292,10 +292,25 @@ impl UdpBatch {
     /// socket errors. Interrupted calls and stale ICMP errors left on the
     /// socket are retried, and non-IPv4 senders skipped, internally.
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        self.recv_into(batch, true)
+    }
+
+    /// Like [`UdpBatch::recv_batch`] but never waits: takes what is queued
+    /// now, `WouldBlock` when nothing is (for a thread that polls several
+    /// descriptors).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is queued; socket errors.
+    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        self.recv_into(batch, false)
+    }
+
+    fn recv_into(&self, batch: &mut RecvBatch, wait: bool) -> io::Result<usize> {
         batch.filled = 0;
         let fd = self.socket.as_fd();
         loop {
-            let n = match batch.hdrs.recv(fd, &mut batch.bufs, SLOT_BYTES) {
+            let n = match batch.hdrs.recv(fd, &mut batch.bufs, SLOT_BYTES, wait) {
                 Ok(n) => n,
                 Err(e) if is_stale_or_interrupted(&e) => continue,
                 Err(e) => return Err(e),

@@ -416,3 +416,59 @@ fn offloaded_and_plain_daemons_interoperate() {
         }
     }
 }
+
+/// The two shapes of the data plane — one thread for both directions and a
+/// thread per direction (`VINE_DATAPLANE_THREADS`, chosen by CPU count
+/// otherwise) — carry TCP intact both ways between each other, and each
+/// daemon says which it runs.
+#[test]
+fn one_thread_and_two_thread_data_planes_interoperate() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (mut lab, a, b) = pair(t.path());
+    let (ea, eb) = (export(&lab, &a), export(&lab, &b));
+    append(&a, &eb);
+    append(&b, &ea);
+    for (n, threads) in [(&b, "2"), (&a, "1")] {
+        let var = format!("VINE_DATAPLANE_THREADS={threads}");
+        ok(
+            lab.exec(
+                &n.host,
+                "env",
+                &[&var, VINE, "daemon", "start", "-c", s(&n.config)],
+            ),
+            "daemon start",
+        );
+        lab.track_pid(n.pid());
+    }
+    assert!(
+        wait_for(Duration::from_secs(15), || ping(&lab, &a, b.overlay)),
+        "alpha cannot ping beta"
+    );
+    assert!(
+        tcp_transfer(&lab, &a, &b, 5004, 16 << 20),
+        "16 MiB alpha → beta corrupted"
+    );
+    assert!(
+        tcp_transfer(&lab, &b, &a, 5005, 16 << 20),
+        "16 MiB beta → alpha corrupted"
+    );
+    let (log_a, log_b) = (a.log(), b.log());
+    assert!(
+        log_a.contains("one thread for both directions"),
+        "alpha log:\n{log_a}"
+    );
+    assert!(
+        log_b.contains("a thread per direction"),
+        "beta log:\n{log_b}"
+    );
+    for n in [&a, &b] {
+        let c = n.json(&lab, "counters");
+        assert!(
+            c["data"]["packets_received"].as_u64().unwrap_or(0) > 1000,
+            "{c}"
+        );
+        for reason in ["malformed", "decrypt_failed", "unauthorized_peer"] {
+            assert_eq!(c["data"]["drops"][reason].as_u64().unwrap_or(0), 0, "{c}");
+        }
+    }
+}

@@ -1,4 +1,6 @@
-//! The data-plane threads: one moves packets TUN → UDP, one UDP → TUN.
+//! The data-plane threads: one moves packets TUN → UDP, one UDP → TUN —
+//! or, on machines with one or two CPUs, a single thread ([`Duplex`])
+//! polls both and does both jobs with the same code (see [`threads_for`]).
 //!
 //! Both work on the node's published [`Tables`](vine_core::dataplane::Tables)
 //! through their own [`Reader`] (one atomic load per batch to notice a new
@@ -101,11 +103,22 @@ impl DataPath {
             tx_reader: plane.reader(),
         };
         let mut threads = Vec::new();
+        if threads_for(&*rx.device) == 1 {
+            info!("data plane: one thread for both directions (vine-dp)");
+            drop(tx);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("vine-dp".into())
+                    .spawn(move || Duplex { rx }.run())?,
+            );
+            return Ok(Self { stop, threads });
+        }
         threads.push(
             std::thread::Builder::new()
                 .name("vine-tx".into())
                 .spawn(move || tx.run())?,
         );
+        info!("data plane: a thread per direction (vine-tx, vine-rx)");
         let spawned = std::thread::Builder::new()
             .name("vine-rx".into())
             .spawn(move || rx.run());
@@ -243,8 +256,8 @@ impl VnetPump {
     }
 
     /// Reads queued super-packets (at most `max`, never waiting) and sends
-    /// them. `Ok(false)` when the event loop is gone; `Err` when the device
-    /// failed.
+    /// them. `Ok(Some(read))` with how many it read, `Ok(None)` when the
+    /// event loop is gone; `Err` when the device failed.
     fn drain(
         &mut self,
         max: usize,
@@ -252,14 +265,16 @@ impl VnetPump {
         device: &dyn PacketDevice,
         udp: &UdpBatch,
         slow: &mpsc::Sender<SlowPath>,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<usize>> {
+        let mut read = 0;
         for _ in 0..max {
             let n = match device.try_read_vnet(&mut self.raw) {
                 Ok(n) if n > 0 => n,
                 Ok(_) => continue,
-                Err(e) if is_idle(&e) => return Ok(true),
+                Err(e) if is_idle(&e) => return Ok(Some(read)),
                 Err(e) => return Err(e),
             };
+            read += 1;
             if let Err(e) = split(&self.raw[..n], &mut self.segments) {
                 debug!("unusable packet from the TUN device: {e}");
                 reader.plane().add_drop(DropReason::Malformed);
@@ -271,7 +286,7 @@ impl VnetPump {
             for i in 0..self.segments.len() {
                 let (slot, len) = self.segments.slot_mut(i);
                 if !dispatch(reader, slow, now, slot, len, i, &mut self.sends) {
-                    return Ok(false);
+                    return Ok(None);
                 }
             }
             if self.sends.is_empty() {
@@ -285,7 +300,7 @@ impl VnetPump {
                 .collect();
             send_datagrams(udp, &datagrams, &mut self.scratch);
         }
-        Ok(true)
+        Ok(Some(read))
     }
 }
 
@@ -341,8 +356,8 @@ impl Tx {
             );
             self.token.give_back();
             match result {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(Some(_)) => {}
+                Ok(None) => return,
                 Err(e) => {
                     error!("reading the TUN device failed: {e}; outbound overlay traffic stops");
                     return;
@@ -440,42 +455,46 @@ impl Rx {
                     continue;
                 }
             };
-            let now = Instant::now();
-            self.reader.refresh();
-            for i in 0..n {
-                let mut msg = batch.message(i);
-                let from = msg.from;
-                for datagram in msg.datagrams() {
-                    if !self.one(now, from, datagram, gro.as_mut()) {
-                        return;
-                    }
-                }
+            if !self.take(&mut batch, n, gro.as_mut()) {
+                return;
             }
-            if let Some(gro) = gro.as_mut() {
-                if let Err(e) = gro.flush(|b| self.device.write_vnet(b)) {
-                    debug!("TUN write: {e}");
-                }
-                // What we just wrote may have made the kernel queue an
-                // answer (an echo reply, a TCP ACK): send it now if the TX
-                // thread is not already at it.
-                if let Some(pump) = assist.as_mut() {
-                    if self.token.try_take() {
-                        let result = pump.drain(
-                            1,
-                            &mut self.tx_reader,
-                            &*self.device,
-                            &self.udp,
-                            &self.slow,
-                        );
-                        self.token.give_back();
-                        if matches!(result, Ok(false)) {
-                            return;
-                        }
+            // What we just wrote may have made the kernel queue an answer
+            // (an echo reply, a TCP ACK): send it now if the TX thread is
+            // not already at it.
+            if let Some(pump) = assist.as_mut() {
+                if self.token.try_take() {
+                    let result =
+                        pump.drain(1, &mut self.tx_reader, &*self.device, &self.udp, &self.slow);
+                    self.token.give_back();
+                    if matches!(result, Ok(None)) {
+                        return;
                     }
                 }
             }
         }
         debug!("RX thread stopped");
+    }
+
+    /// Handles the `n` messages of a receive batch and writes what GRO
+    /// coalesced; false when the event loop is gone.
+    fn take(&mut self, batch: &mut RecvBatch, n: usize, mut gro: Option<&mut Coalescer>) -> bool {
+        let now = Instant::now();
+        self.reader.refresh();
+        for i in 0..n {
+            let mut msg = batch.message(i);
+            let from = msg.from;
+            for datagram in msg.datagrams() {
+                if !self.one(now, from, datagram, gro.as_deref_mut()) {
+                    return false;
+                }
+            }
+        }
+        if let Some(gro) = gro {
+            if let Err(e) = gro.flush(|b| self.device.write_vnet(b)) {
+                debug!("TUN write: {e}");
+            }
+        }
+        true
     }
 
     /// Handles one datagram; false when the event loop is gone. With
@@ -530,4 +549,112 @@ impl Rx {
             Err(_) => self.device.write(packet).map(drop),
         }
     }
+}
+
+/// Both directions on one thread: it polls the TUN device and the UDP
+/// socket together and serves whichever is ready, so a packet and the
+/// answer it provokes never cost a wake-up of a second thread. Used when
+/// the machine has too few cores for a thread per direction to pay (see
+/// [`threads_for`]); needs the TUN offloads (vnet headers).
+struct Duplex {
+    rx: Rx,
+}
+
+impl Duplex {
+    fn run(mut self) {
+        let Some(offloads) = self.rx.device.offloads() else {
+            error!("one-thread data plane started without TUN offloads; overlay traffic stops");
+            return;
+        };
+        let mut gro = Coalescer::new(COALESCE_PACKETS, offloads.uso).trusting_checksums();
+        let mut pump = VnetPump::new();
+        let mut batch = RecvBatch::new(RX_BATCH);
+        let mut failures = 0u32;
+        while !self.rx.stop.load(Ordering::Relaxed) {
+            let mut busy = false;
+            match self.rx.udp.try_recv_batch(&mut batch) {
+                Ok(n) => {
+                    failures = 0;
+                    busy = true;
+                    if !self.rx.take(&mut batch, n, Some(&mut gro)) {
+                        return;
+                    }
+                }
+                Err(e) if is_idle(&e) => {}
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 {
+                        warn!("UDP receive failed: {e}");
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let rx = &mut self.rx;
+            match pump.drain(TX_DRAIN, &mut rx.tx_reader, &*rx.device, &rx.udp, &rx.slow) {
+                Ok(Some(read)) => busy |= read > 0,
+                Ok(None) => return,
+                Err(e) => {
+                    error!("reading the TUN device failed: {e}; overlay traffic stops");
+                    return;
+                }
+            }
+            if !busy {
+                if let Err(e) = self.wait() {
+                    error!(
+                        "waiting for the TUN device and UDP socket failed: {e}; overlay traffic stops"
+                    );
+                    return;
+                }
+            }
+        }
+        debug!("data-plane thread stopped");
+    }
+
+    /// Waits (at most [`RX_POLL`]) until the TUN device or the socket has
+    /// something to read.
+    fn wait(&self) -> io::Result<()> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd as _;
+        let Some(tun) = self.rx.device.poll_fd() else {
+            return Err(io::Error::other("the TUN device has no descriptor to poll"));
+        };
+        let mut fds = [
+            PollFd::new(tun, PollFlags::POLLIN),
+            PollFd::new(self.rx.udp.as_fd(), PollFlags::POLLIN),
+        ];
+        let timeout = PollTimeout::try_from(RX_POLL).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+            Err(e) => Err(io::Error::from(e)),
+        }
+    }
+}
+
+/// How many data-plane threads to run: one per direction, or one for
+/// both ([`Duplex`]).
+///
+/// On a machine with one or two CPUs the kernel work of the TUN and the
+/// socket, the application and the two directions all share them; a
+/// second thread then buys no parallelism, only wake-ups and context
+/// switches (measured with `bench/run.sh` on 2 CPUs: about 8 % less CPU
+/// per GB and a lower ping with one thread, throughput the same or
+/// better). With more CPUs each direction gets its own thread.
+/// `VINE_DATAPLANE_THREADS=1` or `2` overrides the choice; one thread
+/// needs the TUN offloads (without them it is always two).
+pub(crate) fn threads_for(device: &dyn PacketDevice) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let automatic = if cpus <= 2 { 1 } else { 2 };
+    let wanted = match std::env::var("VINE_DATAPLANE_THREADS") {
+        Ok(v) if v == "1" => 1,
+        Ok(v) if v == "2" => 2,
+        Ok(v) => {
+            warn!(
+                "VINE_DATAPLANE_THREADS={v:?} is not 1 or 2; using {automatic} (chosen for {cpus} CPUs)"
+            );
+            automatic
+        }
+        Err(_) => automatic,
+    };
+    let duplex_ok = device.offloads().is_some() && device.poll_fd().is_some();
+    if duplex_ok { wanted } else { 2 }
 }

@@ -142,13 +142,16 @@ impl RecvHdrs {
     }
 
     /// Receives up to `n` messages into the `slot`-byte slots of `bufs`
-    /// (`bufs.len()` must be `n * slot`): blocks (up to `SO_RCVTIMEO`) for
-    /// the first, then takes whatever else is queued (`MSG_WAITFORONE`).
+    /// (`bufs.len()` must be `n * slot`): with `wait`, blocks (up to
+    /// `SO_RCVTIMEO`) for the first, then takes whatever else is queued
+    /// (`MSG_WAITFORONE`); without, takes only what is queued now
+    /// (`MSG_DONTWAIT`, `EAGAIN` when nothing is).
     pub(crate) fn recv(
         &mut self,
         fd: BorrowedFd<'_>,
         bufs: &mut [u8],
         slot: usize,
+        wait: bool,
     ) -> io::Result<usize> {
         let n = self.hdrs.len();
         assert_eq!(bufs.len(), n * slot, "one slot per message");
@@ -181,7 +184,11 @@ impl RecvHdrs {
                 fd.as_raw_fd(),
                 self.hdrs.as_mut_ptr(),
                 n as c_uint,
-                libc::MSG_WAITFORONE,
+                if wait {
+                    libc::MSG_WAITFORONE
+                } else {
+                    libc::MSG_DONTWAIT
+                },
                 ptr::null_mut(),
             )
         };
