@@ -1,7 +1,8 @@
 //! # vine-daemon
 //!
-//! The IO shell around the sans-IO [`vine_core::node::Node`]: two
-//! data-plane threads (TUN → UDP and UDP → TUN, working on the node's
+//! The IO shell around the sans-IO [`vine_core::node::Node`]: the
+//! data-plane threads (TUN → UDP and UDP → TUN, or one thread for both on
+//! machines with one or two CPUs, working on the node's
 //! published [`vine_core::dataplane`] tables with batched syscalls), the
 //! event loop (everything else the data plane hands over, timers), the
 //! control socket server
