@@ -85,6 +85,29 @@ use crate::route::RouteTable;
 use crate::wg::Wg;
 use peer::{Peer, Via};
 
+/// The underlay MTU vine plans for (Ethernet; the config warns about a TUN
+/// MTU that does not fit it).
+const UNDERLAY_MTU: usize = 1500;
+
+/// Bytes an IP packet of `len` bytes takes on the underlay when it crosses a
+/// relay: sealed end to end (padded, plus header and tag), framed for the
+/// relay, sealed again for the hop (padded, header, tag), in UDP over IPv4.
+pub const fn relayed_wire_len(len: usize) -> usize {
+    let end_to_end = crate::wg::padded_len(len) + crate::wg::DATA_OVERHEAD;
+    crate::wg::padded_len(end_to_end + control::RELAY_HEADER_LEN) + crate::wg::DATA_OVERHEAD + 28
+}
+
+/// The largest IP packet that crosses a relay in one [`UNDERLAY_MTU`]-byte
+/// datagram (1360 bytes). Bigger packets with Don't Fragment set are
+/// answered with an ICMP "fragmentation needed" naming this size.
+pub const RELAY_MAX_PACKET: usize = {
+    let mut n = UNDERLAY_MTU;
+    while relayed_wire_len(n) > UNDERLAY_MTU {
+        n -= 1;
+    }
+    n
+};
+
 /// A datagram to send from the node's UDP socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
@@ -574,6 +597,22 @@ impl Node {
     }
 
     fn send_data(&mut self, now: Instant, id: PeerId, packet: &[u8]) {
+        let relayed = self
+            .peers
+            .get(&id)
+            .and_then(|p| p.active_path())
+            .is_some_and(|p| matches!(p.via, Via::Relay(_)));
+        if relayed && packet.len() > RELAY_MAX_PACKET && ipv4::dont_fragment(packet) {
+            // Wrapped twice it would not fit one underlay datagram: the
+            // underlay would fragment it, and fragments are often dropped
+            // on the internet. Tell the sender the size that fits instead
+            // (path MTU discovery), as a router on the way would.
+            if let Some(icmp) = ipv4::frag_needed(packet, RELAY_MAX_PACKET as u16) {
+                self.tun_out.push_back(icmp);
+            }
+            self.drop_packet(Some(id), DropReason::PacketTooBig);
+            return;
+        }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         match self.wg.encrypt(now, &id, packet, &mut buf) {

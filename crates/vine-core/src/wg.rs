@@ -109,7 +109,7 @@ use messages::{INIT_MAC1, INITIATION_LEN, Message, RESP_MAC1, RESP_RECEIVER, RES
 use noise::{LocalKeys, RemoteKeys};
 use peer::Peer;
 
-pub use messages::{DATA_HEADER_LEN, DATA_OVERHEAD, ip_packet_len};
+pub use messages::{DATA_HEADER_LEN, DATA_OVERHEAD, ip_packet_len, padded_len};
 pub use replay::WINDOW as REPLAY_WINDOW;
 pub use session::{Keypair, sealed_len};
 

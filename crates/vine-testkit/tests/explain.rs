@@ -440,3 +440,112 @@ fn fallback_and_promotion_are_explained() {
     let old = only(&v, "stopped_answering");
     assert!(old.ago_ms > back.ago_ms, "{}", dump(&v));
 }
+
+/// A test packet of exactly `len` bytes tagged `tag`, with Don't Fragment
+/// set or not (header checksum recomputed).
+fn sized(o: &Overlay, from: &str, to: &str, tag: &[u8], len: usize, df: bool) -> Vec<u8> {
+    let mut payload = tag.to_vec();
+    payload.resize(len - 20, b'.');
+    let mut p =
+        vine_core::node::build_test_packet(o.roster.address(from), o.roster.address(to), &payload);
+    if df {
+        p[6] = 0x40;
+        p[10..12].fill(0);
+        let mut sum: u32 = p[..20]
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
+    p
+}
+
+#[test]
+fn a_relayed_path_answers_oversized_df_packets_with_fragmentation_needed() {
+    use vine_core::node::{RELAY_MAX_PACKET, relayed_wire_len};
+    // Two seals, a relay header and UDP/IPv4 must fit 1500 bytes.
+    assert_eq!(RELAY_MAX_PACKET, 1360);
+    assert!(relayed_wire_len(RELAY_MAX_PACKET) <= 1500);
+    assert!(relayed_wire_len(RELAY_MAX_PACKET + 1) > 1500);
+
+    let mut o = Overlay::build(7, &showcase_specs(open_policy()));
+    o.net.run_for(Duration::from_secs(30));
+    assert_eq!(o.class("gamma", "alpha"), Some(PathClass::Relay));
+    assert_eq!(o.class("alpha", "beta"), Some(PathClass::Direct));
+    let send = |o: &mut Overlay, from: &str, p: &[u8]| {
+        let now = o.net.now();
+        let h = o.host(from);
+        o.net.endpoint_mut(h).send_packet(now, p);
+        o.net.run_for(Duration::from_millis(200));
+    };
+    let icmps = |o: &Overlay, who: &str| -> Vec<Vec<u8>> {
+        o.node(who)
+            .delivered
+            .iter()
+            .map(|(_, p)| p.clone())
+            .filter(|p| p.len() > 21 && p[9] == 1 && p[20] == 3 && p[21] == 4)
+            .collect()
+    };
+
+    // The largest packet that fits crosses the relay.
+    let fits = sized(&o, "gamma", "alpha", b"fits", RELAY_MAX_PACKET, true);
+    send(&mut o, "gamma", &fits);
+    assert_eq!(o.node("alpha").delivered_with(b"fits"), 1);
+    assert!(icmps(&o, "gamma").is_empty());
+
+    // One byte more with DF: not sent; gamma's kernel hears the size that fits.
+    let big = sized(&o, "gamma", "alpha", b"too big", RELAY_MAX_PACKET + 1, true);
+    send(&mut o, "gamma", &big);
+    assert_eq!(o.node("alpha").delivered_with(b"too big"), 0);
+    let answers = icmps(&o, "gamma");
+    assert_eq!(answers.len(), 1, "one ICMP fragmentation needed");
+    let icmp = &answers[0];
+    assert_eq!(
+        &icmp[12..16],
+        &o.roster.address("alpha").octets(),
+        "from the destination"
+    );
+    assert_eq!(
+        &icmp[16..20],
+        &o.roster.address("gamma").octets(),
+        "to the sender"
+    );
+    assert_eq!(
+        u16::from_be_bytes([icmp[26], icmp[27]]) as usize,
+        RELAY_MAX_PACKET
+    );
+    assert_eq!(&icmp[28..], &big[..28], "quotes the packet");
+    let alpha = o.roster.id("alpha");
+    let gamma = o.node("gamma").node.counters();
+    assert_eq!(gamma.drops.get(&DropReason::PacketTooBig).copied(), Some(1));
+    let per_peer = o
+        .node("gamma")
+        .node
+        .snapshot(o.net.now())
+        .peers
+        .into_iter()
+        .find(|p| p.peer_id == alpha)
+        .expect("alpha");
+    assert_eq!(
+        per_peer
+            .counters
+            .drops
+            .get(&DropReason::PacketTooBig)
+            .copied(),
+        Some(1)
+    );
+
+    // Without DF the sender asked the network to fragment: it goes.
+    let loose = sized(&o, "gamma", "alpha", b"no df", RELAY_MAX_PACKET + 40, false);
+    send(&mut o, "gamma", &loose);
+    assert_eq!(o.node("alpha").delivered_with(b"no df"), 1);
+
+    // A direct path carries the full TUN MTU with DF.
+    let direct = sized(&o, "alpha", "beta", b"direct", 1400, true);
+    send(&mut o, "alpha", &direct);
+    assert_eq!(o.node("beta").delivered_with(b"direct"), 1);
+    assert!(icmps(&o, "alpha").is_empty());
+}

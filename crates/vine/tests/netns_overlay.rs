@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Node, VINE, kernel_routes, ok, ping, s, start};
+use common::{Node, VINE, kernel_routes, ok, ping, s, start, tcp_transfer};
 use vine_testkit::netns::{Host, Lab, wait_for};
 
 fn make_node(
@@ -325,39 +325,6 @@ fn sighup_enrolls_a_new_peer_and_survives_a_broken_config() {
     let status = a.json(&lab, "status");
     assert_eq!(status["data"]["phase"], "running");
     assert_eq!(status["data"]["pid"].to_string(), pid);
-}
-
-/// Sends `size` pseudo-random bytes over TCP from `from` to `to`'s overlay
-/// address and returns whether they arrived intact.
-fn tcp_transfer(lab: &Lab, from: &Node, to: &Node, port: u16, size: u32) -> bool {
-    let data: Vec<u8> = (0..size)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
-        .collect();
-    let listener = lab.run_in(&to.host, || {
-        TcpListener::bind(SocketAddrV4::new(to.overlay, port)).expect("listen on the overlay")
-    });
-    let received = std::thread::scope(|scope| {
-        let server = scope.spawn(|| {
-            let (mut conn, _) = listener.accept().expect("accept");
-            conn.set_read_timeout(Some(Duration::from_secs(30)))
-                .expect("timeout");
-            let mut buf = Vec::new();
-            conn.read_to_end(&mut buf).expect("read all");
-            buf
-        });
-        lab.run_in(&from.host, || {
-            let mut conn = TcpStream::connect_timeout(
-                &SocketAddrV4::new(to.overlay, port).into(),
-                Duration::from_secs(10),
-            )
-            .expect("connect over the overlay");
-            conn.set_write_timeout(Some(Duration::from_secs(30)))
-                .expect("timeout");
-            conn.write_all(&data).expect("send");
-        });
-        server.join().expect("server thread")
-    });
-    received == data
 }
 
 /// One side runs with every offload (TUN TSO/GRO, UDP GSO/GRO), the other

@@ -10,7 +10,9 @@
 //! Beside it: the relay refuses frames from a node it does not allowlist
 //! and for a destination outside the network; `allow_relay = false` and
 //! `relay_capable = false` keep the relay class from ever appearing; 10 %
-//! random loss on a direct path for a minute does not make it flap.
+//! random loss on a direct path for a minute does not make it flap; TCP
+//! crosses a relay that drops IP fragments, because vine answers packets
+//! too big for the relayed path with ICMP "fragmentation needed".
 
 mod common;
 
@@ -20,7 +22,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Node, class_in, full_mesh, make_node, ping, secs, start, time_until};
+use common::{Node, class_in, full_mesh, make_node, ping, secs, start, tcp_transfer, time_until};
 use serde_json::{Value, json};
 use vine_testkit::natlab::{Machine, NatKind, NatLab};
 use vine_testkit::netns::{Lab, wait_for};
@@ -411,5 +413,96 @@ fn ten_percent_loss_on_a_direct_path_does_not_flap() {
         "flapping: alpha {} and beta {} path changes in a minute",
         a1 - a0,
         b1 - b0
+    );
+}
+
+/// Wrapped twice (end to end, then for the relay hop), a full-size overlay
+/// packet no longer fits one 1500-byte underlay datagram. vine answers DF
+/// packets that are too big for a relayed path with an ICMP "fragmentation
+/// needed" naming the size that fits, so the kernel's path MTU discovery
+/// shrinks TCP segments and nothing depends on underlay fragments — which
+/// this relay drops, as many networks do.
+#[test]
+fn tcp_crosses_a_relay_that_drops_fragments() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path();
+    let mut nat = NatLab::new();
+    let relay_m = nat.public_host("relay").expect("relay");
+    let home = nat.site("home", NatKind::PortRestricted).expect("home");
+    let alpha_m = nat.lan_host(&home, "alpha").expect("alpha");
+    let mobile = nat.site("mobile", NatKind::Symmetric).expect("mobile");
+    let delta_m = nat.lan_host(&mobile, "delta").expect("delta");
+    let relay = node(&nat, root, "relay", 254, &relay_m);
+    let alpha = node(&nat, root, "alpha", 0, &alpha_m);
+    let delta = node(&nat, root, "delta", 3, &delta_m);
+    full_mesh(nat.lab(), &[&relay, &alpha, &delta], &[&relay], &relay);
+    for x in [&relay, &alpha, &delta] {
+        start(nat.lab_mut(), x);
+    }
+    let lab = nat.lab();
+    assert!(
+        wait_for(Duration::from_secs(20), || classes_hold(
+            lab,
+            &[(&alpha, &delta, "relay"), (&delta, &alpha, "relay")]
+        )),
+        "alpha-delta not relayed: {:?}",
+        alpha.sessions(lab)
+    );
+    // Underlay fragments arriving at the relay are dropped (before any
+    // reassembly).
+    let rule = "nft -f - <<'EOF'\n\
+        table ip nofrag {\n\
+        \x20 chain pre {\n\
+        \x20   type filter hook prerouting priority -450; policy accept;\n\
+        \x20   ip frag-off & 0x3fff != 0 counter drop\n\
+        \x20 }\n\
+        }\n\
+        EOF";
+    let out = lab.exec(&relay.host, "sh", &["-c", rule]);
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A ping at the full TUN MTU with DF is refused with the size that fits.
+    let target = delta.overlay.to_string();
+    let out = lab.exec(
+        &alpha.host,
+        "ping",
+        &[
+            "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", "1372", &target,
+        ],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("1360"),
+        "ping -M do -s 1372 did not learn mtu 1360:\n{text}"
+    );
+    // Bulk TCP both ways, checked byte for byte.
+    assert!(
+        tcp_transfer(lab, &alpha, &delta, 5010, 4 << 20),
+        "4 MiB alpha → delta over the relay failed"
+    );
+    assert!(
+        tcp_transfer(lab, &delta, &alpha, 5011, 4 << 20),
+        "4 MiB delta → alpha over the relay failed"
+    );
+    // alpha's too-big packets were refused and counted (delta's kernel was
+    // offered a small MSS by alpha, whose kernel had learned the path MTU).
+    assert!(
+        n(&alpha.counters(lab)["drops"]["packet_too_big"]) > 0,
+        "{}",
+        alpha.counters(lab)
+    );
+    // Nothing needed the underlay to fragment.
+    let listed = lab.exec(&relay.host, "nft", &["list", "table", "ip", "nofrag"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("counter packets 0 "),
+        "fragments reached the relay:\n{listed}"
     );
 }

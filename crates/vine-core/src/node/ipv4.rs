@@ -37,6 +37,69 @@ pub(crate) fn addrs(packet: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
     parse(packet).map(|a| (a.src, a.dst))
 }
 
+/// Whether the packet's Don't Fragment bit is set (its sender does path
+/// MTU discovery and wants to hear when it is too big).
+pub(crate) fn dont_fragment(packet: &[u8]) -> bool {
+    packet.get(6).is_some_and(|flags| flags & 0x40 != 0)
+}
+
+/// The ones-complement checksum of `data` (RFC 1071).
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for pair in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([
+            pair[0],
+            pair.get(1).copied().unwrap_or(0),
+        ]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP "destination unreachable: fragmentation needed and DF set"
+/// (type 3, code 4, RFC 1191) answering `packet` on behalf of its
+/// destination: it tells the sender's kernel that packets to that address
+/// may be at most `mtu` bytes, so TCP lowers its segment size and UDP
+/// senders fragment before the overlay. It quotes the packet's IP header and
+/// the first 8 bytes after it, as RFC 792 requires.
+///
+/// `None` for what must never be answered with an ICMP error (RFC 1122
+/// 3.2.2): a malformed packet, a fragment other than the first, or an ICMP
+/// error itself.
+pub(crate) fn frag_needed(packet: &[u8], mtu: u16) -> Option<Vec<u8>> {
+    let addrs = parse(packet)?;
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let offset = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff;
+    if offset != 0 {
+        return None;
+    }
+    if packet[9] == 1 {
+        // Only queries (echo, timestamp, ...) may be answered with errors.
+        let kind = *packet.get(ihl)?;
+        if matches!(kind, 3 | 4 | 5 | 11 | 12) {
+            return None;
+        }
+    }
+    let quote = &packet[..(ihl + 8).min(packet.len())];
+    let total = 20 + 8 + quote.len();
+    let mut icmp = Vec::with_capacity(total);
+    icmp.extend_from_slice(&[0x45, 0]);
+    icmp.extend_from_slice(&(total as u16).to_be_bytes());
+    icmp.extend_from_slice(&[0, 0, 0, 0, 64, 1, 0, 0]);
+    icmp.extend_from_slice(&addrs.dst.octets());
+    icmp.extend_from_slice(&addrs.src.octets());
+    let ip_sum = checksum(&icmp[..20]);
+    icmp[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    icmp.extend_from_slice(&[3, 4, 0, 0, 0, 0]);
+    icmp.extend_from_slice(&mtu.to_be_bytes());
+    icmp.extend_from_slice(quote);
+    let icmp_sum = checksum(&icmp[20..]);
+    icmp[22..24].copy_from_slice(&icmp_sum.to_be_bytes());
+    Some(icmp)
+}
+
 /// Builds a minimal IPv4/UDP-less packet (protocol 253, experimental) with
 /// `payload`, for tests and examples.
 pub fn build_test_packet(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
@@ -63,6 +126,46 @@ pub fn build_test_packet(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frag_needed_quotes_the_packet_and_answers_only_what_may_be_answered() {
+        let a = Ipv4Addr::new(10, 42, 0, 1);
+        let b = Ipv4Addr::new(10, 42, 1, 1);
+        let mut p = build_test_packet(a, b, &[7u8; 1400]);
+        p[6] = 0x40; // DF
+        assert!(dont_fragment(&p));
+        let icmp = frag_needed(&p, 1360).expect("answered");
+        assert_eq!(icmp.len(), 20 + 8 + 28);
+        assert_eq!(
+            parse(&icmp),
+            Some(Addrs { src: b, dst: a }),
+            "from the destination, to the sender"
+        );
+        assert_eq!(icmp[9], 1, "ICMP");
+        assert_eq!(checksum(&icmp[..20]), 0, "IP checksum");
+        assert_eq!(&icmp[20..22], &[3, 4], "fragmentation needed");
+        assert_eq!(checksum(&icmp[20..]), 0, "ICMP checksum");
+        assert_eq!(u16::from_be_bytes([icmp[26], icmp[27]]), 1360);
+        assert_eq!(&icmp[28..], &p[..28], "quotes the header and 8 bytes");
+        // Never for a later fragment, an ICMP error or garbage.
+        let mut later = p.clone();
+        later[7] = 1;
+        assert_eq!(frag_needed(&later, 1360), None);
+        let mut error = p.clone();
+        error[9] = 1;
+        error[20] = 3;
+        assert_eq!(frag_needed(&error, 1360), None);
+        let mut echo = error.clone();
+        echo[20] = 8;
+        assert!(
+            frag_needed(&echo, 1360).is_some(),
+            "an echo request is answered"
+        );
+        assert_eq!(frag_needed(&p[..10], 1360), None);
+        let mut no_df = p.clone();
+        no_df[6] = 0;
+        assert!(!dont_fragment(&no_df));
+    }
 
     #[test]
     fn parses_valid_and_rejects_broken_headers() {

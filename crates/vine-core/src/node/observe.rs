@@ -62,11 +62,16 @@ pub enum DropReason {
     /// A frame this node did not relay because its pair was over the
     /// `[policy] relay_rate_limit_kbps` cap.
     RelayRateLimited,
+    /// A packet with Don't Fragment set that is too big for its path (a
+    /// relayed path carries less than the TUN MTU in one underlay
+    /// datagram); its sender was told the size that fits with an ICMP
+    /// "fragmentation needed".
+    PacketTooBig,
 }
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         Self::UnknownRoute,
         Self::UnauthorizedPeer,
         Self::NoSession,
@@ -79,6 +84,7 @@ impl DropReason {
         Self::RelayNotAllowed,
         Self::RelayRefused,
         Self::RelayRateLimited,
+        Self::PacketTooBig,
     ];
 
     /// Position in [`DropReason::ALL`] (for counter arrays). The match is
@@ -98,6 +104,7 @@ impl DropReason {
             Self::RelayNotAllowed => 9,
             Self::RelayRefused => 10,
             Self::RelayRateLimited => 11,
+            Self::PacketTooBig => 12,
         }
     }
 }

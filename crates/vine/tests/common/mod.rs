@@ -6,7 +6,8 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::net::Ipv4Addr;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -290,4 +291,37 @@ pub fn time_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Dur
 /// Seconds with millisecond precision, for reports.
 pub fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// Sends `size` pseudo-random bytes over TCP from `from` to `to`'s overlay
+/// address and returns whether they arrived intact.
+pub fn tcp_transfer(lab: &Lab, from: &Node, to: &Node, port: u16, size: u32) -> bool {
+    let data: Vec<u8> = (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let listener = lab.run_in(&to.host, || {
+        TcpListener::bind(SocketAddrV4::new(to.overlay, port)).expect("listen on the overlay")
+    });
+    let received = std::thread::scope(|scope| {
+        let server = scope.spawn(|| {
+            let (mut conn, _) = listener.accept().expect("accept");
+            conn.set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("timeout");
+            let mut buf = Vec::new();
+            conn.read_to_end(&mut buf).expect("read all");
+            buf
+        });
+        lab.run_in(&from.host, || {
+            let mut conn = TcpStream::connect_timeout(
+                &SocketAddrV4::new(to.overlay, port).into(),
+                Duration::from_secs(10),
+            )
+            .expect("connect over the overlay");
+            conn.set_write_timeout(Some(Duration::from_secs(30)))
+                .expect("timeout");
+            conn.write_all(&data).expect("send");
+        });
+        server.join().expect("server thread")
+    });
+    received == data
 }
