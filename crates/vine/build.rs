@@ -18,6 +18,10 @@ fn main() {
         commit
     };
     println!("cargo:rustc-env=VINE_GIT_COMMIT={commit}");
+    // Any edit of the workspace's sources can make the tree dirty (or clean
+    // again): re-run then too, not only when git's HEAD or index moves.
+    println!("cargo:rerun-if-changed=../../crates");
+    println!("cargo:rerun-if-changed=../../Cargo.toml");
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         println!("cargo:rerun-if-changed={dir}/HEAD");
         println!("cargo:rerun-if-changed={dir}/index");
