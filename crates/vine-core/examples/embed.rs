@@ -41,6 +41,7 @@ fn config(
         },
         relay_enabled: false,
         timers: Timers::default(),
+        underlay_mtu: vine_core::config::DEFAULT_UNDERLAY_MTU,
     }
 }
 

@@ -38,6 +38,8 @@ pub const DEFAULT_TUN_NAME: &str = "vine0";
 /// Default TUN MTU: fits a 1500-byte underlay after IPv4, UDP and
 /// WireGuard-protocol overhead.
 pub const DEFAULT_MTU: u16 = 1400;
+/// Default `[node] underlay_mtu`: Ethernet.
+pub const DEFAULT_UNDERLAY_MTU: u16 = 1500;
 /// Largest accepted `[policy] relay_rate_limit_kbps` (10 Gbit/s).
 pub const MAX_RELAY_RATE_LIMIT_KBPS: u32 = 10_000_000;
 /// `relay_rate_limit_kbps` values below this starve relayed sessions of
@@ -74,6 +76,9 @@ pub struct NodeSection {
     pub listen_address: Ipv4Addr,
     /// Underlay UDP port.
     pub listen_port: u16,
+    /// The smallest MTU of the underlay links between nodes (what one UDP
+    /// datagram may take, IP header included).
+    pub underlay_mtu: u16,
     /// Directory for the pidfile, state file and control socket.
     pub runtime_dir: String,
 }

@@ -85,10 +85,6 @@ use crate::route::RouteTable;
 use crate::wg::Wg;
 use peer::{Peer, Via};
 
-/// The underlay MTU vine plans for (Ethernet; the config warns about a TUN
-/// MTU that does not fit it).
-const UNDERLAY_MTU: usize = 1500;
-
 /// Bytes an IP packet of `len` bytes takes on the underlay when it crosses a
 /// relay: sealed end to end (padded, plus header and tag), framed for the
 /// relay, sealed again for the hop (padded, header, tag), in UDP over IPv4.
@@ -97,16 +93,21 @@ pub const fn relayed_wire_len(len: usize) -> usize {
     crate::wg::padded_len(end_to_end + control::RELAY_HEADER_LEN) + crate::wg::DATA_OVERHEAD + 28
 }
 
-/// The largest IP packet that crosses a relay in one [`UNDERLAY_MTU`]-byte
-/// datagram (1360 bytes). Bigger packets with Don't Fragment set are
+/// The largest IP packet that crosses a relay in one underlay datagram of
+/// `underlay_mtu` bytes. Bigger packets with Don't Fragment set are
 /// answered with an ICMP "fragmentation needed" naming this size.
-pub const RELAY_MAX_PACKET: usize = {
-    let mut n = UNDERLAY_MTU;
-    while relayed_wire_len(n) > UNDERLAY_MTU {
+pub const fn relay_max_packet(underlay_mtu: u16) -> usize {
+    let underlay = underlay_mtu as usize;
+    let mut n = underlay;
+    while n > 0 && relayed_wire_len(n) > underlay {
         n -= 1;
     }
     n
-};
+}
+
+/// [`relay_max_packet`] on Ethernet (the default `underlay_mtu`, 1500):
+/// 1360 bytes.
+pub const RELAY_MAX_PACKET: usize = relay_max_packet(crate::config::DEFAULT_UNDERLAY_MTU);
 
 /// A datagram to send from the node's UDP socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +186,9 @@ pub struct NodeConfig {
     pub relay_enabled: bool,
     /// Protocol timing.
     pub timers: Timers,
+    /// The smallest underlay MTU between nodes (`[node] underlay_mtu`):
+    /// bounds what a relayed path carries ([`relay_max_packet`]).
+    pub underlay_mtu: u16,
 }
 
 /// Why a node could not be created.
@@ -255,6 +259,7 @@ impl NodeConfig {
             policy: config.policy,
             relay_enabled: true,
             timers: Timers::default(),
+            underlay_mtu: config.node.underlay_mtu,
         };
         nc.check(identity.peer_id())?;
         Ok(nc)
@@ -602,12 +607,13 @@ impl Node {
             .get(&id)
             .and_then(|p| p.active_path())
             .is_some_and(|p| matches!(p.via, Via::Relay(_)));
-        if relayed && packet.len() > RELAY_MAX_PACKET && ipv4::dont_fragment(packet) {
+        let fits = relay_max_packet(self.config.underlay_mtu);
+        if relayed && packet.len() > fits && ipv4::dont_fragment(packet) {
             // Wrapped twice it would not fit one underlay datagram: the
             // underlay would fragment it, and fragments are often dropped
             // on the internet. Tell the sender the size that fits instead
             // (path MTU discovery), as a router on the way would.
-            if let Some(icmp) = ipv4::frag_needed(packet, RELAY_MAX_PACKET as u16) {
+            if let Some(icmp) = ipv4::frag_needed(packet, fits as u16) {
                 self.tun_out.push_back(icmp);
             }
             self.drop_packet(Some(id), DropReason::PacketTooBig);

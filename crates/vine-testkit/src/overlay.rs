@@ -276,6 +276,7 @@ pub fn node_config(
         policy: spec.policy,
         relay_enabled: true,
         timers: Timers::default(),
+        underlay_mtu: vine_core::config::DEFAULT_UNDERLAY_MTU,
     }
 }
 

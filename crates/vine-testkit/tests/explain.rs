@@ -549,3 +549,41 @@ fn a_relayed_path_answers_oversized_df_packets_with_fragmentation_needed() {
     assert_eq!(o.node("beta").delivered_with(b"direct"), 1);
     assert!(icmps(&o, "alpha").is_empty());
 }
+
+#[test]
+fn a_smaller_underlay_mtu_lowers_what_a_relay_carries() {
+    use vine_core::node::{relay_max_packet, relayed_wire_len};
+    for underlay in [576u16, 1280, 1460, 1492, 1500, 9000] {
+        let max = relay_max_packet(underlay);
+        assert!(relayed_wire_len(max) <= usize::from(underlay), "{underlay}");
+        assert!(
+            relayed_wire_len(max + 1) > usize::from(underlay),
+            "{underlay}"
+        );
+    }
+    assert_eq!(relay_max_packet(1460), 1312);
+    let mut o = Overlay::showcase(7, &showcase_specs(open_policy()), |name, c| {
+        if name == "gamma" {
+            c.underlay_mtu = 1460;
+        }
+    });
+    o.net.run_for(Duration::from_secs(30));
+    assert_eq!(o.class("gamma", "alpha"), Some(PathClass::Relay));
+    for (tag, len) in [(&b"fits"[..], 1312), (&b"too big"[..], 1313)] {
+        let p = sized(&o, "gamma", "alpha", tag, len, true);
+        let now = o.net.now();
+        let h = o.host("gamma");
+        o.net.endpoint_mut(h).send_packet(now, &p);
+        o.net.run_for(Duration::from_millis(200));
+    }
+    assert_eq!(o.node("alpha").delivered_with(b"fits"), 1);
+    assert_eq!(o.node("alpha").delivered_with(b"too big"), 0);
+    let mtus: Vec<u16> = o
+        .node("gamma")
+        .delivered
+        .iter()
+        .filter(|(_, p)| p.len() > 27 && p[9] == 1 && p[20] == 3 && p[21] == 4)
+        .map(|(_, p)| u16::from_be_bytes([p[26], p[27]]))
+        .collect();
+    assert_eq!(mtus, [1312]);
+}

@@ -13,8 +13,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::{
     AllowedPeer, BootstrapPeer, Config, DEFAULT_IDENTITY_PATH, DEFAULT_LISTEN_PORT, DEFAULT_MTU,
-    DEFAULT_RUNTIME_DIR, DEFAULT_TUN_NAME, Diagnostic, LineIndex, Location, NodeSection, Parsed,
-    Policy, TunSection, UdpAddress,
+    DEFAULT_RUNTIME_DIR, DEFAULT_TUN_NAME, DEFAULT_UNDERLAY_MTU, Diagnostic, LineIndex, Location,
+    NodeSection, Parsed, Policy, TunSection, UdpAddress,
 };
 use crate::net::Ipv4Prefix;
 use crate::peer_id::{Fingerprint, PeerId};
@@ -27,6 +27,7 @@ const NODE_KEYS: &[&str] = &[
     "listen_address",
     "listen_port",
     "runtime_dir",
+    "underlay_mtu",
 ];
 const TUN_KEYS: &[&str] = &["name", "address", "prefix_len", "mtu"];
 const BOOTSTRAP_KEYS: &[&str] = &["peer_id", "address"];
@@ -40,8 +41,9 @@ const POLICY_KEYS: &[&str] = &[
 
 /// Smallest and largest accepted TUN MTU.
 const MTU_RANGE: (i64, i64) = (576, 9000);
-/// Largest MTU that fits a 1500-byte underlay (IPv4 20 + UDP 8 + WireGuard 32 + framing 20).
-const MTU_FITS_ETHERNET: i64 = 1420;
+/// What the underlay needs beyond the TUN MTU: IPv4 20 + UDP 8 + WireGuard
+/// 32 + framing 20 (1420 fits a 1500-byte underlay).
+const MTU_UNDERLAY_OVERHEAD: i64 = 80;
 /// Accepted overlay prefix lengths.
 const PREFIX_LEN_RANGE: (i64, i64) = (8, 32);
 
@@ -389,7 +391,11 @@ fn read_document(ctx: &mut Ctx<'_>, root: &DeTable<'_>, syntax_ok: bool) -> Opti
     }
 
     let node = section(ctx, root, "node", NODE_KEYS, syntax_ok).and_then(|s| read_node(ctx, &s));
-    let tun = section(ctx, root, "tun", TUN_KEYS, syntax_ok).and_then(|s| read_tun(ctx, &s));
+    let underlay_mtu = node
+        .as_ref()
+        .map_or(DEFAULT_UNDERLAY_MTU, |n| n.underlay_mtu);
+    let tun = section(ctx, root, "tun", TUN_KEYS, syntax_ok)
+        .and_then(|s| read_tun(ctx, &s, underlay_mtu));
     let policy = match section(ctx, root, "policy", POLICY_KEYS, false) {
         Some(s) => read_policy(ctx, &s),
         None if root.get("policy").is_some() => None,
@@ -610,6 +616,18 @@ fn read_node(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<NodeSection> {
         None if s.get("listen_port").is_none() => Some(DEFAULT_LISTEN_PORT),
         None => None,
     };
+    let underlay_mtu = match s.ranged(
+        ctx,
+        "underlay_mtu",
+        false,
+        "1500",
+        MTU_RANGE,
+        " (the smallest MTU of the links between nodes: 1500 on Ethernet, 1492 on PPPoE)",
+    ) {
+        Some((n, _)) => u16::try_from(n).ok(),
+        None if s.get("underlay_mtu").is_none() => Some(DEFAULT_UNDERLAY_MTU),
+        None => None,
+    };
     Some(NodeSection {
         name: name?,
         network_id: network_id?,
@@ -617,10 +635,11 @@ fn read_node(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<NodeSection> {
         listen_address: listen_address?,
         listen_port: listen_port?,
         runtime_dir: runtime_dir?,
+        underlay_mtu: underlay_mtu?,
     })
 }
 
-fn read_tun(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<TunSection> {
+fn read_tun(ctx: &mut Ctx<'_>, s: &Section<'_, '_>, underlay_mtu: u16) -> Option<TunSection> {
     let name = match s.string(ctx, "name", false, "\"vine0\"") {
         None if s.get("name").is_none() => Some(DEFAULT_TUN_NAME.to_owned()),
         None => None,
@@ -631,12 +650,14 @@ fn read_tun(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<TunSection> {
     };
     let mtu = match s.ranged(ctx, "mtu", false, "1400", MTU_RANGE, "") {
         Some((n, span)) => {
-            if n > MTU_FITS_ETHERNET {
+            let underlay = i64::from(underlay_mtu);
+            let fits = underlay - MTU_UNDERLAY_OVERHEAD;
+            if n > fits {
                 ctx.warn(
                     &span,
                     "mtu-exceeds-underlay",
-                    format!("`mtu = {n}` needs an underlay MTU above 1500"),
-                    format!("keep mtu at {MTU_FITS_ETHERNET} or less unless every underlay link carries jumbo frames"),
+                    format!("`mtu = {n}` needs an underlay MTU above {underlay}"),
+                    format!("keep mtu at {fits} or less unless every underlay link carries bigger frames (then raise [node] underlay_mtu)"),
                 );
             }
             u16::try_from(n).ok()

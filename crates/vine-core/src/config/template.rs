@@ -56,6 +56,9 @@ listen_address = "0.0.0.0"
 listen_port = {listen_port}
 # Pidfile, state file and control socket live here.
 runtime_dir = {runtime_dir}
+# The smallest MTU of the underlay links between nodes (1500 on Ethernet,
+# 1492 on PPPoE); relayed paths answer bigger packets with ICMP.
+# underlay_mtu = 1500
 
 [tun]
 name = {tun_name}

@@ -1126,6 +1126,42 @@ fn mtu_exceeds_underlay_is_a_warning() {
     assert_eq!(assert_clean(&with_mtu("1420")).tun.mtu, 1420);
 }
 
+fn with_underlay_mtu(mtu: &str) -> String {
+    with_listen_port("4100").replace(
+        "listen_port = 4100\n",
+        &format!("listen_port = 4100\nunderlay_mtu = {mtu}\n"),
+    )
+}
+
+#[test]
+fn underlay_mtu_defaults_to_ethernet_is_ranged_and_bounds_the_tun_mtu() {
+    assert_eq!(assert_clean(&baseline()).node.underlay_mtu, 1500);
+    // PPPoE: the default TUN MTU (1400) still fits 1492 - 80.
+    assert_eq!(
+        assert_clean(&with_underlay_mtu("1492")).node.underlay_mtu,
+        1492
+    );
+    for bad in ["575", "9001", "0"] {
+        let d = only(&with_underlay_mtu(bad), "out-of-range", Error, at(6, 16));
+        assert_eq!(
+            d.message,
+            format!("`underlay_mtu = {bad}` in [node] is out of range")
+        );
+        assert_contains(hint(&d), "1492 on PPPoE");
+    }
+    // A 1460-byte underlay carries a TUN MTU of at most 1380.
+    let text =
+        with_underlay_mtu("1460").replace("prefix_len = 24\n", "prefix_len = 24\nmtu = 1400\n");
+    let d = only(&text, "mtu-exceeds-underlay", Warning, at(11, 7));
+    assert_eq!(d.message, "`mtu = 1400` needs an underlay MTU above 1460");
+    assert_contains(hint(&d), "1380 or less");
+    assert_contains(hint(&d), "underlay_mtu");
+    // Jumbo frames everywhere: a big TUN MTU is then fine.
+    let jumbo =
+        with_underlay_mtu("9000").replace("prefix_len = 24\n", "prefix_len = 24\nmtu = 8920\n");
+    assert_eq!(assert_clean(&jumbo).tun.mtu, 8920);
+}
+
 // ---------------------------------------------------------------------------
 // Peers: ids, addresses, prefixes, fingerprints
 // ---------------------------------------------------------------------------

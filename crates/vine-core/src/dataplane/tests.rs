@@ -45,6 +45,7 @@ fn config(
         policy: Policy::default(),
         relay_enabled: false,
         timers: Timers::default(),
+        underlay_mtu: crate::config::DEFAULT_UNDERLAY_MTU,
     }
 }
 
