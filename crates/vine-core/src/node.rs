@@ -68,7 +68,7 @@ use std::time::{Duration, Instant};
 
 pub use explain::{AttemptOutcome, AttemptView, MAX_ATTEMPTS};
 pub(crate) use ipv4::addrs as ipv4_addrs;
-pub use ipv4::build_test_packet;
+pub use ipv4::{build_test_packet, set_dont_fragment};
 pub use observe::{
     Counters, DropReason, Event, PathChangeReason, PathClass, PathView, PeerCounters, PeerView,
     RejectReason, Snapshot, WithdrawReason,

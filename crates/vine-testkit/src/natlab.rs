@@ -381,7 +381,7 @@ impl NatLab {
     pub fn cut(&mut self, a: &Machine, b: &Machine) -> io::Result<Rule> {
         let mut rule = self.new_rule();
         for (me, other) in [(a, b), (b, a)] {
-            self.filter(&mut rule, me, other, "drop")?;
+            self.filter(&mut rule, me, other, "drop", true)?;
         }
         Ok(rule)
     }
@@ -402,32 +402,9 @@ impl NatLab {
             _ => "drop".to_owned(),
         };
         for (me, other) in [(a, b), (b, a)] {
-            self.filter_input(&mut rule, me, other, &verdict)?;
+            self.filter(&mut rule, me, other, &verdict, false)?;
         }
         Ok(rule)
-    }
-
-    /// Applies `verdict` in `me`'s input hook to what arrives from `other`.
-    fn filter_input(
-        &mut self,
-        rule: &mut Rule,
-        me: &Machine,
-        other: &Machine,
-        verdict: &str,
-    ) -> io::Result<()> {
-        let set = Self::address_set(other);
-        let table = &rule.table;
-        let script = format!(
-            "table ip {table} {{\n\
-             \x20 chain input {{\n\
-             \x20   type filter hook input priority -10; policy accept;\n\
-             \x20   ip saddr {{ {set} }} {verdict}\n\
-             \x20 }}\n\
-             }}\n"
-        );
-        self.nft_script(&me.host, &script)?;
-        rule.hosts.push(me.host.clone());
-        Ok(())
     }
 
     fn address_set(m: &Machine) -> String {
@@ -446,25 +423,35 @@ impl NatLab {
         }
     }
 
+    /// Applies `verdict` in `me`'s namespace to what arrives from `other`
+    /// and, with `outbound`, to what `me` sends to it.
     fn filter(
         &mut self,
         rule: &mut Rule,
         me: &Machine,
         other: &Machine,
         verdict: &str,
+        outbound: bool,
     ) -> io::Result<()> {
         let set = Self::address_set(other);
         let table = &rule.table;
+        let output = if outbound {
+            format!(
+                "\x20 chain output {{\n\
+                 \x20   type filter hook output priority -10; policy accept;\n\
+                 \x20   ip daddr {{ {set} }} {verdict}\n\
+                 \x20 }}\n"
+            )
+        } else {
+            String::new()
+        };
         let script = format!(
             "table ip {table} {{\n\
              \x20 chain input {{\n\
              \x20   type filter hook input priority -10; policy accept;\n\
              \x20   ip saddr {{ {set} }} {verdict}\n\
              \x20 }}\n\
-             \x20 chain output {{\n\
-             \x20   type filter hook output priority -10; policy accept;\n\
-             \x20   ip daddr {{ {set} }} {verdict}\n\
-             \x20 }}\n\
+             {output}\
              }}\n"
         );
         self.nft_script(&me.host, &script)?;

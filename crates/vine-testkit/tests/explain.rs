@@ -449,18 +449,27 @@ fn sized(o: &Overlay, from: &str, to: &str, tag: &[u8], len: usize, df: bool) ->
     let mut p =
         vine_core::node::build_test_packet(o.roster.address(from), o.roster.address(to), &payload);
     if df {
-        p[6] = 0x40;
-        p[10..12].fill(0);
-        let mut sum: u32 = p[..20]
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        vine_core::node::set_dont_fragment(&mut p);
     }
     p
+}
+
+/// Feeds `p` to `from`'s node as if read from its TUN, then lets 200 ms pass.
+fn inject(o: &mut Overlay, from: &str, p: &[u8]) {
+    let now = o.net.now();
+    let h = o.host(from);
+    o.net.endpoint_mut(h).send_packet(now, p);
+    o.net.run_for(Duration::from_millis(200));
+}
+
+/// The ICMP "fragmentation needed" packets `who`'s node wrote to its TUN.
+fn frag_needed_written(o: &Overlay, who: &str) -> Vec<Vec<u8>> {
+    o.node(who)
+        .delivered
+        .iter()
+        .map(|(_, p)| p.clone())
+        .filter(|p| p.len() > 27 && p[9] == 1 && p[20] == 3 && p[21] == 4)
+        .collect()
 }
 
 #[test]
@@ -475,32 +484,17 @@ fn a_relayed_path_answers_oversized_df_packets_with_fragmentation_needed() {
     o.net.run_for(Duration::from_secs(30));
     assert_eq!(o.class("gamma", "alpha"), Some(PathClass::Relay));
     assert_eq!(o.class("alpha", "beta"), Some(PathClass::Direct));
-    let send = |o: &mut Overlay, from: &str, p: &[u8]| {
-        let now = o.net.now();
-        let h = o.host(from);
-        o.net.endpoint_mut(h).send_packet(now, p);
-        o.net.run_for(Duration::from_millis(200));
-    };
-    let icmps = |o: &Overlay, who: &str| -> Vec<Vec<u8>> {
-        o.node(who)
-            .delivered
-            .iter()
-            .map(|(_, p)| p.clone())
-            .filter(|p| p.len() > 21 && p[9] == 1 && p[20] == 3 && p[21] == 4)
-            .collect()
-    };
-
     // The largest packet that fits crosses the relay.
     let fits = sized(&o, "gamma", "alpha", b"fits", RELAY_MAX_PACKET, true);
-    send(&mut o, "gamma", &fits);
+    inject(&mut o, "gamma", &fits);
     assert_eq!(o.node("alpha").delivered_with(b"fits"), 1);
-    assert!(icmps(&o, "gamma").is_empty());
+    assert!(frag_needed_written(&o, "gamma").is_empty());
 
     // One byte more with DF: not sent; gamma's kernel hears the size that fits.
     let big = sized(&o, "gamma", "alpha", b"too big", RELAY_MAX_PACKET + 1, true);
-    send(&mut o, "gamma", &big);
+    inject(&mut o, "gamma", &big);
     assert_eq!(o.node("alpha").delivered_with(b"too big"), 0);
-    let answers = icmps(&o, "gamma");
+    let answers = frag_needed_written(&o, "gamma");
     assert_eq!(answers.len(), 1, "one ICMP fragmentation needed");
     let icmp = &answers[0];
     assert_eq!(
@@ -540,14 +534,14 @@ fn a_relayed_path_answers_oversized_df_packets_with_fragmentation_needed() {
 
     // Without DF the sender asked the network to fragment: it goes.
     let loose = sized(&o, "gamma", "alpha", b"no df", RELAY_MAX_PACKET + 40, false);
-    send(&mut o, "gamma", &loose);
+    inject(&mut o, "gamma", &loose);
     assert_eq!(o.node("alpha").delivered_with(b"no df"), 1);
 
     // A direct path carries the full TUN MTU with DF.
     let direct = sized(&o, "alpha", "beta", b"direct", 1400, true);
-    send(&mut o, "alpha", &direct);
+    inject(&mut o, "alpha", &direct);
     assert_eq!(o.node("beta").delivered_with(b"direct"), 1);
-    assert!(icmps(&o, "alpha").is_empty());
+    assert!(frag_needed_written(&o, "alpha").is_empty());
 }
 
 #[test]
@@ -571,19 +565,13 @@ fn a_smaller_underlay_mtu_lowers_what_a_relay_carries() {
     assert_eq!(o.class("gamma", "alpha"), Some(PathClass::Relay));
     for (tag, len) in [(&b"fits"[..], 1312), (&b"too big"[..], 1313)] {
         let p = sized(&o, "gamma", "alpha", tag, len, true);
-        let now = o.net.now();
-        let h = o.host("gamma");
-        o.net.endpoint_mut(h).send_packet(now, &p);
-        o.net.run_for(Duration::from_millis(200));
+        inject(&mut o, "gamma", &p);
     }
     assert_eq!(o.node("alpha").delivered_with(b"fits"), 1);
     assert_eq!(o.node("alpha").delivered_with(b"too big"), 0);
-    let mtus: Vec<u16> = o
-        .node("gamma")
-        .delivered
+    let mtus: Vec<u16> = frag_needed_written(&o, "gamma")
         .iter()
-        .filter(|(_, p)| p.len() > 27 && p[9] == 1 && p[20] == 3 && p[21] == 4)
-        .map(|(_, p)| u16::from_be_bytes([p[26], p[27]]))
+        .map(|p| u16::from_be_bytes([p[26], p[27]]))
         .collect();
     assert_eq!(mtus, [1312]);
 }

@@ -327,6 +327,47 @@ fn sighup_enrolls_a_new_peer_and_survives_a_broken_config() {
     assert_eq!(status["data"]["pid"].to_string(), pid);
 }
 
+/// `vine daemon start` for `n` with `var` (NAME=value) in its environment.
+fn start_with(lab: &mut Lab, n: &Node, var: &str) {
+    ok(
+        lab.exec(
+            &n.host,
+            "env",
+            &[var, VINE, "daemon", "start", "-c", s(&n.config)],
+        ),
+        &format!("daemon start with {var}"),
+    );
+    lab.track_pid(n.pid());
+}
+
+/// Once `a` pings `b`: 16 MiB of TCP each way (ports `port` and `port + 1`)
+/// arrive intact, and on both sides the fast path carried the bulk —
+/// thousands of packets counted without any drop for a bad packet.
+fn bulk_both_ways(lab: &Lab, a: &Node, b: &Node, port: u16) {
+    assert!(
+        wait_for(Duration::from_secs(15), || ping(lab, a, b.overlay)),
+        "alpha cannot ping beta"
+    );
+    assert!(
+        tcp_transfer(lab, a, b, port, 16 << 20),
+        "16 MiB alpha → beta corrupted"
+    );
+    assert!(
+        tcp_transfer(lab, b, a, port + 1, 16 << 20),
+        "16 MiB beta → alpha corrupted"
+    );
+    for n in [a, b] {
+        let c = n.json(lab, "counters");
+        assert!(
+            c["data"]["packets_received"].as_u64().unwrap_or(0) > 1000,
+            "{c}"
+        );
+        for reason in ["malformed", "decrypt_failed", "unauthorized_peer"] {
+            assert_eq!(c["data"]["drops"][reason].as_u64().unwrap_or(0), 0, "{c}");
+        }
+    }
+}
+
 /// One side runs with every offload (TUN TSO/GRO, UDP GSO/GRO), the other
 /// with none (`VINE_OFFLOAD=0`, as on a kernel without them): both
 /// directions still carry TCP intact, and each daemon logged what it uses.
@@ -338,50 +379,12 @@ fn offloaded_and_plain_daemons_interoperate() {
     append(&a, &eb);
     append(&b, &ea);
     // beta: no offloads.
-    ok(
-        lab.exec(
-            &b.host,
-            "env",
-            &[
-                "VINE_OFFLOAD=0",
-                VINE,
-                "daemon",
-                "start",
-                "-c",
-                s(&b.config),
-            ],
-        ),
-        "daemon start without offloads",
-    );
-    lab.track_pid(b.pid());
+    start_with(&mut lab, &b, "VINE_OFFLOAD=0");
     start(&mut lab, &a);
-    assert!(
-        wait_for(Duration::from_secs(15), || ping(&lab, &a, b.overlay)),
-        "alpha cannot ping beta"
-    );
-    assert!(
-        tcp_transfer(&lab, &a, &b, 5002, 16 << 20),
-        "16 MiB alpha → beta corrupted"
-    );
-    assert!(
-        tcp_transfer(&lab, &b, &a, 5003, 16 << 20),
-        "16 MiB beta → alpha corrupted"
-    );
+    bulk_both_ways(&lab, &a, &b, 5002);
     let (log_a, log_b) = (a.log(), b.log());
     assert!(log_a.contains("offloads=vnet_hdr"), "alpha log:\n{log_a}");
     assert!(log_b.contains("offloads=none"), "beta log:\n{log_b}");
-    // The fast path carried the bulk: thousands of packets counted without
-    // any drop for a bad packet.
-    for n in [&a, &b] {
-        let c = n.json(&lab, "counters");
-        assert!(
-            c["data"]["packets_received"].as_u64().unwrap_or(0) > 1000,
-            "{c}"
-        );
-        for reason in ["malformed", "decrypt_failed", "unauthorized_peer"] {
-            assert_eq!(c["data"]["drops"][reason].as_u64().unwrap_or(0), 0, "{c}");
-        }
-    }
 }
 
 /// The two shapes of the data plane — one thread for both directions and a
@@ -395,30 +398,9 @@ fn one_thread_and_two_thread_data_planes_interoperate() {
     let (ea, eb) = (export(&lab, &a), export(&lab, &b));
     append(&a, &eb);
     append(&b, &ea);
-    for (n, threads) in [(&b, "2"), (&a, "1")] {
-        let var = format!("VINE_DATAPLANE_THREADS={threads}");
-        ok(
-            lab.exec(
-                &n.host,
-                "env",
-                &[&var, VINE, "daemon", "start", "-c", s(&n.config)],
-            ),
-            "daemon start",
-        );
-        lab.track_pid(n.pid());
-    }
-    assert!(
-        wait_for(Duration::from_secs(15), || ping(&lab, &a, b.overlay)),
-        "alpha cannot ping beta"
-    );
-    assert!(
-        tcp_transfer(&lab, &a, &b, 5004, 16 << 20),
-        "16 MiB alpha → beta corrupted"
-    );
-    assert!(
-        tcp_transfer(&lab, &b, &a, 5005, 16 << 20),
-        "16 MiB beta → alpha corrupted"
-    );
+    start_with(&mut lab, &b, "VINE_DATAPLANE_THREADS=2");
+    start_with(&mut lab, &a, "VINE_DATAPLANE_THREADS=1");
+    bulk_both_ways(&lab, &a, &b, 5004);
     let (log_a, log_b) = (a.log(), b.log());
     assert!(
         log_a.contains("one thread for both directions"),
@@ -428,14 +410,4 @@ fn one_thread_and_two_thread_data_planes_interoperate() {
         log_b.contains("a thread per direction"),
         "beta log:\n{log_b}"
     );
-    for n in [&a, &b] {
-        let c = n.json(&lab, "counters");
-        assert!(
-            c["data"]["packets_received"].as_u64().unwrap_or(0) > 1000,
-            "{c}"
-        );
-        for reason in ["malformed", "decrypt_failed", "unauthorized_peer"] {
-            assert_eq!(c["data"]["drops"][reason].as_u64().unwrap_or(0), 0, "{c}");
-        }
-    }
 }

@@ -48,6 +48,28 @@ fn classes_hold(lab: &Lab, want: &[(&Node, &Node, &str)]) -> bool {
         .all(|(a, b, class)| a.class_to(lab, b).as_deref() == Some(*class))
 }
 
+/// Allowlists the nodes in each other with `relay` as the relay and
+/// bootstrap peer, starts them, and waits (20 s at most) until both ends of
+/// `pair` report `class`.
+fn mesh_until(nat: &mut NatLab, nodes: &[&Node], relay: &Node, pair: (&Node, &Node, &str)) {
+    let (a, b, class) = pair;
+    full_mesh(nat.lab(), nodes, &[relay], relay);
+    for x in nodes {
+        start(nat.lab_mut(), x);
+    }
+    let lab = nat.lab();
+    assert!(
+        wait_for(Duration::from_secs(20), || classes_hold(
+            lab,
+            &[(a, b, class), (b, a, class)]
+        )),
+        "{}-{} not {class}: {:?}",
+        a.name,
+        b.name,
+        a.sessions(lab)
+    );
+}
+
 fn class_table(lab: &Lab, nodes: &[&Node]) -> String {
     let mut out = String::new();
     for a in nodes {
@@ -354,19 +376,13 @@ fn ten_percent_loss_on_a_direct_path_does_not_flap() {
     let relay = node(&nat, root, "relay", 254, &relay_m);
     let alpha = node(&nat, root, "alpha", 0, &alpha_m);
     let beta = node(&nat, root, "beta", 1, &beta_m);
-    full_mesh(nat.lab(), &[&relay, &alpha, &beta], &[&relay], &relay);
-    for x in [&relay, &alpha, &beta] {
-        start(nat.lab_mut(), x);
-    }
-    let lab = nat.lab();
-    assert!(
-        wait_for(Duration::from_secs(20), || classes_hold(
-            lab,
-            &[(&alpha, &beta, "direct"), (&beta, &alpha, "direct")]
-        )),
-        "alpha-beta not direct: {:?}",
-        alpha.sessions(lab)
+    mesh_until(
+        &mut nat,
+        &[&relay, &alpha, &beta],
+        &relay,
+        (&alpha, &beta, "direct"),
     );
+    let lab = nat.lab();
     let changes = |lab: &Lab, a: &Node, b: &Node| n(&a.peer_counters(lab, b)["path_changes"]);
     let (a0, b0) = (changes(lab, &alpha, &beta), changes(lab, &beta, &alpha));
     let loss = nat.loss(&alpha_m, &beta_m, 10).expect("loss");
@@ -435,19 +451,13 @@ fn tcp_crosses_a_relay_that_drops_fragments() {
     let relay = node(&nat, root, "relay", 254, &relay_m);
     let alpha = node(&nat, root, "alpha", 0, &alpha_m);
     let delta = node(&nat, root, "delta", 3, &delta_m);
-    full_mesh(nat.lab(), &[&relay, &alpha, &delta], &[&relay], &relay);
-    for x in [&relay, &alpha, &delta] {
-        start(nat.lab_mut(), x);
-    }
-    let lab = nat.lab();
-    assert!(
-        wait_for(Duration::from_secs(20), || classes_hold(
-            lab,
-            &[(&alpha, &delta, "relay"), (&delta, &alpha, "relay")]
-        )),
-        "alpha-delta not relayed: {:?}",
-        alpha.sessions(lab)
+    mesh_until(
+        &mut nat,
+        &[&relay, &alpha, &delta],
+        &relay,
+        (&alpha, &delta, "relay"),
     );
+    let lab = nat.lab();
     // Underlay fragments arriving at the relay are dropped (before any
     // reassembly).
     let rule = "nft -f - <<'EOF'\n\
@@ -481,6 +491,17 @@ fn tcp_crosses_a_relay_that_drops_fragments() {
     assert!(
         text.contains("1360"),
         "ping -M do -s 1372 did not learn mtu 1360:\n{text}"
+    );
+    // The size that fits crosses with DF.
+    let out = lab.exec(
+        &alpha.host,
+        "ping",
+        &["-c", "1", "-W", "2", "-M", "do", "-s", "1332", &target],
+    );
+    assert!(
+        out.status.success(),
+        "a 1360-byte ping with DF did not cross the relay: {}",
+        String::from_utf8_lossy(&out.stdout)
     );
     // Bulk TCP both ways, checked byte for byte.
     assert!(

@@ -110,17 +110,19 @@ pub fn build_test_packet(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8
     p.extend_from_slice(&[0, 0, 0, 0, 64, 253, 0, 0]);
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
-    let mut sum: u32 = 0;
-    for pair in p.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    let checksum = !(sum as u16);
-    p[10..12].copy_from_slice(&checksum.to_be_bytes());
+    let sum = checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
     p.extend_from_slice(payload);
     p
+}
+
+/// Sets the Don't Fragment bit of a packet made by [`build_test_packet`]
+/// and recomputes its header checksum (for tests of path MTU handling).
+pub fn set_dont_fragment(packet: &mut [u8]) {
+    packet[6] |= 0x40;
+    packet[10..12].fill(0);
+    let sum = checksum(&packet[..20]);
+    packet[10..12].copy_from_slice(&sum.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -132,7 +134,8 @@ mod tests {
         let a = Ipv4Addr::new(10, 42, 0, 1);
         let b = Ipv4Addr::new(10, 42, 1, 1);
         let mut p = build_test_packet(a, b, &[7u8; 1400]);
-        p[6] = 0x40; // DF
+        set_dont_fragment(&mut p);
+        assert_eq!(checksum(&p[..20]), 0, "header checksum still valid");
         assert!(dont_fragment(&p));
         let icmp = frag_needed(&p, 1360).expect("answered");
         assert_eq!(icmp.len(), 20 + 8 + 28);

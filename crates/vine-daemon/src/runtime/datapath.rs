@@ -85,27 +85,18 @@ impl DataPath {
         let token = Arc::new(TunToken::default());
         let rx_udp = udp.try_clone()?;
         rx_udp.set_read_timeout(Some(RX_POLL))?;
-        let tx = Tx {
+        let rx = Rx {
             reader: plane.reader(),
             device: Arc::clone(&device),
-            udp: udp.try_clone()?,
+            udp: rx_udp,
             slow: slow.clone(),
             stop: Arc::clone(&stop),
             token: Arc::clone(&token),
-        };
-        let rx = Rx {
-            reader: plane.reader(),
-            device,
-            udp: rx_udp,
-            slow,
-            stop: Arc::clone(&stop),
-            token,
             tx_reader: plane.reader(),
         };
         let mut threads = Vec::new();
-        if threads_for(&*rx.device) == 1 {
+        if threads_for(&*device) == 1 {
             info!("data plane: one thread for both directions (vine-dp)");
-            drop(tx);
             threads.push(
                 std::thread::Builder::new()
                     .name("vine-dp".into())
@@ -113,6 +104,14 @@ impl DataPath {
             );
             return Ok(Self { stop, threads });
         }
+        let tx = Tx {
+            reader: plane.reader(),
+            device,
+            udp: udp.try_clone()?,
+            slow,
+            stop: Arc::clone(&stop),
+            token,
+        };
         threads.push(
             std::thread::Builder::new()
                 .name("vine-tx".into())
