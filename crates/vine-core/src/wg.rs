@@ -82,6 +82,7 @@
 //!   can confirm the session; vine's own liveness traffic replaces
 //!   WireGuard's 10-second keepalive timer.
 
+pub mod aead;
 mod crypto;
 mod index;
 pub mod messages;

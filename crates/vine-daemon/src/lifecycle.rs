@@ -155,13 +155,13 @@ pub fn start_background(
     exe: &Path,
 ) -> Result<Started, LifecycleError> {
     let paths = RuntimePaths::new(runtime_dir);
-    if let Ok(Some(pid)) = files::read_pidfile(&paths) {
-        if process_alive(pid) {
-            return Err(LifecycleError::AlreadyRunning {
-                pid,
-                pidfile: paths.pidfile(),
-            });
-        }
+    if let Ok(Some(pid)) = files::read_pidfile(&paths)
+        && process_alive(pid)
+    {
+        return Err(LifecycleError::AlreadyRunning {
+            pid,
+            pidfile: paths.pidfile(),
+        });
     }
     let file_err = |what, path: PathBuf| move |source| LifecycleError::File { what, path, source };
     paths

@@ -338,14 +338,14 @@ fn enable_offloads(fd: BorrowedFd<'_>, name: &str) -> Result<Offloads, HostError
         .map_err(|e| HostError::tun(name, "set the virtio header size of", e))?;
     // Little-endian is native on little-endian hosts, where this cannot
     // matter; elsewhere the header codec depends on it.
-    if let Err(e) = sys::set_vnet_le(fd) {
-        if cfg!(target_endian = "big") {
-            return Err(HostError::tun(
-                name,
-                "set little-endian virtio headers on",
-                e,
-            ));
-        }
+    if let Err(e) = sys::set_vnet_le(fd)
+        && cfg!(target_endian = "big")
+    {
+        return Err(HostError::tun(
+            name,
+            "set little-endian virtio headers on",
+            e,
+        ));
     }
     negotiate_offloads(|flags| sys::set_offload(fd, flags))
         .map_err(|e| HostError::tun(name, "enable offloads on", e))

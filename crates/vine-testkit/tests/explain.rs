@@ -332,10 +332,10 @@ fn a_relay_refusing_a_destination_it_does_not_allowlist_is_explained() {
 fn a_relay_the_receiver_does_not_mark_relay_capable_is_explained() {
     let relay = vine_core::Identity::from_seed([1; 32]).peer_id();
     let mut o = Overlay::showcase(7, &showcase_specs(open_policy()), |name, c| {
-        if name == "alpha" {
-            if let Some(a) = c.allowed.get_mut(&relay) {
-                a.relay_capable = false;
-            }
+        if name == "alpha"
+            && let Some(a) = c.allowed.get_mut(&relay)
+        {
+            a.relay_capable = false;
         }
     });
     o.net.run_for(Duration::from_secs(30));
@@ -367,10 +367,10 @@ fn an_allowlist_prefix_mismatch_is_explained() {
     ];
     let beta = vine_core::Identity::from_seed([3; 32]).peer_id();
     let mut o = Overlay::public(2, &trio, Some("carol"), |name, c| {
-        if name == "alpha" {
-            if let Some(a) = c.allowed.get_mut(&beta) {
-                a.prefix = "10.42.9.0/24".parse().expect("prefix");
-            }
+        if name == "alpha"
+            && let Some(a) = c.allowed.get_mut(&beta)
+        {
+            a.prefix = "10.42.9.0/24".parse().expect("prefix");
         }
     });
     o.net.run_for(Duration::from_secs(20));

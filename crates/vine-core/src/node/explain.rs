@@ -679,8 +679,8 @@ impl Node {
                 };
                 let mut line = format!("{} via {via}{rtt}: {why}", class.as_str());
                 let target = Target::Path(path.via);
-                if p.attempts.outcome(target) == Some(AttemptOutcome::Throttled) {
-                    if let Some((reason, last)) = p
+                if p.attempts.outcome(target) == Some(AttemptOutcome::Throttled)
+                    && let Some((reason, last)) = p
                         .attempts
                         .iter()
                         .rev()
@@ -690,7 +690,6 @@ impl Node {
                         let ago = now.saturating_duration_since(last).as_secs_f64();
                         line.push_str(&format!("; throttled: {reason} ({ago:.1} s ago)"));
                     }
-                }
                 line
             }
             None if p.paths.is_empty() => {

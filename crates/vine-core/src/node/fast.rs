@@ -160,10 +160,11 @@ impl Node {
             let seen_rx = self.fast.seen_rx.entry(*id).or_default();
             if rx != *seen_rx {
                 *seen_rx = rx;
-                if let Some(path) = p.active.and_then(|i| p.paths.get_mut(i)) {
-                    if path.alive && matches!(path.via, Via::Direct(_)) {
-                        path.misses = 0;
-                    }
+                if let Some(path) = p.active.and_then(|i| p.paths.get_mut(i))
+                    && path.alive
+                    && matches!(path.via, Via::Direct(_))
+                {
+                    path.misses = 0;
                 }
             }
         }

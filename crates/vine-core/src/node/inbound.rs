@@ -51,12 +51,12 @@ impl Node {
             | Received::HandshakeInitiation { peer, .. }
             | Received::HandshakeComplete { peer } => *peer,
         };
-        if let (Via::Relay(relay), Some(claimed)) = (via, claimed) {
-            if claimed != id {
-                // The relay named one source, the session proves another.
-                self.drop_packet(Some(relay), DropReason::RelayNotAllowed);
-                return;
-            }
+        if let (Via::Relay(relay), Some(claimed)) = (via, claimed)
+            && claimed != id
+        {
+            // The relay named one source, the session proves another.
+            self.drop_packet(Some(relay), DropReason::RelayNotAllowed);
+            return;
         }
         self.heard_from(now, id, via);
         match received {
@@ -394,12 +394,12 @@ impl Node {
                     return;
                 }
                 self.dirty.insert(peer);
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    if let Some(path) = p.paths.iter_mut().find(|x| x.via == Via::Relay(id)) {
-                        path.alive = false;
-                        path.streak = 0;
-                        path.misses = self.config.timers.dead_after_misses;
-                    }
+                if let Some(p) = self.peers.get_mut(&peer)
+                    && let Some(path) = p.paths.iter_mut().find(|x| x.via == Via::Relay(id))
+                {
+                    path.alive = false;
+                    path.streak = 0;
+                    path.misses = self.config.timers.dead_after_misses;
                 }
                 self.record(
                     now,
@@ -630,10 +630,11 @@ impl Node {
         if !both_listed || !self.wg.session_ready(&target, now) || requester == target {
             return;
         }
-        if let Some(seen) = self.peers.get(&requester).and_then(|p| p.observed) {
-            if !candidates.reflexive.contains(&seen) && !candidates.local.contains(&seen) {
-                candidates.reflexive.insert(0, seen);
-            }
+        if let Some(seen) = self.peers.get(&requester).and_then(|p| p.observed)
+            && !candidates.reflexive.contains(&seen)
+            && !candidates.local.contains(&seen)
+        {
+            candidates.reflexive.insert(0, seen);
         }
         candidates.local.truncate(control::MAX_CANDIDATES);
         candidates.reflexive.truncate(control::MAX_CANDIDATES);

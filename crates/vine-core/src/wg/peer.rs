@@ -332,10 +332,10 @@ impl Peer {
     ) {
         // Keys past REJECT_AFTER_TIME are useless in both directions.
         let had_current = self.current.is_some();
-        if self.current.as_ref().is_some_and(|k| k.is_expired(now)) {
-            if let Some(k) = self.current.take() {
-                indices.release(k.local_index);
-            }
+        if self.current.as_ref().is_some_and(|k| k.is_expired(now))
+            && let Some(k) = self.current.take()
+        {
+            indices.release(k.local_index);
         }
         for list in [&mut self.next, &mut self.old] {
             list.retain(|k| {

@@ -13,10 +13,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use ring::aead::{Aad, LessSafeKey};
-
 use super::WgError;
-use super::crypto::{KEY_LEN, TAG_LEN, aead_key, nonce};
+use super::aead::AeadKey;
+use super::crypto::{KEY_LEN, TAG_LEN};
 use super::messages::{DATA_HEADER_LEN, TYPE_DATA, padded_len};
 use super::replay::ReplayWindow;
 use super::timers::{REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME};
@@ -47,8 +46,8 @@ pub struct Keypair {
     pub(crate) created: Instant,
     /// Whether we initiated that handshake (only initiators rekey on age).
     pub(crate) is_initiator: bool,
-    send: LessSafeKey,
-    recv: LessSafeKey,
+    send: AeadKey,
+    recv: AeadKey,
     /// The next counter to send with.
     send_counter: AtomicU64,
     replay: Mutex<ReplayWindow>,
@@ -79,8 +78,8 @@ impl Keypair {
             remote_index,
             created,
             is_initiator,
-            send: aead_key(&keys.send),
-            recv: aead_key(&keys.recv),
+            send: AeadKey::new(&keys.send),
+            recv: AeadKey::new(&keys.recv),
             send_counter: AtomicU64::new(0),
             replay: Mutex::new(ReplayWindow::default()),
         }
@@ -156,9 +155,9 @@ impl Keypair {
         let (body, rest) = buf[DATA_HEADER_LEN..].split_at_mut(padded);
         let tag = self
             .send
-            .seal_in_place_separate_tag(nonce(counter), Aad::empty(), body)
+            .seal(counter, body)
             .map_err(|_| WgError::TooLarge)?;
-        rest[..TAG_LEN].copy_from_slice(tag.as_ref());
+        rest[..TAG_LEN].copy_from_slice(&tag);
         Ok(total)
     }
 
@@ -214,9 +213,8 @@ impl Keypair {
         }
         let len = self
             .recv
-            .open_in_place(nonce(counter), Aad::empty(), payload)
-            .map_err(|_| WgError::Decrypt)?
-            .len();
+            .open(counter, payload)
+            .map_err(|_| WgError::Decrypt)?;
         if !self.replay().update(counter) {
             return Err(WgError::Replay);
         }

@@ -460,14 +460,14 @@ impl Rx {
             // What we just wrote may have made the kernel queue an answer
             // (an echo reply, a TCP ACK): send it now if the TX thread is
             // not already at it.
-            if let Some(pump) = assist.as_mut() {
-                if self.token.try_take() {
-                    let result =
-                        pump.drain(1, &mut self.tx_reader, &*self.device, &self.udp, &self.slow);
-                    self.token.give_back();
-                    if matches!(result, Ok(None)) {
-                        return;
-                    }
+            if let Some(pump) = assist.as_mut()
+                && self.token.try_take()
+            {
+                let result =
+                    pump.drain(1, &mut self.tx_reader, &*self.device, &self.udp, &self.slow);
+                self.token.give_back();
+                if matches!(result, Ok(None)) {
+                    return;
                 }
             }
         }
@@ -488,10 +488,10 @@ impl Rx {
                 }
             }
         }
-        if let Some(gro) = gro {
-            if let Err(e) = gro.flush(|b| self.device.write_vnet(b)) {
-                debug!("TUN write: {e}");
-            }
+        if let Some(gro) = gro
+            && let Err(e) = gro.flush(|b| self.device.write_vnet(b))
+        {
+            debug!("TUN write: {e}");
         }
         true
     }
@@ -597,13 +597,11 @@ impl Duplex {
                     return;
                 }
             }
-            if !busy {
-                if let Err(e) = self.wait() {
-                    error!(
-                        "waiting for the TUN device and UDP socket failed: {e}; overlay traffic stops"
-                    );
-                    return;
-                }
+            if !busy && let Err(e) = self.wait() {
+                error!(
+                    "waiting for the TUN device and UDP socket failed: {e}; overlay traffic stops"
+                );
+                return;
             }
         }
         debug!("data-plane thread stopped");

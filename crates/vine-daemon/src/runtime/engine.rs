@@ -117,11 +117,10 @@ impl Engine {
                 round = self.names.next() => {
                     let now = Instant::now();
                     for r in round {
-                        if let Some(addr) = r.addr {
-                            if self.node.update_bootstrap_address(now, r.name.peer, addr) {
+                        if let Some(addr) = r.addr
+                            && self.node.update_bootstrap_address(now, r.name.peer, addr) {
                                 info!(peer = %r.name.peer, %addr, host = %r.name.host, "trying the bootstrap peer at its new address");
                             }
-                        }
                     }
                 }
                 c = commands.recv() => match c {

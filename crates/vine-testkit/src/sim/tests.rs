@@ -115,12 +115,12 @@ impl Endpoint for Probe {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        if let Some(k) = self.keepalive.as_mut() {
-            if now >= k.next {
-                k.next = now + k.every;
-                let dst = k.dst;
-                self.send(dst, b"keepalive");
-            }
+        if let Some(k) = self.keepalive.as_mut()
+            && now >= k.next
+        {
+            k.next = now + k.every;
+            let dst = k.dst;
+            self.send(dst, b"keepalive");
         }
     }
 

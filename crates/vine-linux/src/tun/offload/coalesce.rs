@@ -178,10 +178,10 @@ impl Coalescer {
                 .iter_mut()
                 .rev()
                 .find(|s| s.key == Some(key));
-            if let Some(slot) = latest {
-                if slot.try_append(&cand, class.packet, self.verify) {
-                    return Ok(());
-                }
+            if let Some(slot) = latest
+                && slot.try_append(&cand, class.packet, self.verify)
+            {
+                return Ok(());
             }
         }
         if self.is_full() {

@@ -234,7 +234,7 @@ fn flush(coalescer: &mut Coalescer, to: &Tun, stats: &Stats) -> io::Result<()> {
 /// The transfer's content: 8-byte blocks of a keyed mix of their index,
 /// so any offset can be checked without keeping the stream.
 fn fill(buf: &mut [u8], offset: usize) {
-    debug_assert!(offset % 8 == 0 && buf.len() % 8 == 0);
+    debug_assert!(offset.is_multiple_of(8) && buf.len().is_multiple_of(8));
     for (i, block) in buf.chunks_exact_mut(8).enumerate() {
         let mut x = ((offset / 8 + i) as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
         x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -1,0 +1,217 @@
+//! The transport AEAD: ChaCha20-Poly1305 with a 64-bit counter nonce and no
+//! associated data, as type-4 messages use it.
+//!
+//! Two implementations give the same bytes: ring's (AVX2 at best), and
+//! this crate's AVX-512 one ([`avx512`]), which on a CPU with AVX-512 IFMA
+//! seals a 1,408-byte packet in well under ring's time (see
+//! `cargo run --release -p vine-core --example aead_speed`). The choice is
+//! made once per process: the AVX-512 code is used when the CPU has the
+//! features, it reproduces ring's output on a self-test, and
+//! `VINE_AEAD=ring` is not set. [`backend`] says which one runs.
+//!
+//! Handshake fields (which have associated data) always use ring.
+
+use std::sync::OnceLock;
+
+use ring::aead::{Aad, LessSafeKey};
+
+pub(crate) use super::crypto::ct_eq;
+use super::crypto::{KEY_LEN, TAG_LEN, aead_key, nonce};
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+/// Which ChaCha20-Poly1305 implementation transport messages use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// vine's AVX-512 (F, VL, BW, IFMA) implementation.
+    Avx512,
+    /// ring's.
+    Ring,
+}
+
+impl Backend {
+    /// Name for logs and `vine doctor`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Avx512 => "avx512",
+            Backend::Ring => "ring",
+        }
+    }
+}
+
+/// The implementation this process uses (decided on first use).
+pub fn backend() -> Backend {
+    static CHOSEN: OnceLock<Backend> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        if std::env::var_os("VINE_AEAD").is_some_and(|v| v == "ring") {
+            return Backend::Ring;
+        }
+        if avx512_usable() && self_test() {
+            Backend::Avx512
+        } else {
+            Backend::Ring
+        }
+    })
+}
+
+/// Whether this CPU has everything the AVX-512 code is compiled for.
+fn avx512_usable() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512ifma")
+            && std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Seals a few lengths with both implementations and compares every byte:
+/// a CPU or build that computes something else falls back to ring.
+fn self_test() -> bool {
+    let key = [0x5au8; KEY_LEN];
+    let ring = aead_key(&key);
+    [0usize, 1, 15, 16, 63, 64, 65, 511, 1024, 1408, 1500]
+        .iter()
+        .all(|&len| {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let mut a = plain.clone();
+            let mut b = plain.clone();
+            let (Ok(ta), Some(tb)) = (
+                ring.seal_in_place_separate_tag(nonce(len as u64), Aad::empty(), &mut a),
+                fast_seal(&key, len as u64, &mut b),
+            ) else {
+                return false;
+            };
+            if a != b || ta.as_ref() != tb {
+                return false;
+            }
+            a.extend_from_slice(&tb);
+            fast_open(&key, len as u64, &mut a) == Some(len) && a[..len] == plain[..]
+        })
+}
+
+/// The 96-bit nonce of `counter` as bytes.
+fn nonce_bytes(counter: u64) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&counter.to_le_bytes());
+    n
+}
+
+/// Largest message the AVX-512 code takes (its block counter is 32-bit
+/// like ChaCha20's; transport messages are far below this).
+const FAST_MAX: usize = 1 << 24;
+
+/// AVX-512 seal; `None` when the CPU lacks the features.
+#[allow(unsafe_code)] // a call of a target-feature function, guarded
+fn fast_seal(key: &[u8; KEY_LEN], counter: u64, body: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+    #[cfg(target_arch = "x86_64")]
+    if avx512_usable() && body.len() <= FAST_MAX {
+        let state = avx512::ChaChaState::new(key, &nonce_bytes(counter));
+        // SAFETY: the CPU has every feature the function enables (checked
+        // just above; std caches the answer).
+        return Some(unsafe { avx512::seal(&state, body) });
+    }
+    let _ = (key, counter, body);
+    None
+}
+
+/// AVX-512 open of `payload` (ciphertext ‖ tag): the plaintext length on
+/// success, `None` on a bad tag (`payload` then still holds the
+/// ciphertext) or when the CPU lacks the features.
+#[allow(unsafe_code)] // a call of a target-feature function, guarded
+fn fast_open(key: &[u8; KEY_LEN], counter: u64, payload: &mut [u8]) -> Option<usize> {
+    let len = payload.len().checked_sub(TAG_LEN)?;
+    #[cfg(target_arch = "x86_64")]
+    if avx512_usable() && len <= FAST_MAX {
+        let (body, tag) = payload.split_at_mut(len);
+        let state = avx512::ChaChaState::new(key, &nonce_bytes(counter));
+        // SAFETY: as in `fast_seal`.
+        return unsafe { avx512::open(&state, body, tag) }.then_some(len);
+    }
+    let _ = (key, counter);
+    None
+}
+
+/// A message failed authentication (or was too short to carry a tag), or
+/// was too long to seal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AeadError;
+
+impl std::fmt::Display for AeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChaCha20-Poly1305 authentication failed")
+    }
+}
+
+impl std::error::Error for AeadError {}
+
+/// One direction's transport key.
+pub struct AeadKey {
+    ring: LessSafeKey,
+    raw: [u8; KEY_LEN],
+    fast: bool,
+}
+
+impl Drop for AeadKey {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.raw.zeroize();
+    }
+}
+
+impl AeadKey {
+    /// A key on this process's [`backend`].
+    pub fn new(key: &[u8; KEY_LEN]) -> Self {
+        Self::with_backend(key, backend())
+    }
+
+    /// A key on a chosen backend (for comparisons): `Avx512` on a CPU
+    /// without the features still runs ring.
+    pub fn with_backend(key: &[u8; KEY_LEN], backend: Backend) -> Self {
+        Self {
+            ring: aead_key(key),
+            raw: *key,
+            fast: backend == Backend::Avx512 && avx512_usable(),
+        }
+    }
+
+    /// Encrypts `body` in place with `counter`'s nonce and returns the tag.
+    pub fn seal(&self, counter: u64, body: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
+        if self.fast
+            && let Some(tag) = fast_seal(&self.raw, counter, body)
+        {
+            return Ok(tag);
+        }
+        let tag = self
+            .ring
+            .seal_in_place_separate_tag(nonce(counter), Aad::empty(), body)
+            .map_err(|_| AeadError)?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
+    /// Authenticates and decrypts `payload` (ciphertext ‖ tag) in place;
+    /// the plaintext is `payload[..n]` for the returned `n`.
+    pub fn open(&self, counter: u64, payload: &mut [u8]) -> Result<usize, AeadError> {
+        if payload.len() < TAG_LEN {
+            return Err(AeadError);
+        }
+        if self.fast && payload.len() - TAG_LEN <= FAST_MAX {
+            return fast_open(&self.raw, counter, payload).ok_or(AeadError);
+        }
+        self.ring
+            .open_in_place(nonce(counter), Aad::empty(), payload)
+            .map(|p| p.len())
+            .map_err(|_| AeadError)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! The AVX-512 AEAD against ring (whole AEAD) and the `poly1305` crate
+//! (the MAC alone, with keys and messages at the limits of the limb
+//! bounds). On a CPU without the features the fast functions return
+//! `None`; the tests then say so and check only the ring path.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use ring::aead::{Aad, LessSafeKey};
+
+use super::*;
+
+fn ring_seal(key: &LessSafeKey, counter: u64, body: &mut [u8]) -> [u8; TAG_LEN] {
+    let tag = key
+        .seal_in_place_separate_tag(nonce(counter), Aad::empty(), body)
+        .expect("ring seals");
+    let mut t = [0u8; TAG_LEN];
+    t.copy_from_slice(tag.as_ref());
+    t
+}
+
+fn have_fast() -> bool {
+    let ok = fast_seal(&[0; KEY_LEN], 0, &mut [0u8; 1]).is_some();
+    if !ok {
+        eprintln!("this CPU lacks AVX-512 IFMA: only the ring path is checked");
+    }
+    ok
+}
+
+#[test]
+fn avx512_seal_and_open_match_ring_at_every_length_to_2100() {
+    if !have_fast() {
+        return;
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(0x7ead);
+    for len in 0..=2100usize {
+        let mut key = [0u8; KEY_LEN];
+        rng.fill_bytes(&mut key);
+        let counter = rng.next_u64() >> (len % 64);
+        let mut plain = vec![0u8; len];
+        rng.fill_bytes(&mut plain);
+
+        let ring = aead_key(&key);
+        let mut a = plain.clone();
+        let ta = ring_seal(&ring, counter, &mut a);
+        let mut b = plain.clone();
+        let tb = fast_seal(&key, counter, &mut b).expect("fast path available");
+        assert_eq!(a, b, "ciphertext differs at len {len}");
+        assert_eq!(ta, tb, "tag differs at len {len}");
+
+        let mut sealed = b.clone();
+        sealed.extend_from_slice(&tb);
+        let mut opened = sealed.clone();
+        assert_eq!(
+            fast_open(&key, counter, &mut opened),
+            Some(len),
+            "len {len}"
+        );
+        assert_eq!(opened[..len], plain[..], "plaintext differs at len {len}");
+
+        // Any flipped bit is rejected and leaves the ciphertext as it was.
+        let bit = (rng.next_u32() as usize) % ((len + TAG_LEN) * 8);
+        let mut bad = sealed.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        let before = bad.clone();
+        assert_eq!(
+            fast_open(&key, counter, &mut bad),
+            None,
+            "len {len} bit {bit}"
+        );
+        assert_eq!(
+            bad, before,
+            "a rejected open changed the buffer at len {len}"
+        );
+        // A different counter (nonce) is rejected too.
+        let mut other = sealed.clone();
+        assert_eq!(fast_open(&key, counter ^ 1, &mut other), None);
+    }
+}
+
+#[test]
+fn avx512_matches_ring_on_jumbo_and_super_packet_sizes() {
+    if !have_fast() {
+        return;
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(9000);
+    for len in [4095, 4096, 8960, 9000, 16383, 65_535, 65_536, 100_000] {
+        let mut key = [0u8; KEY_LEN];
+        rng.fill_bytes(&mut key);
+        let mut plain = vec![0u8; len];
+        rng.fill_bytes(&mut plain);
+        let mut a = plain.clone();
+        let ta = ring_seal(&aead_key(&key), u64::MAX - 1, &mut a);
+        let mut b = plain.clone();
+        assert_eq!(fast_seal(&key, u64::MAX - 1, &mut b), Some(ta), "len {len}");
+        assert!(a == b, "ciphertext differs at len {len}");
+    }
+}
+
+/// Poly1305 of the AEAD layout (message padded to 16, then 8 zero bytes
+/// and the length) by the `poly1305` crate.
+fn reference_mac(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
+    use poly1305::universal_hash::{KeyInit, UniversalHash};
+    let mut mac = poly1305::Poly1305::new(key.into());
+    mac.update_padded(msg);
+    let mut lengths = [0u8; 16];
+    lengths[8..].copy_from_slice(&(msg.len() as u64).to_le_bytes());
+    mac.update(&[lengths.into()]);
+    mac.finalize().into()
+}
+
+#[allow(unsafe_code)] // a call of a target-feature function, guarded
+fn fast_mac(key: &[u8; 32], msg: &[u8]) -> [u8; 16] {
+    assert!(avx512_usable());
+    // SAFETY: the CPU has the features (asserted just above).
+    unsafe { avx512::poly1305_aead(key, msg) }
+}
+
+#[test]
+fn avx512_poly1305_matches_the_reference_at_the_limb_limits() {
+    if !have_fast() {
+        return;
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(1305);
+    let mut keys: Vec<[u8; 32]> = vec![[0xff; 32], [0; 32]];
+    // r all ones after clamping, s zero; r = 1; r = 2^124 - 1-ish, s = all ones.
+    let mut k = [0u8; 32];
+    k[0] = 1;
+    keys.push(k);
+    let mut k = [0xff; 32];
+    k[16..].fill(0);
+    keys.push(k);
+    for _ in 0..16 {
+        let mut k = [0u8; 32];
+        rng.fill_bytes(&mut k);
+        keys.push(k);
+    }
+    for key in &keys {
+        for len in (0..700).chain([1408, 1424, 8960, 65_536]) {
+            for fill in [0x00u8, 0xff, 0x5a] {
+                let msg = vec![fill; len];
+                assert_eq!(
+                    fast_mac(key, &msg),
+                    reference_mac(key, &msg),
+                    "key {key:02x?} len {len} fill {fill:#x}"
+                );
+            }
+            let mut msg = vec![0u8; len];
+            rng.fill_bytes(&mut msg);
+            assert_eq!(
+                fast_mac(key, &msg),
+                reference_mac(key, &msg),
+                "random len {len}"
+            );
+        }
+    }
+}
+
+#[test]
+fn final_reduction_maps_values_at_and_above_p() {
+    let m44 = (1u64 << 44) - 1;
+    let m42 = (1u64 << 42) - 1;
+    // p = 2^130 - 5 in limbs.
+    let p = [m44 - 4, m44, m42];
+    assert_eq!(avx512::tests_support::reduce_final(p), 0);
+    assert_eq!(avx512::tests_support::reduce_final([m44 - 3, m44, m42]), 1);
+    // 2^130 - 1 = p + 4.
+    assert_eq!(avx512::tests_support::reduce_final([m44, m44, m42]), 4);
+    // 2^130 (carried in from below) is 5.
+    assert_eq!(avx512::tests_support::reduce_final([1 << 44, m44, m42]), 5);
+    // p - 1 stays.
+    let below = avx512::tests_support::reduce_final([m44 - 5, m44, m42]);
+    assert_eq!(below, u128::MAX - 5, "p - 1 mod 2^128");
+}
+
+#[test]
+fn keys_seal_and_open_through_whichever_backend_runs() {
+    let key = AeadKey::new(&[3; KEY_LEN]);
+    let mut buf = b"a transport message body, padded".to_vec();
+    let tag = key.seal(7, &mut buf).expect("seal");
+    buf.extend_from_slice(&tag);
+    let ring = aead_key(&[3; KEY_LEN]);
+    let mut check = buf.clone();
+    let plain = ring
+        .open_in_place(nonce(7), Aad::empty(), &mut check)
+        .expect("ring opens what the chosen backend sealed");
+    assert_eq!(plain, b"a transport message body, padded");
+    assert_eq!(key.open(7, &mut buf), Ok(32));
+    assert_eq!(key.open(8, &mut buf), Err(AeadError));
+    assert_eq!(key.open(7, &mut [0u8; 15]), Err(AeadError));
+    eprintln!("transport AEAD backend: {}", backend().name());
+}
