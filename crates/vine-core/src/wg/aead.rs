@@ -122,8 +122,8 @@ fn fast_seal(key: &[u8; KEY_LEN], counter: u64, body: &mut [u8]) -> Option<[u8; 
 }
 
 /// AVX-512 open of `payload` (ciphertext ‖ tag): the plaintext length on
-/// success, `None` on a bad tag (`payload` then still holds the
-/// ciphertext) or when the CPU lacks the features.
+/// success, `None` on a bad tag (the contents are then unspecified, as
+/// with ring) or when the CPU lacks the features.
 #[allow(unsafe_code)] // a call of a target-feature function, guarded
 fn fast_open(key: &[u8; KEY_LEN], counter: u64, payload: &mut [u8]) -> Option<usize> {
     let len = payload.len().checked_sub(TAG_LEN)?;

@@ -3,9 +3,7 @@
 //!
 //! ChaCha20 runs 16 blocks at a time with each of the 16 state words in
 //! its own 512-bit register (one lane per block), then transposes the
-//! result to block order; a last run of eight or fewer blocks uses the
-//! 256-bit form, so a 1,408-byte packet (23 blocks counting the Poly1305
-//! key block) costs 24 block computations, not 32.
+//! result to block order.
 //!
 //! Poly1305 keeps eight accumulators, one per 64-bit lane, each a number in
 //! base 2^44 across three registers, and multiplies them with the 52-bit
@@ -14,6 +12,12 @@
 //! r^(8-j) instead, so the sum of the lanes is the Horner result. The
 //! message is front-padded with blocks of zero (without the 2^128 bit),
 //! which leave the accumulators at zero, to a multiple of eight blocks.
+//!
+//! Both are single dependency chains (a double round, a multiply) and the
+//! vector units have spare throughput, so the Poly1305 steps run between
+//! the double rounds of the next ChaCha run ("stitching"): sealing MACs a
+//! run's ciphertext during the next run; opening MACs a run before it
+//! decrypts it, one run behind.
 //!
 //! Every function here is compiled for those features and must only be
 //! reached through [`super::Aead`], which checks the CPU once.
@@ -68,9 +72,10 @@ macro_rules! quarter {
 }
 
 /// Twenty rounds on a word-sliced state `x` (x[w] holds word w of every
-/// block), then the feed-forward with the input `s`.
+/// block), running `$between` after each double round, then the
+/// feed-forward with the input `s`.
 macro_rules! twenty_rounds {
-    ($add:ident, $xor:ident, $rol:ident, $x:ident, $s:ident) => {
+    ($add:ident, $xor:ident, $rol:ident, $x:ident, $s:ident, $between:expr) => {
         for _ in 0..10 {
             quarter!($add, $xor, $rol, $x[0], $x[4], $x[8], $x[12]);
             quarter!($add, $xor, $rol, $x[1], $x[5], $x[9], $x[13]);
@@ -80,6 +85,7 @@ macro_rules! twenty_rounds {
             quarter!($add, $xor, $rol, $x[1], $x[6], $x[11], $x[12]);
             quarter!($add, $xor, $rol, $x[2], $x[7], $x[8], $x[13]);
             quarter!($add, $xor, $rol, $x[3], $x[4], $x[9], $x[14]);
+            $between;
         }
         for w in 0..16 {
             $x[w] = $add($x[w], $s[w]);
@@ -88,9 +94,14 @@ macro_rules! twenty_rounds {
 }
 
 /// Keystream of the 16 blocks `counter..counter + 16`, one register per
-/// block, in block order.
-#[target_feature(enable = "avx512f")]
-fn blocks16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
+/// block, in block order. `between` runs after each of the ten double
+/// rounds: the rounds are one long dependency chain per column, so other
+/// latency-bound work placed there (Poly1305 steps) runs in their shadow.
+///
+/// (An 8-block, 256-bit variant costs as long as this one on the CPUs
+/// tried, so every run is 16 blocks.)
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn blocks16<F: FnMut()>(state: &ChaChaState, counter: u32, mut between: F) -> [__m512i; 16] {
     let mut s = [_mm512_setzero_si512(); 16];
     for (v, &w) in s.iter_mut().zip(state.words.iter()) {
         *v = _mm512_set1_epi32(w as i32);
@@ -100,7 +111,14 @@ fn blocks16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
     );
     let mut x = s;
-    twenty_rounds!(_mm512_add_epi32, _mm512_xor_si512, _mm512_rol_epi32, x, s);
+    twenty_rounds!(
+        _mm512_add_epi32,
+        _mm512_xor_si512,
+        _mm512_rol_epi32,
+        x,
+        s,
+        between()
+    );
 
     // Transpose 16x16 words: first 4x4 within each 128-bit lane (groups of
     // four words of four blocks), then the 128-bit lanes across registers.
@@ -130,44 +148,6 @@ fn blocks16(state: &ChaChaState, counter: u32) -> [__m512i; 16] {
     out
 }
 
-/// Keystream of the 8 blocks `counter..counter + 8`: block `b` is
-/// `out[2b]` (bytes 0..32) and `out[2b + 1]` (bytes 32..64).
-#[target_feature(enable = "avx512f,avx512vl,avx2")]
-fn blocks8(state: &ChaChaState, counter: u32) -> [__m256i; 16] {
-    let mut s = [_mm256_setzero_si256(); 16];
-    for (v, &w) in s.iter_mut().zip(state.words.iter()) {
-        *v = _mm256_set1_epi32(w as i32);
-    }
-    s[12] = _mm256_add_epi32(
-        _mm256_set1_epi32(counter as i32),
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-    );
-    let mut x = s;
-    twenty_rounds!(_mm256_add_epi32, _mm256_xor_si256, _mm256_rol_epi32, x, s);
-
-    let mut grp = [[_mm256_setzero_si256(); 4]; 4];
-    for g in 0..4 {
-        let a0 = _mm256_unpacklo_epi32(x[4 * g], x[4 * g + 1]);
-        let a1 = _mm256_unpackhi_epi32(x[4 * g], x[4 * g + 1]);
-        let a2 = _mm256_unpacklo_epi32(x[4 * g + 2], x[4 * g + 3]);
-        let a3 = _mm256_unpackhi_epi32(x[4 * g + 2], x[4 * g + 3]);
-        // grp[g][k], lane l: words 4g..4g+4 of block 4l + k.
-        grp[g][0] = _mm256_unpacklo_epi64(a0, a2);
-        grp[g][1] = _mm256_unpackhi_epi64(a0, a2);
-        grp[g][2] = _mm256_unpacklo_epi64(a1, a3);
-        grp[g][3] = _mm256_unpackhi_epi64(a1, a3);
-    }
-    let mut out = [_mm256_setzero_si256(); 16];
-    for k in 0..4 {
-        // Block k (lane 0) and block 4 + k (lane 1).
-        out[2 * k] = _mm256_permute2x128_si256::<0x20>(grp[0][k], grp[1][k]);
-        out[2 * k + 1] = _mm256_permute2x128_si256::<0x20>(grp[2][k], grp[3][k]);
-        out[2 * (4 + k)] = _mm256_permute2x128_si256::<0x31>(grp[0][k], grp[1][k]);
-        out[2 * (4 + k) + 1] = _mm256_permute2x128_si256::<0x31>(grp[2][k], grp[3][k]);
-    }
-    out
-}
-
 /// XORs one 64-byte keystream block into `data` (up to 64 bytes).
 #[target_feature(enable = "avx512f,avx512bw")]
 fn xor64(data: &mut [u8], ks: __m512i) {
@@ -190,102 +170,99 @@ fn xor64(data: &mut [u8], ks: __m512i) {
     }
 }
 
-/// Joins two halves of a block.
-#[target_feature(enable = "avx512f,avx2")]
-fn join(lo: __m256i, hi: __m256i) -> __m512i {
-    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+/// Data bytes the keystream run starting at block `base` covers, as the
+/// end offset (block `i >= 1` covers `data[64(i-1)..64i]`).
+fn run_end(base: usize, len: usize) -> usize {
+    (64 * (base + 15)).min(len)
 }
 
-/// The first run of keystream blocks (from counter 0) for a message of
-/// `total` blocks counting the key block: 16 blocks, or 8 when that is
-/// enough (then only `out[..8]` is meaningful). Returns the run length.
-#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2")]
-fn first_run(state: &ChaChaState, total: usize) -> ([__m512i; 16], usize) {
-    if total > 8 {
-        (blocks16(state, 0), 16)
-    } else {
-        let ks = blocks8(state, 0);
-        let mut out = [_mm512_setzero_si512(); 16];
-        for i in 0..8 {
-            out[i] = join(ks[2 * i], ks[2 * i + 1]);
+/// XORs the run of 16 keystream blocks starting at block `base` into
+/// `data` (block 0, the Poly1305 key, is skipped).
+#[target_feature(enable = "avx512f,avx512bw")]
+fn xor_run(base: usize, ks: &[__m512i; 16], data: &mut [u8]) {
+    for (i, &k) in ks.iter().enumerate() {
+        let index = base + i;
+        if index == 0 {
+            continue;
         }
-        (out, 8)
+        let start = (index - 1) * 64;
+        if start >= data.len() {
+            break;
+        }
+        let end = (start + 64).min(data.len());
+        xor64(&mut data[start..end], k);
     }
 }
 
-/// XORs the keystream from block `from` on into `data` (block `i >= 1`
-/// covers `data[64(i-1)..64i]`).
-#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2")]
-fn xor_from(state: &ChaChaState, data: &mut [u8], from: usize) {
-    let total = 1 + data.len().div_ceil(64);
-    let mut block = from;
-    let mut unused = [0u8; 32];
-    while block < total {
-        let left = total - block;
-        if left > 8 {
-            let ks = blocks16(state, block as u32);
-            for (i, &k) in ks.iter().enumerate() {
-                apply(block + i, k, data, &mut unused);
-            }
-            block += 16;
-        } else {
-            let ks = blocks8(state, block as u32);
-            for i in 0..left {
-                apply(block + i, join(ks[2 * i], ks[2 * i + 1]), data, &mut unused);
-            }
-            block += 8;
-        }
-    }
+/// The Poly1305 key: the first 32 bytes of keystream block 0.
+#[target_feature(enable = "avx512f")]
+fn poly_key(block0: __m512i) -> [u8; 32] {
+    let mut b = [0u8; 64];
+    // SAFETY: `b` is 64 bytes.
+    unsafe { _mm512_storeu_si512(b.as_mut_ptr().cast(), block0) };
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&b[..32]);
+    key
 }
 
-/// Encrypts `data` in place and returns the Poly1305 tag.
-#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma,avx2")]
+/// Encrypts `data` in place and returns the Poly1305 tag. The MAC of each
+/// run's ciphertext is computed during the next run's rounds.
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
 pub(super) fn seal(state: &ChaChaState, data: &mut [u8]) -> [u8; 16] {
-    let total = 1 + data.len().div_ceil(64);
-    let (first, run) = first_run(state, total);
-    let mut poly_key = [0u8; 32];
-    for (i, &k) in first.iter().enumerate().take(run.min(total)) {
-        apply(i, k, data, &mut poly_key);
+    let len = data.len();
+    let total = 1 + len.div_ceil(64);
+    let first = blocks16(state, 0, || {});
+    let mut poly = Poly::new(&poly_key(first[0]), len);
+    xor_run(0, &first, data);
+    let mut base = 16;
+    while base < total {
+        let avail = run_end(base - 16, len);
+        let ct: &[u8] = data;
+        let ks = blocks16(state, base as u32, || {
+            if poly.ready_in(avail) {
+                poly.step(ct);
+            }
+        });
+        xor_run(base, &ks, data);
+        base += 16;
     }
-    xor_from(state, data, run);
-    poly1305_aead(&poly_key, data)
+    poly.finish(data)
 }
 
-/// Checks `tag` against `data` (the ciphertext) and, when it matches,
-/// decrypts `data` in place. On a mismatch `data` is untouched.
-#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma,avx2")]
+/// Checks `tag` against the ciphertext `data` and decrypts it in place;
+/// `false` on a mismatch (the contents of `data` are then unspecified, as
+/// with ring). Decryption lags one run behind the MAC, which runs during
+/// the next run's rounds, so no byte is decrypted before the MAC read it.
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
 pub(super) fn open(state: &ChaChaState, data: &mut [u8], tag: &[u8]) -> bool {
-    let total = 1 + data.len().div_ceil(64);
-    let (first, run) = first_run(state, total);
-    let mut poly_key = [0u8; 32];
-    apply(0, first[0], &mut [], &mut poly_key);
-    let expect = poly1305_aead(&poly_key, data);
+    let len = data.len();
+    let total = 1 + len.div_ceil(64);
+    let mut prev = blocks16(state, 0, || {});
+    let mut poly = Poly::new(&poly_key(prev[0]), len);
+    let mut base = 16;
+    while base < total {
+        // Everything the previous run covers must be MACed before it is
+        // decrypted.
+        let limit = run_end(base - 16, len);
+        let ct: &[u8] = data;
+        let ks = blocks16(state, base as u32, || {
+            if poly.starts_before(limit) {
+                poly.step(ct);
+            }
+        });
+        while poly.starts_before(limit) {
+            poly.step(data);
+        }
+        xor_run(base - 16, &prev, data);
+        prev = ks;
+        base += 16;
+    }
+    let expect = poly.finish(data);
     if !super::ct_eq(&expect, tag) {
         return false;
     }
-    for (i, &k) in first.iter().enumerate().take(run.min(total)).skip(1) {
-        apply(i, k, data, &mut poly_key);
-    }
-    xor_from(state, data, run);
+    xor_run(base - 16, &prev, data);
     true
-}
-
-/// Uses keystream block `index`: block 0 gives the Poly1305 key, block
-/// `i >= 1` covers `data[64(i-1)..64i]` (if any of it exists).
-#[target_feature(enable = "avx512f,avx512bw")]
-fn apply(index: usize, ks: __m512i, data: &mut [u8], poly_key: &mut [u8; 32]) {
-    if index == 0 {
-        let mut b = [0u8; 64];
-        // SAFETY: `b` is 64 bytes.
-        unsafe { _mm512_storeu_si512(b.as_mut_ptr().cast(), ks) };
-        poly_key.copy_from_slice(&b[..32]);
-        return;
-    }
-    let start = (index - 1) * 64;
-    if start < data.len() {
-        let end = (start + 64).min(data.len());
-        xor64(&mut data[start..end], ks);
-    }
 }
 
 // ---------------------------------------------------------------- Poly1305
@@ -474,62 +451,99 @@ fn add_vec(a: Vec8, b: Vec8) -> Vec8 {
     }
 }
 
-/// The Poly1305 tag of the AEAD input for `ciphertext` with no associated
-/// data: the ciphertext zero-padded to 16 bytes, then the two lengths.
-#[target_feature(enable = "avx512f,avx512ifma")]
-pub(super) fn poly1305_aead(key: &[u8; 32], ciphertext: &[u8]) -> [u8; 16] {
-    let le = |b: &[u8]| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(b);
-        u64::from_le_bytes(w)
-    };
-    let (k0, k1) = (le(&key[0..8]), le(&key[8..16]));
-    let r_lo = k0 & 0x0fff_fffc_0fff_ffff;
-    let r_hi = k1 & 0x0fff_fffc_0fff_fffc;
-    let r: Limbs = [r_lo & M44, ((r_lo >> 44) | (r_hi << 20)) & M44, r_hi >> 24];
-    let s = u128::from(le(&key[16..24])) | (u128::from(le(&key[24..32])) << 64);
+/// Poly1305 over the AEAD layout of a `len`-byte ciphertext with no
+/// associated data (ciphertext zero-padded to 16 bytes, then the two
+/// lengths), eight blocks per [`Poly::step`]. Steps may run while later
+/// parts of the ciphertext do not exist yet ([`Poly::ready_in`]).
+struct Poly {
+    h: Vec8,
+    r8: Mult,
+    rlast: Mult,
+    s: u128,
+    /// Blocks of zero in front, to make the count a multiple of eight.
+    pad: usize,
+    groups: usize,
+    next: usize,
+    len: usize,
+}
 
-    // Powers r^1..r^8; lane j of the last step multiplies by r^(8-j).
-    // As a tree (depth 3, independent multiplies overlap), not a chain.
-    let mut pow = [r; 8];
-    pow[1] = mul_scalar(r, r);
-    pow[2] = mul_scalar(pow[1], r);
-    pow[3] = mul_scalar(pow[1], pow[1]);
-    for i in 4..8 {
-        pow[i] = mul_scalar(pow[3], pow[i - 4]);
+impl Poly {
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn new(key: &[u8; 32], len: usize) -> Self {
+        let le = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(b);
+            u64::from_le_bytes(w)
+        };
+        let (k0, k1) = (le(&key[0..8]), le(&key[8..16]));
+        let r_lo = k0 & 0x0fff_fffc_0fff_ffff;
+        let r_hi = k1 & 0x0fff_fffc_0fff_fffc;
+        let r: Limbs = [r_lo & M44, ((r_lo >> 44) | (r_hi << 20)) & M44, r_hi >> 24];
+        let s = u128::from(le(&key[16..24])) | (u128::from(le(&key[24..32])) << 64);
+
+        // Powers r^1..r^8 as a tree (depth 3, independent multiplies
+        // overlap), not a chain. Lane j of the last step multiplies by
+        // r^(8-j).
+        let mut pow = [r; 8];
+        pow[1] = mul_scalar(r, r);
+        pow[2] = mul_scalar(pow[1], r);
+        pow[3] = mul_scalar(pow[1], pow[1]);
+        for i in 4..8 {
+            pow[i] = mul_scalar(pow[3], pow[i - 4]);
+        }
+        let last: [Limbs; 8] = std::array::from_fn(|j| pow[7 - j]);
+
+        let n = len.div_ceil(16) + 1; // the lengths block
+        let pad = (8 - n % 8) % 8;
+        let zero = _mm512_setzero_si512();
+        Self {
+            h: Vec8 {
+                l0: zero,
+                l1: zero,
+                l2: zero,
+            },
+            r8: mult_from(&[pow[7]; 8]),
+            rlast: mult_from(&last),
+            s,
+            pad,
+            groups: (n + pad) / 8,
+            next: 0,
+            len,
+        }
     }
-    let r8 = mult_from(&[pow[7]; 8]);
-    let last: [Limbs; 8] = std::array::from_fn(|j| pow[7 - j]);
-    let rlast = mult_from(&last);
 
-    let len = ciphertext.len();
-    let ct_blocks = len.div_ceil(16);
-    let n = ct_blocks + 1; // the lengths block
-    let pad = (8 - n % 8) % 8;
-    let groups = (n + pad) / 8;
+    /// Byte offset in the ciphertext of the next step's first block
+    /// (negative inside the front padding).
+    fn next_offset(&self) -> isize {
+        ((8 * self.next) as isize - self.pad as isize) * 16
+    }
 
-    let mut lengths = [0u8; 16];
-    lengths[8..].copy_from_slice(&(len as u64).to_le_bytes());
+    /// Whether the next step reads only `ciphertext[..avail]` and is not
+    /// the last one (which reads the lengths block: left to `finish`).
+    fn ready_in(&self, avail: usize) -> bool {
+        self.next + 1 < self.groups && self.next_offset() + 128 <= avail as isize
+    }
 
-    let zero = _mm512_setzero_si512();
-    let mut h = Vec8 {
-        l0: zero,
-        l1: zero,
-        l2: zero,
-    };
-    let mut stage = [0u8; 128];
-    for g in 0..groups {
-        // Real block index of this group's lane 0 (negative: front pad).
-        let first = (8 * g) as isize - pad as isize;
-        let start = first * 16;
-        let m = if start >= 0 && start as usize + 128 <= len {
-            let start = start as usize;
-            load8(&ciphertext[start..start + 128], 0xff)
+    /// Whether a step remains whose blocks start before byte `limit`.
+    fn starts_before(&self, limit: usize) -> bool {
+        self.next < self.groups && self.next_offset() < limit as isize
+    }
+
+    /// Adds the next eight blocks and multiplies: by r^8, or for the last
+    /// step lane j by r^(8-j). `ct` is the ciphertext (at least the part
+    /// the step reads).
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn step(&mut self, ct: &[u8]) {
+        let first = self.next_offset();
+        let m = if first >= 0 && first as usize + 128 <= self.len {
+            let start = first as usize;
+            load8(&ct[start..start + 128], 0xff)
         } else {
-            stage.fill(0);
+            let mut stage = [0u8; 128];
             let mut mask: __mmask8 = 0;
+            let ct_blocks = self.len.div_ceil(16);
             for lane in 0..8 {
-                let idx = first + lane as isize;
+                let idx = first / 16 + lane as isize;
                 if idx < 0 {
                     continue;
                 }
@@ -538,23 +552,44 @@ pub(super) fn poly1305_aead(key: &[u8; 32], ciphertext: &[u8]) -> [u8; 16] {
                 let dst = &mut stage[lane * 16..lane * 16 + 16];
                 if idx < ct_blocks {
                     let from = idx * 16;
-                    let to = (from + 16).min(len);
-                    dst[..to - from].copy_from_slice(&ciphertext[from..to]);
+                    let to = (from + 16).min(self.len);
+                    dst[..to - from].copy_from_slice(&ct[from..to]);
                 } else {
-                    dst.copy_from_slice(&lengths);
+                    dst[8..].copy_from_slice(&(self.len as u64).to_le_bytes());
                 }
             }
             load8(&stage, mask)
         };
-        h = add_vec(h, m);
-        h = mul_vec(h, if g + 1 == groups { &rlast } else { &r8 });
+        self.next += 1;
+        let mult = if self.next == self.groups {
+            &self.rlast
+        } else {
+            &self.r8
+        };
+        self.h = mul_vec(add_vec(self.h, m), mult);
     }
-    let sum = [
-        _mm512_reduce_add_epi64(h.l0) as u64,
-        _mm512_reduce_add_epi64(h.l1) as u64,
-        _mm512_reduce_add_epi64(h.l2) as u64,
-    ];
-    reduce_final(sum).wrapping_add(s).to_le_bytes()
+
+    /// Runs the remaining steps and returns the tag.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn finish(mut self, ct: &[u8]) -> [u8; 16] {
+        while self.next < self.groups {
+            self.step(ct);
+        }
+        let sum = [
+            _mm512_reduce_add_epi64(self.h.l0) as u64,
+            _mm512_reduce_add_epi64(self.h.l1) as u64,
+            _mm512_reduce_add_epi64(self.h.l2) as u64,
+        ];
+        reduce_final(sum).wrapping_add(self.s).to_le_bytes()
+    }
+}
+
+/// The Poly1305 tag of the AEAD input for `ciphertext` with no associated
+/// data, in one go (the tests compare it with the `poly1305` crate).
+#[cfg(test)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(super) fn poly1305_aead(key: &[u8; 32], ciphertext: &[u8]) -> [u8; 16] {
+    Poly::new(key, ciphertext.len()).finish(ciphertext)
 }
 
 #[cfg(test)]
