@@ -197,6 +197,41 @@ impl AeadKey {
         Ok(out)
     }
 
+    /// Seals several messages in place: each item is a counter and
+    /// `body ‖ 16 bytes`, the tag goes in the last 16. The same bytes as
+    /// [`AeadKey::seal`] on each; the AVX-512 code overlaps one message's
+    /// last MAC steps with the next one's ChaCha rounds.
+    #[allow(unsafe_code)] // a call of a target-feature function, guarded
+    pub fn seal_each<'a>(&self, items: impl Iterator<Item = (u64, &'a mut [u8])>) {
+        #[cfg(target_arch = "x86_64")]
+        if self.fast {
+            let key = &self.raw;
+            let items = items.map(|(counter, slot)| {
+                assert!(
+                    slot.len() >= TAG_LEN,
+                    "seal_each: a slot without room for the tag"
+                );
+                assert!(
+                    slot.len() - TAG_LEN <= FAST_MAX,
+                    "seal_each: a message over 16 MiB"
+                );
+                (avx512::ChaChaState::new(key, &nonce_bytes(counter)), slot)
+            });
+            // SAFETY: `fast` is only set when the CPU has every feature
+            // the function enables (`avx512_usable`).
+            unsafe { avx512::seal_each(items) };
+            return;
+        }
+        for (counter, slot) in items {
+            let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
+            let t = self
+                .ring
+                .seal_in_place_separate_tag(nonce(counter), Aad::empty(), body)
+                .expect("ChaCha20-Poly1305 only fails for inputs over 256 GiB");
+            tag.copy_from_slice(t.as_ref());
+        }
+    }
+
     /// Authenticates and decrypts `payload` (ciphertext ‖ tag) in place;
     /// the plaintext is `payload[..n]` for the returned `n`.
     pub fn open(&self, counter: u64, payload: &mut [u8]) -> Result<usize, AeadError> {

@@ -161,6 +161,41 @@ impl Keypair {
         Ok(total)
     }
 
+    /// Seals several packets in place, each as [`Keypair::seal`] would
+    /// (same slot layout, consecutive counters), overlapping their
+    /// encryption. Every slot must be at least [`sealed_len`] of its length
+    /// long (panics otherwise: the caller sized the slots). All or nothing:
+    /// on `Err` (the counters ran out) no slot was sealed.
+    pub fn seal_all<'a>(
+        &self,
+        slots: impl ExactSizeIterator<Item = (&'a mut [u8], usize)>,
+    ) -> Result<(), WgError> {
+        let n = slots.len() as u64;
+        let base = self.send_counter.fetch_add(n, Ordering::Relaxed);
+        if base
+            .checked_add(n)
+            .is_none_or(|end| end > REJECT_AFTER_MESSAGES)
+        {
+            return Err(WgError::CounterExhausted);
+        }
+        let remote = self.remote_index.to_le_bytes();
+        let items = slots.enumerate().map(|(i, (buf, len))| {
+            let counter = base + i as u64;
+            let total = sealed_len(len);
+            assert!(
+                buf.len() >= total,
+                "seal_all: slot too small for its packet"
+            );
+            buf[0..4].copy_from_slice(&TYPE_DATA.to_le_bytes());
+            buf[4..8].copy_from_slice(&remote);
+            buf[8..16].copy_from_slice(&counter.to_le_bytes());
+            buf[DATA_HEADER_LEN + len..total - TAG_LEN].fill(0);
+            (counter, &mut buf[DATA_HEADER_LEN..total])
+        });
+        self.send.seal_each(items);
+        Ok(())
+    }
+
     /// Authenticates and decrypts `payload` (ciphertext ‖ tag) sent with
     /// `counter` into `out` (which the caller cleared), then records the
     /// counter. On error `out` is left empty and no state changes.

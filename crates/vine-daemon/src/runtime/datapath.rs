@@ -32,7 +32,7 @@ use tracing::{debug, error, info, warn};
 use vine_core::PeerId;
 use vine_core::dataplane::{DataPlane, Inbound, Outbound, Reader};
 use vine_core::node::DropReason;
-use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD};
+use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD, sealed_len};
 use vine_linux::tun::offload::{CoalesceError, Coalescer, SegmentBuf, VIRTIO_NET_HDR_LEN, split};
 use vine_linux::udp::{RecvBatch, SendScratch, UdpBatch};
 
@@ -203,6 +203,41 @@ fn dispatch(
     }
 }
 
+/// The segments of one super-packet share their IP header's addresses, so
+/// one lookup decides for all of them: when it is [`Outbound::Send`], seals
+/// them all in one batch (the AEAD overlaps consecutive packets) and
+/// records the sends. False (nothing sealed or recorded) when the lookup
+/// says anything else or the counters ran out; the caller then dispatches
+/// segment by segment.
+fn seal_super_packet(
+    reader: &Reader,
+    now: Instant,
+    segments: &mut SegmentBuf,
+    sends: &mut Vec<(usize, SocketAddrV4, usize)>,
+) -> bool {
+    if segments.len() < 2 {
+        return false;
+    }
+    let Outbound::Send {
+        peer,
+        keypair,
+        endpoint,
+    } = reader.tables().outbound(segments.segment(0), now)
+    else {
+        return false;
+    };
+    if keypair.seal_all(segments.slots_mut()).is_err() {
+        return false;
+    }
+    let mut bytes = 0;
+    for (i, segment) in segments.iter().enumerate() {
+        bytes += segment.len() as u64;
+        sends.push((i, endpoint, sealed_len(segment.len())));
+    }
+    peer.stats.add_sent(segments.len() as u64, bytes);
+    true
+}
+
 fn send_datagrams(udp: &UdpBatch, datagrams: &[(SocketAddrV4, &[u8])], scratch: &mut SendScratch) {
     match udp.send_batch(datagrams, scratch) {
         Ok(report) => {
@@ -282,10 +317,12 @@ impl VnetPump {
             let now = Instant::now();
             reader.refresh();
             self.sends.clear();
-            for i in 0..self.segments.len() {
-                let (slot, len) = self.segments.slot_mut(i);
-                if !dispatch(reader, slow, now, slot, len, i, &mut self.sends) {
-                    return Ok(None);
+            if !seal_super_packet(reader, now, &mut self.segments, &mut self.sends) {
+                for i in 0..self.segments.len() {
+                    let (slot, len) = self.segments.slot_mut(i);
+                    if !dispatch(reader, slow, now, slot, len, i, &mut self.sends) {
+                        return Ok(None);
+                    }
                 }
             }
             if self.sends.is_empty() {

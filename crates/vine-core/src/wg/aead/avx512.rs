@@ -214,19 +214,65 @@ pub(super) fn seal(state: &ChaChaState, data: &mut [u8]) -> [u8; 16] {
     let first = blocks16(state, 0, || {});
     let mut poly = Poly::new(&poly_key(first[0]), len);
     xor_run(0, &first, data);
+    poly.prime(data);
     let mut base = 16;
     while base < total {
         let avail = run_end(base - 16, len);
         let ct: &[u8] = data;
         let ks = blocks16(state, base as u32, || {
-            if poly.ready_in(avail) {
-                poly.step(ct);
+            if poly.direct_in(avail) {
+                poly.step_direct(ct);
             }
         });
         xor_run(base, &ks, data);
         base += 16;
     }
     poly.finish(data)
+}
+
+/// Seals several messages: each item is a nonce's state and `body ‖ 16
+/// bytes` for the tag. Like [`seal`] one by one, except that the MAC of a
+/// message's last run, which [`seal`] computes after the ChaCha rounds,
+/// runs during the next message's first run.
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
+pub(super) fn seal_each<'a>(items: impl Iterator<Item = (ChaChaState, &'a mut [u8])>) {
+    // The previous message: its MAC, ciphertext and tag room.
+    let mut pending: Option<(Poly, &'a [u8], &'a mut [u8])> = None;
+    for (state, slot) in items {
+        let (data, tag) = slot.split_at_mut(slot.len() - 16);
+        let len = data.len();
+        let total = 1 + len.div_ceil(64);
+        let first = match pending.as_mut() {
+            Some((poly, ct, _)) => blocks16(&state, 0, || {
+                if poly.direct_in(poly.len) {
+                    poly.step_direct(ct);
+                }
+            }),
+            None => blocks16(&state, 0, || {}),
+        };
+        if let Some((poly, ct, tag)) = pending.take() {
+            tag.copy_from_slice(&poly.finish(ct));
+        }
+        let mut poly = Poly::new(&poly_key(first[0]), len);
+        xor_run(0, &first, data);
+        poly.prime(data);
+        let mut base = 16;
+        while base < total {
+            let avail = run_end(base - 16, len);
+            let ct: &[u8] = data;
+            let ks = blocks16(&state, base as u32, || {
+                if poly.direct_in(avail) {
+                    poly.step_direct(ct);
+                }
+            });
+            xor_run(base, &ks, data);
+            base += 16;
+        }
+        pending = Some((poly, data, tag));
+    }
+    if let Some((poly, ct, tag)) = pending {
+        tag.copy_from_slice(&poly.finish(ct));
+    }
 }
 
 /// Checks `tag` against the ciphertext `data` and decrypts it in place;
@@ -239,6 +285,7 @@ pub(super) fn open(state: &ChaChaState, data: &mut [u8], tag: &[u8]) -> bool {
     let total = 1 + len.div_ceil(64);
     let mut prev = blocks16(state, 0, || {});
     let mut poly = Poly::new(&poly_key(prev[0]), len);
+    poly.prime(data);
     let mut base = 16;
     while base < total {
         // Everything the previous run covers must be MACed before it is
@@ -246,8 +293,8 @@ pub(super) fn open(state: &ChaChaState, data: &mut [u8], tag: &[u8]) -> bool {
         let limit = run_end(base - 16, len);
         let ct: &[u8] = data;
         let ks = blocks16(state, base as u32, || {
-            if poly.starts_before(limit) {
-                poly.step(ct);
+            if poly.starts_before(limit) && poly.direct_in(len) {
+                poly.step_direct(ct);
             }
         });
         while poly.starts_before(limit) {
@@ -518,15 +565,40 @@ impl Poly {
         ((8 * self.next) as isize - self.pad as isize) * 16
     }
 
-    /// Whether the next step reads only `ciphertext[..avail]` and is not
-    /// the last one (which reads the lengths block: left to `finish`).
-    fn ready_in(&self, avail: usize) -> bool {
-        self.next + 1 < self.groups && self.next_offset() + 128 <= avail as isize
-    }
-
     /// Whether a step remains whose blocks start before byte `limit`.
     fn starts_before(&self, limit: usize) -> bool {
         self.next < self.groups && self.next_offset() < limit as isize
+    }
+
+    /// Whether the next step can be a [`Poly::step_direct`] reading only
+    /// `ciphertext[..avail]`: whole blocks inside the ciphertext, not the
+    /// first step (front padding) nor the last (lengths block).
+    fn direct_in(&self, avail: usize) -> bool {
+        let offset = self.next_offset();
+        self.next > 0
+            && self.next + 1 < self.groups
+            && offset >= 0
+            && offset + 128 <= avail as isize
+    }
+
+    /// [`Poly::step`] for a step [`Poly::direct_in`] allows: small enough
+    /// to be inlined into the ChaCha rounds (a call there would spill all
+    /// 32 vector registers: the ABI saves none of them).
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn step_direct(&mut self, ct: &[u8]) {
+        let start = self.next_offset() as usize;
+        let m = load8(&ct[start..start + 128], 0xff);
+        self.next += 1;
+        self.h = mul_vec(add_vec(self.h, m), &self.r8);
+    }
+
+    /// Runs the first step (it reads the front padding) once
+    /// `ciphertext[..min(len, 128)]` exists.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn prime(&mut self, ct: &[u8]) {
+        if self.next == 0 && (self.groups > 1) {
+            self.step(ct);
+        }
     }
 
     /// Adds the next eight blocks and multiplies: by r^8, or for the last

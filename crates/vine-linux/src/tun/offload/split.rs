@@ -106,6 +106,16 @@ impl SegmentBuf {
         (&mut self.data[start..start + self.stride], len)
     }
 
+    /// Every segment's slot (as [`SegmentBuf::slot_mut`]) with its
+    /// packet's length, in order.
+    pub fn slots_mut(&mut self) -> impl ExactSizeIterator<Item = (&mut [u8], usize)> + '_ {
+        let count = self.lens.len();
+        self.data
+            .chunks_mut(self.stride.max(1))
+            .zip(self.lens.iter().copied())
+            .take(count)
+    }
+
     /// The whole slot of segment `i`, read-only (see [`SegmentBuf::slot_mut`]).
     /// Panics if `i >= len()`.
     pub fn slot(&self, i: usize) -> &[u8] {
