@@ -222,6 +222,77 @@ impl Tables {
         let Ok(n) = keypair.open(now, datagram) else {
             return Inbound::Drop(DropReason::DecryptFailed);
         };
+        self.opened(peer, from, datagram, n)
+    }
+
+    /// The receiver index shared by `datagrams` (one GRO message: 2 to 64
+    /// datagrams from one sender) when every one is a transport message
+    /// for a published keypair with that index; then
+    /// [`Tables::open_batch`] and [`Tables::inbound_opened`] handle them as
+    /// [`Tables::inbound`] would one by one, with their decryption
+    /// overlapped.
+    pub fn batch_index<'a>(
+        &self,
+        datagrams: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> Option<u32> {
+        if !(2..=64).contains(&datagrams.len()) {
+            return None;
+        }
+        let mut index = None;
+        for d in datagrams {
+            if d.len() < crate::wg::DATA_OVERHEAD || d[..4] != [4, 0, 0, 0] {
+                return None;
+            }
+            let i = u32::from_le_bytes([d[4], d[5], d[6], d[7]]);
+            if *index.get_or_insert(i) != i {
+                return None;
+            }
+        }
+        index.filter(|i| self.recv.contains_key(i))
+    }
+
+    /// Opens the datagrams [`Tables::batch_index`] accepted (bit `i` set:
+    /// datagram `i` authentic, fresh and decrypted in place).
+    pub fn open_batch<'a>(
+        &self,
+        index: u32,
+        now: Instant,
+        datagrams: impl Iterator<Item = &'a mut [u8]>,
+    ) -> u64 {
+        match self.recv.get(&index) {
+            Some((_, keypair)) => keypair.open_all(now, datagrams),
+            None => 0,
+        }
+    }
+
+    /// What [`Tables::inbound`] decides for a datagram [`Tables::open_batch`]
+    /// handled, given whether it opened.
+    pub fn inbound_opened(
+        &self,
+        index: u32,
+        from: SocketAddrV4,
+        datagram: &mut [u8],
+        opened: bool,
+    ) -> Inbound<'_> {
+        let Some((i, _)) = self.recv.get(&index) else {
+            return Inbound::Drop(DropReason::DecryptFailed);
+        };
+        if !opened {
+            return Inbound::Drop(DropReason::DecryptFailed);
+        }
+        let n = datagram.len() - crate::wg::DATA_OVERHEAD;
+        self.opened(&self.peers[*i], from, datagram, n)
+    }
+
+    /// Classifies a decrypted datagram from `peer` (padded plaintext at
+    /// `datagram[DATA_HEADER_LEN..][..n]`).
+    fn opened<'t>(
+        &'t self,
+        peer: &'t PeerEntry,
+        from: SocketAddrV4,
+        datagram: &[u8],
+        n: usize,
+    ) -> Inbound<'t> {
         let start = DATA_HEADER_LEN;
         let plain = &datagram[start..start + n];
         let data = n > 0 && plain[0] >> 4 == 4 && Some(from) == peer.endpoint;

@@ -9,6 +9,7 @@
 //! mutex that the receive path takes once per datagram (uncontended: one
 //! receive thread). Neither side ever reads a clock; `now` comes in.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -232,6 +233,39 @@ impl Keypair {
         c.copy_from_slice(&datagram[8..16]);
         let counter = u64::from_le_bytes(c);
         self.open_in_place(now, counter, &mut datagram[DATA_HEADER_LEN..])
+    }
+
+    /// Opens up to 64 type-4 datagrams for this keypair in place, each as
+    /// [`Keypair::open`] would (expiry, replay window checked before and
+    /// updated after authentication), overlapping their decryption. Bit `i`
+    /// of the result is set when datagram `i` opened; its padded plaintext
+    /// is then `datagram[DATA_HEADER_LEN..len - TAG_LEN]`. Datagrams past
+    /// the 64th are left alone (not opened).
+    pub fn open_all<'a>(&self, now: Instant, datagrams: impl Iterator<Item = &'a mut [u8]>) -> u64 {
+        if self.is_expired(now) {
+            return 0;
+        }
+        let counters: [Cell<u64>; 64] = std::array::from_fn(|_| Cell::new(0));
+        let opened = Cell::new(0u64);
+        let items = datagrams.take(64).enumerate().filter_map(|(i, d)| {
+            if d.len() < DATA_HEADER_LEN + TAG_LEN {
+                return None;
+            }
+            let mut c = [0u8; 8];
+            c.copy_from_slice(&d[8..16]);
+            let counter = u64::from_le_bytes(c);
+            if counter >= REJECT_AFTER_MESSAGES || !self.replay().check(counter) {
+                return None;
+            }
+            counters[i].set(counter);
+            Some((i, counter, &mut d[DATA_HEADER_LEN..]))
+        });
+        self.recv.open_each(items, |i, ok| {
+            if ok && self.replay().update(counters[i].get()) {
+                opened.set(opened.get() | 1 << i);
+            }
+        });
+        opened.get()
     }
 
     fn open_in_place(

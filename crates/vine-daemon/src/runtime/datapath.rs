@@ -519,6 +519,20 @@ impl Rx {
         for i in 0..n {
             let mut msg = batch.message(i);
             let from = msg.from;
+            let tables = self.reader.tables();
+            // A GRO message is one sender's datagrams, normally for one
+            // keypair: open them as a batch (overlapped decryption).
+            if let Some(index) = tables.batch_index(msg.datagrams().map(|d| &*d)) {
+                let opened = tables.open_batch(index, now, msg.datagrams());
+                for (j, datagram) in msg.datagrams().enumerate() {
+                    let verdict =
+                        tables.inbound_opened(index, from, datagram, opened >> j & 1 == 1);
+                    if !self.handle(from, datagram, verdict, gro.as_deref_mut()) {
+                        return false;
+                    }
+                }
+                continue;
+            }
             for datagram in msg.datagrams() {
                 if !self.one(now, from, datagram, gro.as_deref_mut()) {
                     return false;
@@ -543,8 +557,20 @@ impl Rx {
         datagram: &mut [u8],
         gro: Option<&mut Coalescer>,
     ) -> bool {
+        let verdict = self.reader.tables().inbound(from, datagram, now);
+        self.handle(from, datagram, verdict, gro)
+    }
+
+    /// Acts on what the tables decided for `datagram`.
+    fn handle(
+        &self,
+        from: SocketAddrV4,
+        datagram: &mut [u8],
+        verdict: Inbound<'_>,
+        gro: Option<&mut Coalescer>,
+    ) -> bool {
         let plane = self.reader.plane();
-        match self.reader.tables().inbound(from, datagram, now) {
+        match verdict {
             Inbound::Data { peer, range } => {
                 let len = range.len();
                 let packet = &datagram[range];

@@ -224,3 +224,57 @@ fn seal_each_matches_one_by_one_on_both_backends() {
         );
     }
 }
+
+#[test]
+fn open_each_matches_one_by_one_and_rejects_exactly_the_damaged() {
+    let mut rng = ChaCha20Rng::seed_from_u64(64);
+    for backend in [Backend::Ring, Backend::Avx512] {
+        let key = AeadKey::with_backend(&[0x44; KEY_LEN], backend);
+        let mut plains = Vec::new();
+        let mut sealed = Vec::new();
+        for i in 0..64u64 {
+            let len = match i % 5 {
+                0 => 1408,
+                1 => 0,
+                2 => (rng.next_u32() % 3000) as usize,
+                3 => 944,
+                _ => (rng.next_u32() % 300) as usize,
+            };
+            let mut body = vec![0u8; len];
+            rng.fill_bytes(&mut body);
+            plains.push(body.clone());
+            let tag = key.seal(i * 3, &mut body).expect("seal");
+            body.extend_from_slice(&tag);
+            sealed.push(body);
+        }
+        // Damage every seventh (one bit anywhere) and give one a short
+        // payload; the rest must open to their plaintexts.
+        let mut items = sealed.clone();
+        for (i, item) in items.iter_mut().enumerate() {
+            if i % 7 == 3 {
+                let bit = (rng.next_u32() as usize) % (item.len() * 8);
+                item[bit / 8] ^= 1 << (bit % 8);
+            }
+        }
+        items[10].truncate(15);
+        let mut seen = Vec::new();
+        key.open_each(
+            items
+                .iter_mut()
+                .enumerate()
+                .map(|(i, p)| (i, i as u64 * 3, p.as_mut_slice())),
+            |i, ok| seen.push((i, ok)),
+        );
+        let expect: Vec<(usize, bool)> = (0..64).map(|i| (i, i % 7 != 3 && i != 10)).collect();
+        assert_eq!(seen, expect, "{backend:?}: wrong verdicts or order");
+        for (i, item) in items.iter().enumerate() {
+            if expect[i].1 {
+                assert_eq!(
+                    item[..item.len() - TAG_LEN],
+                    plains[i][..],
+                    "{backend:?}: item {i}"
+                );
+            }
+        }
+    }
+}
