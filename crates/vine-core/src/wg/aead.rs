@@ -42,16 +42,33 @@ impl Backend {
 
 /// The implementation this process uses (decided on first use).
 pub fn backend() -> Backend {
-    static CHOSEN: OnceLock<Backend> = OnceLock::new();
+    chosen().0
+}
+
+/// Why [`backend`] chose what it did, for the log.
+pub fn backend_reason() -> &'static str {
+    chosen().1
+}
+
+fn chosen() -> (Backend, &'static str) {
+    static CHOSEN: OnceLock<(Backend, &'static str)> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
         if std::env::var_os("VINE_AEAD").is_some_and(|v| v == "ring") {
-            return Backend::Ring;
+            return (Backend::Ring, "VINE_AEAD=ring is set");
         }
-        if avx512_usable() && self_test() {
-            Backend::Avx512
-        } else {
-            Backend::Ring
+        if !avx512_usable() {
+            return (Backend::Ring, "this CPU lacks AVX-512 F/VL/BW/IFMA");
         }
+        if !self_test() {
+            return (
+                Backend::Ring,
+                "the AVX-512 code failed its self-test against ring on this CPU",
+            );
+        }
+        (
+            Backend::Avx512,
+            "the CPU has AVX-512 IFMA and the self-test passed",
+        )
     })
 }
 

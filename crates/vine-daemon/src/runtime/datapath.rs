@@ -94,6 +94,11 @@ impl DataPath {
             token: Arc::clone(&token),
             tx_reader: plane.reader(),
         };
+        info!(
+            "transport crypto: ChaCha20-Poly1305, {} implementation ({})",
+            vine_core::wg::aead::backend().name(),
+            vine_core::wg::aead::backend_reason()
+        );
         let mut threads = Vec::new();
         if threads_for(&*device) == 1 {
             info!("data plane: one thread for both directions (vine-dp)");
