@@ -100,6 +100,7 @@ macro_rules! twenty_rounds {
 ///
 /// (An 8-block, 256-bit variant costs as long as this one on the CPUs
 /// tried, so every run is 16 blocks.)
+#[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn blocks16<F: FnMut()>(state: &ChaChaState, counter: u32, mut between: F) -> [__m512i; 16] {
     let mut s = [_mm512_setzero_si512(); 16];
@@ -149,6 +150,7 @@ fn blocks16<F: FnMut()>(state: &ChaChaState, counter: u32, mut between: F) -> [_
 }
 
 /// XORs one 64-byte keystream block into `data` (up to 64 bytes).
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
 fn xor64(data: &mut [u8], ks: __m512i) {
     debug_assert!(data.len() <= 64);
@@ -178,6 +180,7 @@ fn run_end(base: usize, len: usize) -> usize {
 
 /// XORs the run of 16 keystream blocks starting at block `base` into
 /// `data` (block 0, the Poly1305 key, is skipped).
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
 fn xor_run(base: usize, ks: &[__m512i; 16], data: &mut [u8]) {
     for (i, &k) in ks.iter().enumerate() {
@@ -195,6 +198,7 @@ fn xor_run(base: usize, ks: &[__m512i; 16], data: &mut [u8]) {
 }
 
 /// The Poly1305 key: the first 32 bytes of keystream block 0.
+#[inline]
 #[target_feature(enable = "avx512f")]
 fn poly_key(block0: __m512i) -> [u8; 32] {
     let mut b = [0u8; 64];
@@ -207,6 +211,7 @@ fn poly_key(block0: __m512i) -> [u8; 32] {
 
 /// Encrypts `data` in place and returns the Poly1305 tag. The MAC of each
 /// run's ciphertext is computed during the next run's rounds.
+#[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
 pub(super) fn seal(state: &ChaChaState, data: &mut [u8]) -> [u8; 16] {
     let len = data.len();
@@ -214,14 +219,13 @@ pub(super) fn seal(state: &ChaChaState, data: &mut [u8]) -> [u8; 16] {
     let first = blocks16(state, 0, || {});
     let mut poly = Poly::new(&poly_key(first[0]), len);
     xor_run(0, &first, data);
-    poly.prime(data);
     let mut base = 16;
     while base < total {
         let avail = run_end(base - 16, len);
         let ct: &[u8] = data;
         let ks = blocks16(state, base as u32, || {
-            if poly.direct_in(avail) {
-                poly.step_direct(ct);
+            if poly.ready(avail) {
+                poly.step(ct);
             }
         });
         xor_run(base, &ks, data);
@@ -234,6 +238,7 @@ pub(super) fn seal(state: &ChaChaState, data: &mut [u8]) -> [u8; 16] {
 /// bytes` for the tag. Like [`seal`] one by one, except that the MAC of a
 /// message's last run, which [`seal`] computes after the ChaCha rounds,
 /// runs during the next message's first run.
+#[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
 pub(super) fn seal_each<'a>(items: impl Iterator<Item = (ChaChaState, &'a mut [u8])>) {
     // The previous message: its MAC, ciphertext and tag room.
@@ -244,8 +249,8 @@ pub(super) fn seal_each<'a>(items: impl Iterator<Item = (ChaChaState, &'a mut [u
         let total = 1 + len.div_ceil(64);
         let first = match pending.as_mut() {
             Some((poly, ct, _)) => blocks16(&state, 0, || {
-                if poly.direct_in(poly.len) {
-                    poly.step_direct(ct);
+                if poly.ready(poly.len) {
+                    poly.step(ct);
                 }
             }),
             None => blocks16(&state, 0, || {}),
@@ -255,14 +260,13 @@ pub(super) fn seal_each<'a>(items: impl Iterator<Item = (ChaChaState, &'a mut [u
         }
         let mut poly = Poly::new(&poly_key(first[0]), len);
         xor_run(0, &first, data);
-        poly.prime(data);
         let mut base = 16;
         while base < total {
             let avail = run_end(base - 16, len);
             let ct: &[u8] = data;
             let ks = blocks16(&state, base as u32, || {
-                if poly.direct_in(avail) {
-                    poly.step_direct(ct);
+                if poly.ready(avail) {
+                    poly.step(ct);
                 }
             });
             xor_run(base, &ks, data);
@@ -279,13 +283,13 @@ pub(super) fn seal_each<'a>(items: impl Iterator<Item = (ChaChaState, &'a mut [u
 /// `false` on a mismatch (the contents of `data` are then unspecified, as
 /// with ring). Decryption lags one run behind the MAC, which runs during
 /// the next run's rounds, so no byte is decrypted before the MAC read it.
+#[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
 pub(super) fn open(state: &ChaChaState, data: &mut [u8], tag: &[u8]) -> bool {
     let len = data.len();
     let total = 1 + len.div_ceil(64);
     let mut prev = blocks16(state, 0, || {});
     let mut poly = Poly::new(&poly_key(prev[0]), len);
-    poly.prime(data);
     let mut base = 16;
     while base < total {
         // Everything the previous run covers must be MACed before it is
@@ -293,8 +297,8 @@ pub(super) fn open(state: &ChaChaState, data: &mut [u8], tag: &[u8]) -> bool {
         let limit = run_end(base - 16, len);
         let ct: &[u8] = data;
         let ks = blocks16(state, base as u32, || {
-            if poly.starts_before(limit) && poly.direct_in(len) {
-                poly.step_direct(ct);
+            if poly.starts_before(limit) {
+                poly.step(ct);
             }
         });
         while poly.starts_before(limit) {
@@ -379,6 +383,7 @@ struct Mult {
     s2: __m512i,
 }
 
+#[inline]
 #[target_feature(enable = "avx512f")]
 fn mult_from(lanes: &[Limbs; 8]) -> Mult {
     let mut limb = [[0u64; 8]; 3];
@@ -402,13 +407,31 @@ fn mult_from(lanes: &[Limbs; 8]) -> Mult {
     }
 }
 
+/// The same multiplier in every lane.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn mult_splat(r: Limbs) -> Mult {
+    let v = Vec8 {
+        l0: _mm512_set1_epi64(r[0] as i64),
+        l1: _mm512_set1_epi64(r[1] as i64),
+        l2: _mm512_set1_epi64(r[2] as i64),
+    };
+    Mult {
+        r: v,
+        s1: times20(v.l1),
+        s2: times20(v.l2),
+    }
+}
+
 /// `20 * v` per lane (16v + 4v).
+#[inline]
 #[target_feature(enable = "avx512f")]
 fn times20(v: __m512i) -> __m512i {
     _mm512_add_epi64(_mm512_slli_epi64::<4>(v), _mm512_slli_epi64::<2>(v))
 }
 
 /// `h * m` lane by lane, mod 2^130 - 5, limbs below 2^45 afterwards.
+#[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn mul_vec(h: Vec8, m: &Mult) -> Vec8 {
     let z = _mm512_setzero_si512();
@@ -463,21 +486,11 @@ fn mul_vec(h: Vec8, m: &Mult) -> Vec8 {
     }
 }
 
-/// Splits eight 16-byte blocks (128 bytes) into lane limbs; `hibit` is
-/// the 2^128 bit per lane (as a lane mask).
+/// Splits eight 16-byte blocks, given as their low and high 64-bit halves
+/// per lane, into lane limbs; `hibit` is the 2^128 bit per lane.
+#[inline]
 #[target_feature(enable = "avx512f")]
-fn load8(blocks: &[u8], hibit: __mmask8) -> Vec8 {
-    assert!(blocks.len() >= 128, "load8 reads 128 bytes");
-    // SAFETY: `blocks` holds at least 128 bytes (asserted): two 64-byte
-    // unaligned loads.
-    let (a, b) = unsafe {
-        (
-            _mm512_loadu_si512(blocks.as_ptr().cast()),
-            _mm512_loadu_si512(blocks.as_ptr().add(64).cast()),
-        )
-    };
-    let lo = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), b);
-    let hi = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), b);
+fn limbs(lo: __m512i, hi: __m512i, hibit: __mmask8) -> Vec8 {
     let m44 = _mm512_set1_epi64(M44 as i64);
     let l0 = _mm512_and_si512(lo, m44);
     let l1 = _mm512_and_si512(
@@ -489,6 +502,7 @@ fn load8(blocks: &[u8], hibit: __mmask8) -> Vec8 {
     Vec8 { l0, l1, l2 }
 }
 
+#[inline]
 #[target_feature(enable = "avx512f")]
 fn add_vec(a: Vec8, b: Vec8) -> Vec8 {
     Vec8 {
@@ -501,7 +515,7 @@ fn add_vec(a: Vec8, b: Vec8) -> Vec8 {
 /// Poly1305 over the AEAD layout of a `len`-byte ciphertext with no
 /// associated data (ciphertext zero-padded to 16 bytes, then the two
 /// lengths), eight blocks per [`Poly::step`]. Steps may run while later
-/// parts of the ciphertext do not exist yet ([`Poly::ready_in`]).
+/// parts of the ciphertext do not exist yet ([`Poly::ready`]).
 struct Poly {
     h: Vec8,
     r8: Mult,
@@ -515,6 +529,7 @@ struct Poly {
 }
 
 impl Poly {
+    #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     fn new(key: &[u8; 32], len: usize) -> Self {
         let le = |b: &[u8]| {
@@ -549,7 +564,7 @@ impl Poly {
                 l1: zero,
                 l2: zero,
             },
-            r8: mult_from(&[pow[7]; 8]),
+            r8: mult_splat(pow[7]),
             rlast: mult_from(&last),
             s,
             pad,
@@ -570,79 +585,70 @@ impl Poly {
         self.next < self.groups && self.next_offset() < limit as isize
     }
 
-    /// Whether the next step can be a [`Poly::step_direct`] reading only
-    /// `ciphertext[..avail]`: whole blocks inside the ciphertext, not the
-    /// first step (front padding) nor the last (lengths block).
-    fn direct_in(&self, avail: usize) -> bool {
-        let offset = self.next_offset();
-        self.next > 0
-            && self.next + 1 < self.groups
-            && offset >= 0
-            && offset + 128 <= avail as isize
-    }
-
-    /// [`Poly::step`] for a step [`Poly::direct_in`] allows: small enough
-    /// to be inlined into the ChaCha rounds (a call there would spill all
-    /// 32 vector registers: the ABI saves none of them).
-    #[target_feature(enable = "avx512f,avx512ifma")]
-    fn step_direct(&mut self, ct: &[u8]) {
-        let start = self.next_offset() as usize;
-        let m = load8(&ct[start..start + 128], 0xff);
-        self.next += 1;
-        self.h = mul_vec(add_vec(self.h, m), &self.r8);
-    }
-
-    /// Runs the first step (it reads the front padding) once
-    /// `ciphertext[..min(len, 128)]` exists.
-    #[target_feature(enable = "avx512f,avx512ifma")]
-    fn prime(&mut self, ct: &[u8]) {
-        if self.next == 0 && (self.groups > 1) {
-            self.step(ct);
-        }
+    /// Whether the next step reads only `ciphertext[..avail]` (the last
+    /// step, which holds the lengths block, needs all of it).
+    fn ready(&self, avail: usize) -> bool {
+        let end = ((self.next_offset() + 128).max(0) as usize).min(self.len);
+        self.next < self.groups && end <= avail
     }
 
     /// Adds the next eight blocks and multiplies: by r^8, or for the last
-    /// step lane j by r^(8-j). `ct` is the ciphertext (at least the part
-    /// the step reads).
-    #[target_feature(enable = "avx512f,avx512ifma")]
+    /// step lane j by r^(8-j). `ct` is the whole ciphertext; only the part
+    /// [`Poly::ready`] names is used. No copies and no branches on the
+    /// data: byte-masked loads stop at the end of the ciphertext (that is
+    /// the zero padding), the first step's lanes are shifted past the front
+    /// padding, and the lengths block is blended into the last lane of the
+    /// last step. Small, so it inlines into the ChaCha rounds (a call there
+    /// would spill all 32 vector registers: the ABI saves none).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
     fn step(&mut self, ct: &[u8]) {
+        assert!(
+            ct.len() == self.len,
+            "Poly::step: ciphertext of another length"
+        );
         let first = self.next_offset();
-        let m = if first >= 0 && first as usize + 128 <= self.len {
-            let start = first as usize;
-            load8(&ct[start..start + 128], 0xff)
-        } else {
-            let mut stage = [0u8; 128];
-            let mut mask: __mmask8 = 0;
-            let ct_blocks = self.len.div_ceil(16);
-            for lane in 0..8 {
-                let idx = first / 16 + lane as isize;
-                if idx < 0 {
-                    continue;
-                }
-                let idx = idx as usize;
-                mask |= 1 << lane;
-                let dst = &mut stage[lane * 16..lane * 16 + 16];
-                if idx < ct_blocks {
-                    let from = idx * 16;
-                    let to = (from + 16).min(self.len);
-                    dst[..to - from].copy_from_slice(&ct[from..to]);
-                } else {
-                    dst[8..].copy_from_slice(&(self.len as u64).to_le_bytes());
-                }
-            }
-            load8(&stage, mask)
+        let shift = if first < 0 { (-first / 16) as u32 } else { 0 };
+        let o = first.max(0) as usize;
+        let avail = self.len.saturating_sub(o);
+        let byte_mask = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+        let base = ct.as_ptr();
+        // SAFETY: the masks enable only bytes below `ct.len()`; a masked
+        // load touches no other byte (and faults on none), and the pointers
+        // are formed with wrapping arithmetic, so out-of-range addresses
+        // are never dereferenced.
+        let (x, y) = unsafe {
+            (
+                _mm512_maskz_loadu_epi8(byte_mask(avail), base.wrapping_add(o).cast()),
+                _mm512_maskz_loadu_epi8(
+                    byte_mask(avail.saturating_sub(64)),
+                    base.wrapping_add(o + 64).cast(),
+                ),
+            )
         };
+        // Lane j takes block j - shift of the window (lanes below `shift`
+        // are the front padding: zero, no 2^128 bit).
+        let real: __mmask8 = 0xffu8 << shift;
+        let sh = _mm512_set1_epi64(2 * i64::from(shift));
+        let even = _mm512_sub_epi64(_mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), sh);
+        let odd = _mm512_sub_epi64(_mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), sh);
+        let mut lo = _mm512_maskz_permutex2var_epi64(real, x, even, y);
+        let mut hi = _mm512_maskz_permutex2var_epi64(real, x, odd, y);
         self.next += 1;
-        let mult = if self.next == self.groups {
-            &self.rlast
-        } else {
-            &self.r8
-        };
+        let last = self.next == self.groups;
+        if last {
+            // The lengths block: 0 (no associated data), then `len`.
+            lo = _mm512_mask_mov_epi64(lo, 0x80, _mm512_setzero_si512());
+            hi = _mm512_mask_mov_epi64(hi, 0x80, _mm512_set1_epi64(self.len as i64));
+        }
+        let m = limbs(lo, hi, real);
+        let mult = if last { &self.rlast } else { &self.r8 };
         self.h = mul_vec(add_vec(self.h, m), mult);
     }
 
     /// Runs the remaining steps and returns the tag.
-    #[target_feature(enable = "avx512f,avx512ifma")]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
     fn finish(mut self, ct: &[u8]) -> [u8; 16] {
         while self.next < self.groups {
             self.step(ct);
@@ -659,7 +665,8 @@ impl Poly {
 /// The Poly1305 tag of the AEAD input for `ciphertext` with no associated
 /// data, in one go (the tests compare it with the `poly1305` crate).
 #[cfg(test)]
-#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
 pub(super) fn poly1305_aead(key: &[u8; 32], ciphertext: &[u8]) -> [u8; 16] {
     Poly::new(key, ciphertext.len()).finish(ciphertext)
 }
@@ -676,6 +683,7 @@ struct PendingOpen<'a> {
 }
 
 impl PendingOpen<'_> {
+    #[inline]
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
     fn finish(self) -> (usize, bool) {
         let expect = self.poly.finish(self.data);
@@ -692,6 +700,7 @@ impl PendingOpen<'_> {
 /// message's last MAC steps, tag check and last decryption run during the
 /// next message's first ChaCha run. `done(index, authentic)` is called
 /// once per item, in order; a rejected item's bytes are unspecified.
+#[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
 pub(super) fn open_each<'a>(
     items: impl Iterator<Item = (usize, ChaChaState, &'a mut [u8])>,
@@ -715,8 +724,8 @@ pub(super) fn open_each<'a>(
             Some(p) => {
                 let (poly, ct) = (&mut p.poly, &*p.data);
                 blocks16(&state, 0, || {
-                    if poly.direct_in(poly.len) {
-                        poly.step_direct(ct);
+                    if poly.ready(poly.len) {
+                        poly.step(ct);
                     }
                 })
             }
@@ -727,14 +736,13 @@ pub(super) fn open_each<'a>(
             done(i, ok);
         }
         let mut poly = Poly::new(&poly_key(prev[0]), len);
-        poly.prime(data);
         let mut base = 16;
         while base < total {
             let limit = run_end(base - 16, len);
             let ct: &[u8] = data;
             let ks = blocks16(&state, base as u32, || {
-                if poly.starts_before(limit) && poly.direct_in(len) {
-                    poly.step_direct(ct);
+                if poly.starts_before(limit) {
+                    poly.step(ct);
                 }
             });
             while poly.starts_before(limit) {
