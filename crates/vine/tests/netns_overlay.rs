@@ -8,8 +8,7 @@
 mod common;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -73,36 +72,10 @@ fn two_daemons_carry_ping_and_tcp_and_clean_up() {
     );
 
     // A 4 MiB TCP transfer, verified byte for byte.
-    let data: Vec<u8> = (0..4 * 1024 * 1024u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let listener = lab.run_in(&b.host, || {
-        TcpListener::bind(SocketAddrV4::new(b.overlay, 5001))
-            .expect("listen on beta's overlay address")
-    });
-    let received = std::thread::scope(|scope| {
-        let server = scope.spawn(|| {
-            let (mut conn, _) = listener.accept().expect("accept");
-            conn.set_read_timeout(Some(Duration::from_secs(30)))
-                .expect("timeout");
-            let mut buf = Vec::new();
-            conn.read_to_end(&mut buf).expect("read all");
-            buf
-        });
-        lab.run_in(&a.host, || {
-            let mut conn = TcpStream::connect_timeout(
-                &SocketAddrV4::new(b.overlay, 5001).into(),
-                Duration::from_secs(10),
-            )
-            .expect("connect over the overlay");
-            conn.set_write_timeout(Some(Duration::from_secs(30)))
-                .expect("timeout");
-            conn.write_all(&data).expect("send");
-        });
-        server.join().expect("server thread")
-    });
-    assert_eq!(received.len(), data.len());
-    assert!(received == data, "TCP payload corrupted");
+    assert!(
+        tcp_transfer(&lab, &a, &b, 5001, 4 << 20),
+        "4 MiB over TCP from alpha to beta arrived short or corrupted"
+    );
 
     // Diagnostics agree with what happened.
     let peers = a.json(&lab, "peers");

@@ -124,32 +124,39 @@ fn nonce_bytes(counter: u64) -> [u8; 12] {
 /// like ChaCha20's; transport messages are far below this).
 const FAST_MAX: usize = 1 << 24;
 
-/// AVX-512 seal; `None` when the CPU lacks the features.
+/// AVX-512 seal (a batch of one); `None` when the CPU lacks the features.
 #[allow(unsafe_code)] // a call of a target-feature function, guarded
 fn fast_seal(key: &[u8; KEY_LEN], counter: u64, body: &mut [u8]) -> Option<[u8; TAG_LEN]> {
     #[cfg(target_arch = "x86_64")]
     if avx512_usable() && body.len() <= FAST_MAX {
+        let mut tag = [0u8; TAG_LEN];
         let state = avx512::ChaChaState::new(key, &nonce_bytes(counter));
         // SAFETY: the CPU has every feature the function enables (checked
         // just above; std caches the answer).
-        return Some(unsafe { avx512::seal(&state, body) });
+        unsafe { avx512::seal_each(std::iter::once((state, body, &mut tag))) };
+        return Some(tag);
     }
     let _ = (key, counter, body);
     None
 }
 
-/// AVX-512 open of `payload` (ciphertext ‖ tag): the plaintext length on
-/// success, `None` on a bad tag (the contents are then unspecified, as
-/// with ring) or when the CPU lacks the features.
+/// AVX-512 open of `payload` (ciphertext ‖ tag, a batch of one): the
+/// plaintext length on success, `None` on a bad tag (the contents are then
+/// unspecified, as with ring) or when the CPU lacks the features.
 #[allow(unsafe_code)] // a call of a target-feature function, guarded
 fn fast_open(key: &[u8; KEY_LEN], counter: u64, payload: &mut [u8]) -> Option<usize> {
     let len = payload.len().checked_sub(TAG_LEN)?;
     #[cfg(target_arch = "x86_64")]
     if avx512_usable() && len <= FAST_MAX {
-        let (body, tag) = payload.split_at_mut(len);
         let state = avx512::ChaChaState::new(key, &nonce_bytes(counter));
+        let mut authentic = false;
         // SAFETY: as in `fast_seal`.
-        return unsafe { avx512::open(&state, body, tag) }.then_some(len);
+        unsafe {
+            avx512::open_each(std::iter::once((0, state, payload)), |_, ok| {
+                authentic = ok;
+            })
+        };
+        return authentic.then_some(len);
     }
     let _ = (key, counter);
     None
@@ -232,7 +239,13 @@ impl AeadKey {
                     slot.len() - TAG_LEN <= FAST_MAX,
                     "seal_each: a message over 16 MiB"
                 );
-                (avx512::ChaChaState::new(key, &nonce_bytes(counter)), slot)
+                let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
+                let tag: &mut [u8; TAG_LEN] = tag.try_into().expect("split at TAG_LEN");
+                (
+                    avx512::ChaChaState::new(key, &nonce_bytes(counter)),
+                    body,
+                    tag,
+                )
             });
             // SAFETY: `fast` is only set when the CPU has every feature
             // the function enables (`avx512_usable`).

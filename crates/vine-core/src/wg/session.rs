@@ -148,18 +148,27 @@ impl Keypair {
         if counter >= REJECT_AFTER_MESSAGES {
             return Err(WgError::CounterExhausted);
         }
-        let padded = total - DATA_HEADER_LEN - TAG_LEN;
-        buf[0..4].copy_from_slice(&TYPE_DATA.to_le_bytes());
-        buf[4..8].copy_from_slice(&self.remote_index.to_le_bytes());
-        buf[8..16].copy_from_slice(&counter.to_le_bytes());
-        buf[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
-        let (body, rest) = buf[DATA_HEADER_LEN..].split_at_mut(padded);
-        let tag = self
+        let slot = self.frame(buf, counter, len);
+        let (body, tag) = slot.split_at_mut(slot.len() - TAG_LEN);
+        let t = self
             .send
             .seal(counter, body)
             .map_err(|_| WgError::TooLarge)?;
-        rest[..TAG_LEN].copy_from_slice(&tag);
+        tag.copy_from_slice(&t);
         Ok(total)
+    }
+
+    /// Writes the type-4 header for `counter` and zero-pads the `len`-byte
+    /// plaintext at `buf[DATA_HEADER_LEN..]`; returns the padded plaintext
+    /// followed by the tag's room. `buf` holds at least [`sealed_len`] of
+    /// `len` bytes (the callers checked).
+    fn frame<'b>(&self, buf: &'b mut [u8], counter: u64, len: usize) -> &'b mut [u8] {
+        let total = sealed_len(len);
+        buf[0..4].copy_from_slice(&TYPE_DATA.to_le_bytes());
+        buf[4..8].copy_from_slice(&self.remote_index.to_le_bytes());
+        buf[8..16].copy_from_slice(&counter.to_le_bytes());
+        buf[DATA_HEADER_LEN + len..total - TAG_LEN].fill(0);
+        &mut buf[DATA_HEADER_LEN..total]
     }
 
     /// Seals several packets in place, each as [`Keypair::seal`] would
@@ -179,19 +188,13 @@ impl Keypair {
         {
             return Err(WgError::CounterExhausted);
         }
-        let remote = self.remote_index.to_le_bytes();
         let items = slots.enumerate().map(|(i, (buf, len))| {
             let counter = base + i as u64;
-            let total = sealed_len(len);
             assert!(
-                buf.len() >= total,
+                buf.len() >= sealed_len(len),
                 "seal_all: slot too small for its packet"
             );
-            buf[0..4].copy_from_slice(&TYPE_DATA.to_le_bytes());
-            buf[4..8].copy_from_slice(&remote);
-            buf[8..16].copy_from_slice(&counter.to_le_bytes());
-            buf[DATA_HEADER_LEN + len..total - TAG_LEN].fill(0);
-            (counter, &mut buf[DATA_HEADER_LEN..total])
+            (counter, self.frame(buf, counter, len))
         });
         self.send.seal_each(items);
         Ok(())

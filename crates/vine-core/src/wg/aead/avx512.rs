@@ -209,42 +209,18 @@ fn poly_key(block0: __m512i) -> [u8; 32] {
     key
 }
 
-/// Encrypts `data` in place and returns the Poly1305 tag. The MAC of each
-/// run's ciphertext is computed during the next run's rounds.
+/// Seals messages in place: each item is a nonce's state, the message and
+/// where its tag goes. The MAC of each 16-block run's ciphertext runs during
+/// the next run's rounds, and a message's last MAC steps during the next
+/// message's first run (one message is simply a batch of one).
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
-pub(super) fn seal(state: &ChaChaState, data: &mut [u8]) -> [u8; 16] {
-    let len = data.len();
-    let total = 1 + len.div_ceil(64);
-    let first = blocks16(state, 0, || {});
-    let mut poly = Poly::new(&poly_key(first[0]), len);
-    xor_run(0, &first, data);
-    let mut base = 16;
-    while base < total {
-        let avail = run_end(base - 16, len);
-        let ct: &[u8] = data;
-        let ks = blocks16(state, base as u32, || {
-            if poly.ready(avail) {
-                poly.step(ct);
-            }
-        });
-        xor_run(base, &ks, data);
-        base += 16;
-    }
-    poly.finish(data)
-}
-
-/// Seals several messages: each item is a nonce's state and `body ‖ 16
-/// bytes` for the tag. Like [`seal`] one by one, except that the MAC of a
-/// message's last run, which [`seal`] computes after the ChaCha rounds,
-/// runs during the next message's first run.
-#[inline]
-#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
-pub(super) fn seal_each<'a>(items: impl Iterator<Item = (ChaChaState, &'a mut [u8])>) {
-    // The previous message: its MAC, ciphertext and tag room.
-    let mut pending: Option<(Poly, &'a [u8], &'a mut [u8])> = None;
-    for (state, slot) in items {
-        let (data, tag) = slot.split_at_mut(slot.len() - 16);
+pub(super) fn seal_each<'a>(
+    items: impl Iterator<Item = (ChaChaState, &'a mut [u8], &'a mut [u8; 16])>,
+) {
+    // The previous message: its MAC, ciphertext and tag.
+    let mut pending: Option<(Poly, &'a [u8], &'a mut [u8; 16])> = None;
+    for (state, data, tag) in items {
         let len = data.len();
         let total = 1 + len.div_ceil(64);
         let first = match pending.as_mut() {
@@ -256,7 +232,7 @@ pub(super) fn seal_each<'a>(items: impl Iterator<Item = (ChaChaState, &'a mut [u
             None => blocks16(&state, 0, || {}),
         };
         if let Some((poly, ct, tag)) = pending.take() {
-            tag.copy_from_slice(&poly.finish(ct));
+            *tag = poly.finish(ct);
         }
         let mut poly = Poly::new(&poly_key(first[0]), len);
         xor_run(0, &first, data);
@@ -275,45 +251,8 @@ pub(super) fn seal_each<'a>(items: impl Iterator<Item = (ChaChaState, &'a mut [u
         pending = Some((poly, data, tag));
     }
     if let Some((poly, ct, tag)) = pending {
-        tag.copy_from_slice(&poly.finish(ct));
+        *tag = poly.finish(ct);
     }
-}
-
-/// Checks `tag` against the ciphertext `data` and decrypts it in place;
-/// `false` on a mismatch (the contents of `data` are then unspecified, as
-/// with ring). Decryption lags one run behind the MAC, which runs during
-/// the next run's rounds, so no byte is decrypted before the MAC read it.
-#[inline]
-#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
-pub(super) fn open(state: &ChaChaState, data: &mut [u8], tag: &[u8]) -> bool {
-    let len = data.len();
-    let total = 1 + len.div_ceil(64);
-    let mut prev = blocks16(state, 0, || {});
-    let mut poly = Poly::new(&poly_key(prev[0]), len);
-    let mut base = 16;
-    while base < total {
-        // Everything the previous run covers must be MACed before it is
-        // decrypted.
-        let limit = run_end(base - 16, len);
-        let ct: &[u8] = data;
-        let ks = blocks16(state, base as u32, || {
-            if poly.starts_before(limit) {
-                poly.step(ct);
-            }
-        });
-        while poly.starts_before(limit) {
-            poly.step(data);
-        }
-        xor_run(base - 16, &prev, data);
-        prev = ks;
-        base += 16;
-    }
-    let expect = poly.finish(data);
-    if !super::ct_eq(&expect, tag) {
-        return false;
-    }
-    xor_run(base - 16, &prev, data);
-    true
 }
 
 // ---------------------------------------------------------------- Poly1305
@@ -430,38 +369,33 @@ fn times20(v: __m512i) -> __m512i {
     _mm512_add_epi64(_mm512_slli_epi64::<4>(v), _mm512_slli_epi64::<2>(v))
 }
 
+/// One column of a product, `a[0] b[0] + a[1] b[1] + a[2] b[2]` per lane,
+/// as the sums of the low and of the high 52-bit halves of the products.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn column(a: [__m512i; 3], b: [__m512i; 3]) -> (__m512i, __m512i) {
+    let z = _mm512_setzero_si512();
+    // Two independent chains per half, so the multiplies overlap.
+    let lo = _mm512_add_epi64(
+        _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, a[0], b[0]), a[1], b[1]),
+        _mm512_madd52lo_epu64(z, a[2], b[2]),
+    );
+    let hi = _mm512_add_epi64(
+        _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, a[0], b[0]), a[1], b[1]),
+        _mm512_madd52hi_epu64(z, a[2], b[2]),
+    );
+    (lo, hi)
+}
+
 /// `h * m` lane by lane, mod 2^130 - 5, limbs below 2^45 afterwards.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn mul_vec(h: Vec8, m: &Mult) -> Vec8 {
-    let z = _mm512_setzero_si512();
-    let (h0, h1, h2) = (h.l0, h.l1, h.l2);
+    let h = [h.l0, h.l1, h.l2];
     let (r0, r1, r2, s1, s2) = (m.r.l0, m.r.l1, m.r.l2, m.s1, m.s2);
-    // Column sums, low and high 52-bit halves of each product.
-    let d0lo = _mm512_add_epi64(
-        _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, h0, r0), h1, s2),
-        _mm512_madd52lo_epu64(z, h2, s1),
-    );
-    let d0hi = _mm512_add_epi64(
-        _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, h0, r0), h1, s2),
-        _mm512_madd52hi_epu64(z, h2, s1),
-    );
-    let d1lo = _mm512_add_epi64(
-        _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, h0, r1), h1, r0),
-        _mm512_madd52lo_epu64(z, h2, s2),
-    );
-    let d1hi = _mm512_add_epi64(
-        _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, h0, r1), h1, r0),
-        _mm512_madd52hi_epu64(z, h2, s2),
-    );
-    let d2lo = _mm512_add_epi64(
-        _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, h0, r2), h1, r1),
-        _mm512_madd52lo_epu64(z, h2, r0),
-    );
-    let d2hi = _mm512_add_epi64(
-        _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, h0, r2), h1, r1),
-        _mm512_madd52hi_epu64(z, h2, r0),
-    );
+    let (d0lo, d0hi) = column(h, [r0, s2, s1]);
+    let (d1lo, d1hi) = column(h, [r1, r0, s2]);
+    let (d2lo, d2hi) = column(h, [r2, r1, r0]);
     // A high half sits 52 bits up: 8 bits above the next limb.
     let m44 = _mm512_set1_epi64(M44 as i64);
     let m42 = _mm512_set1_epi64(M42 as i64);
@@ -695,10 +629,12 @@ impl PendingOpen<'_> {
     }
 }
 
-/// Opens several messages: each item is an index for `done`, a nonce's
-/// state and `ciphertext ‖ tag`. Like [`open`] on each, except that a
-/// message's last MAC steps, tag check and last decryption run during the
-/// next message's first ChaCha run. `done(index, authentic)` is called
+/// Opens messages in place: each item is an index for `done`, a nonce's
+/// state and `ciphertext ‖ tag`. Each run is MACed during the next run's
+/// rounds and decrypted after that, one run behind, so no byte is decrypted
+/// before the MAC read it; a message's last MAC steps, tag check and last
+/// decryption run during the next message's first run (one message is
+/// simply a batch of one). `done(index, authentic)` is called
 /// once per item, in order; a rejected item's bytes are unspecified.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
