@@ -38,6 +38,9 @@ use vine_linux::udp::{RecvBatch, SendScratch, UdpBatch};
 
 use crate::host::PacketDevice;
 
+mod busy_poll;
+use busy_poll::BusyPoll;
+
 /// Super-packets the TX thread reads and sends per turn with the token.
 const TX_DRAIN: usize = 8;
 /// Packets read from the TUN device before they are sent as one batch.
@@ -637,12 +640,31 @@ impl Duplex {
         let mut pump = VnetPump::new();
         let mut batch = RecvBatch::new(RX_BATCH);
         let mut failures = 0u32;
+        let limit = BusyPoll::limit_from(std::env::var("VINE_BUSY_POLL_US").ok().as_deref())
+            .unwrap_or_else(|e| {
+                warn!("{e}");
+                busy_poll::DEFAULT_LIMIT
+            });
+        let mut spinner = BusyPoll::new(limit, Instant::now());
+        if spinner.limit().is_zero() {
+            info!("data plane: no busy polling (VINE_BUSY_POLL_US=0)");
+        } else {
+            info!(
+                "data plane: after sending from idle, polls up to {} µs for the answer",
+                spinner.limit().as_micros()
+            );
+        }
+        // What the current burst (everything since the last wait) did, and
+        // whether that wait found the thread idle.
+        let mut idle_before = true;
+        let (mut burst_rx, mut burst_tx) = (false, false);
         while !self.rx.stop.load(Ordering::Relaxed) {
             let mut busy = false;
             match self.rx.udp.try_recv_batch(&mut batch) {
                 Ok(n) => {
                     failures = 0;
                     busy = true;
+                    burst_rx = true;
                     if !self.rx.take(&mut batch, n, Some(&mut gro)) {
                         return;
                     }
@@ -658,26 +680,61 @@ impl Duplex {
             }
             let rx = &mut self.rx;
             match pump.drain(TX_DRAIN, &mut rx.tx_reader, &*rx.device, &rx.udp, &rx.slow) {
-                Ok(Some(read)) => busy |= read > 0,
+                Ok(Some(read)) => {
+                    busy |= read > 0;
+                    burst_tx |= read > 0;
+                }
                 Ok(None) => return,
                 Err(e) => {
                     error!("reading the TUN device failed: {e}; overlay traffic stops");
                     return;
                 }
             }
-            if !busy && let Err(e) = self.wait() {
+            if busy {
+                continue;
+            }
+            let now = Instant::now();
+            if let Some(limit) = spinner.before_wait(now, idle_before, burst_tx, burst_rx) {
+                match self.poll(Some(limit)) {
+                    Ok(hit) => {
+                        spinner.after_spin(now.elapsed(), hit);
+                        if hit {
+                            // The answer came while spinning: the burst goes on.
+                            idle_before = false;
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        error!(
+                            "polling the TUN device and UDP socket failed: {e}; overlay traffic stops"
+                        );
+                        return;
+                    }
+                }
+            }
+            let blocked = Instant::now();
+            if let Err(e) = self.poll(None) {
                 error!(
                     "waiting for the TUN device and UDP socket failed: {e}; overlay traffic stops"
                 );
                 return;
             }
+            idle_before = blocked.elapsed() >= busy_poll::IDLE_AFTER;
+            burst_rx = false;
+            burst_tx = false;
         }
-        debug!("data-plane thread stopped");
+        debug!(
+            hits = spinner.hits,
+            misses = spinner.misses,
+            "data-plane thread stopped (busy polls that saw an answer, and that did not)"
+        );
     }
 
-    /// Waits (at most [`RX_POLL`]) until the TUN device or the socket has
-    /// something to read.
-    fn wait(&self) -> io::Result<()> {
+    /// With `spin`, polls without sleeping until the TUN device or the
+    /// socket has something to read (true) or `spin` passed (false);
+    /// without, sleeps in `poll` until one of them has (at most
+    /// [`RX_POLL`]).
+    fn poll(&self, spin: Option<Duration>) -> io::Result<bool> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd as _;
         let Some(tun) = self.rx.device.poll_fd() else {
@@ -687,10 +744,25 @@ impl Duplex {
             PollFd::new(tun, PollFlags::POLLIN),
             PollFd::new(self.rx.udp.as_fd(), PollFlags::POLLIN),
         ];
-        let timeout = PollTimeout::try_from(RX_POLL).unwrap_or(PollTimeout::MAX);
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
-            Err(e) => Err(io::Error::from(e)),
+        let Some(spin) = spin else {
+            let timeout = PollTimeout::try_from(RX_POLL).unwrap_or(PollTimeout::MAX);
+            return match poll(&mut fds, timeout) {
+                Ok(n) => Ok(n > 0),
+                Err(nix::errno::Errno::EINTR) => Ok(false),
+                Err(e) => Err(io::Error::from(e)),
+            };
+        };
+        let deadline = Instant::now() + spin;
+        loop {
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Ok(n) if n > 0 => return Ok(true),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(io::Error::from(e)),
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::hint::spin_loop();
         }
     }
 }
