@@ -261,23 +261,6 @@ pub(super) fn seal_each<'a>(
 /// between reductions).
 type Limbs = [u64; 3];
 
-/// `a * b` mod 2^130 - 5, partly reduced (each limb below 2^45). Inputs
-/// below 2^46 per limb.
-fn mul_scalar(a: Limbs, b: Limbs) -> Limbs {
-    let w = |x: u64| u128::from(x);
-    let s1 = b[1] * 20;
-    let s2 = b[2] * 20;
-    let d0 = w(a[0]) * w(b[0]) + w(a[1]) * w(s2) + w(a[2]) * w(s1);
-    let mut d1 = w(a[0]) * w(b[1]) + w(a[1]) * w(b[0]) + w(a[2]) * w(s2);
-    let mut d2 = w(a[0]) * w(b[2]) + w(a[1]) * w(b[1]) + w(a[2]) * w(b[0]);
-    d1 += d0 >> 44;
-    d2 += d1 >> 44;
-    let mut h0 = (d0 as u64 & M44) + ((d2 >> 42) as u64) * 5;
-    let h1 = (d1 as u64 & M44) + (h0 >> 44);
-    h0 &= M44;
-    [h0, h1, d2 as u64 & M42]
-}
-
 /// Reduces fully mod 2^130 - 5 and returns the low 128 bits.
 fn reduce_final(h: Limbs) -> u128 {
     let [mut h0, mut h1, mut h2] = h;
@@ -322,43 +305,15 @@ struct Mult {
     s2: __m512i,
 }
 
+/// `r` as a multiplier (with 20 times its limbs 1 and 2). Limbs below
+/// 2^46, as [`mul_vec`] leaves them.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn mult_from(lanes: &[Limbs; 8]) -> Mult {
-    let mut limb = [[0u64; 8]; 3];
-    for (j, l) in lanes.iter().enumerate() {
-        for i in 0..3 {
-            limb[i][j] = l[i];
-        }
-    }
-    // SAFETY: each `limb[i]` is 64 bytes.
-    let r = unsafe {
-        Vec8 {
-            l0: _mm512_loadu_si512(limb[0].as_ptr().cast()),
-            l1: _mm512_loadu_si512(limb[1].as_ptr().cast()),
-            l2: _mm512_loadu_si512(limb[2].as_ptr().cast()),
-        }
-    };
+fn mult_of(r: Vec8) -> Mult {
     Mult {
         r,
         s1: times20(r.l1),
         s2: times20(r.l2),
-    }
-}
-
-/// The same multiplier in every lane.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn mult_splat(r: Limbs) -> Mult {
-    let v = Vec8 {
-        l0: _mm512_set1_epi64(r[0] as i64),
-        l1: _mm512_set1_epi64(r[1] as i64),
-        l2: _mm512_set1_epi64(r[2] as i64),
-    };
-    Mult {
-        r: v,
-        s1: times20(v.l1),
-        s2: times20(v.l2),
     }
 }
 
@@ -477,17 +432,39 @@ impl Poly {
         let r: Limbs = [r_lo & M44, ((r_lo >> 44) | (r_hi << 20)) & M44, r_hi >> 24];
         let s = u128::from(le(&key[16..24])) | (u128::from(le(&key[24..32])) << 64);
 
-        // Powers r^1..r^8 as a tree (depth 3, independent multiplies
-        // overlap), not a chain. Lane j of the last step multiplies by
-        // r^(8-j).
-        let mut pow = [r; 8];
-        pow[1] = mul_scalar(r, r);
-        pow[2] = mul_scalar(pow[1], r);
-        pow[3] = mul_scalar(pow[1], pow[1]);
-        for i in 4..8 {
-            pow[i] = mul_scalar(pow[3], pow[i - 4]);
-        }
-        let last: [Limbs; 8] = std::array::from_fn(|j| pow[7 - j]);
+        // The powers r^1..r^8 in three lane-wise multiplies: r^2; then
+        // [r^2 r^2 1 1] x [r^2 r r^2 r] = [r^4 r^3 r^2 r] (in both halves);
+        // then [r^4 r^4 r^4 r^4 1 1 1 1] times that = r^(8-j) in lane j,
+        // the last step's multiplier. Lane 0 of it, r^8, every other step's.
+        let one = Vec8 {
+            l0: _mm512_set1_epi64(1),
+            l1: _mm512_setzero_si512(),
+            l2: _mm512_setzero_si512(),
+        };
+        let r1 = mult_of(Vec8 {
+            l0: _mm512_set1_epi64(r[0] as i64),
+            l1: _mm512_set1_epi64(r[1] as i64),
+            l2: _mm512_set1_epi64(r[2] as i64),
+        });
+        let r2 = mul_vec(r1.r, &r1);
+        let pick = |mask: __mmask8, a: Vec8, b: Vec8| Vec8 {
+            l0: _mm512_mask_blend_epi64(mask, a.l0, b.l0),
+            l1: _mm512_mask_blend_epi64(mask, a.l1, b.l1),
+            l2: _mm512_mask_blend_epi64(mask, a.l2, b.l2),
+        };
+        let r4321 = mul_vec(pick(0x33, one, r2), &mult_of(pick(0x55, r1.r, r2)));
+        let lane0 = _mm512_setzero_si512();
+        let r4 = Vec8 {
+            l0: _mm512_permutexvar_epi64(lane0, r4321.l0),
+            l1: _mm512_permutexvar_epi64(lane0, r4321.l1),
+            l2: _mm512_permutexvar_epi64(lane0, r4321.l2),
+        };
+        let last = mul_vec(r4321, &mult_of(pick(0x0f, one, r4)));
+        let r8 = Vec8 {
+            l0: _mm512_permutexvar_epi64(lane0, last.l0),
+            l1: _mm512_permutexvar_epi64(lane0, last.l1),
+            l2: _mm512_permutexvar_epi64(lane0, last.l2),
+        };
 
         let n = len.div_ceil(16) + 1; // the lengths block
         let pad = (8 - n % 8) % 8;
@@ -498,8 +475,8 @@ impl Poly {
                 l1: zero,
                 l2: zero,
             },
-            r8: mult_splat(pow[7]),
-            rlast: mult_from(&last),
+            r8: mult_of(r8),
+            rlast: mult_of(last),
             s,
             pad,
             groups: (n + pad) / 8,
