@@ -19,6 +19,12 @@
 //! run's ciphertext during the next run; opening MACs a run before it
 //! decrypts it, one run behind.
 //!
+//! In a batch the runs are packed: each lane has its own counter and
+//! nonce words, so when a message needs fewer than 16 more blocks the
+//! rest of its last run computes the next message's first blocks. A
+//! 1400-byte packet needs 23 blocks (the Poly1305 key and 22): two runs
+//! alone, 1.44 packed.
+//!
 //! Every function here is compiled for those features and must only be
 //! reached through [`super::Aead`], which checks the CPU once.
 
@@ -54,6 +60,12 @@ impl ChaChaState {
             *w = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
         Self { words }
+    }
+
+    /// Whether `other` has the same key (and constants): then one ChaCha
+    /// run may compute blocks of both nonces.
+    fn same_key(&self, other: &Self) -> bool {
+        self.words[..12] == other.words[..12]
     }
 }
 
@@ -93,24 +105,43 @@ macro_rules! twenty_rounds {
     };
 }
 
-/// Keystream of the 16 blocks `counter..counter + 16`, one register per
-/// block, in block order. `between` runs after each of the ten double
-/// rounds: the rounds are one long dependency chain per column, so other
-/// latency-bound work placed there (Poly1305 steps) runs in their shadow.
+/// Keystream of 16 blocks, one register per block, in lane order: lanes
+/// below `split` are blocks `first..` of `a`'s nonce, lanes from `split` on
+/// blocks `0..` of `b`'s nonce (same key: [`ChaChaState::same_key`]), so
+/// one run can finish one message and start the next. `between` runs after
+/// each of the ten double rounds: the rounds are one long dependency chain
+/// per column, so other latency-bound work placed there (Poly1305 steps)
+/// runs in their shadow.
 ///
 /// (An 8-block, 256-bit variant costs as long as this one on the CPUs
 /// tried, so every run is 16 blocks.)
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn blocks16<F: FnMut()>(state: &ChaChaState, counter: u32, mut between: F) -> [__m512i; 16] {
+fn blocks16<F: FnMut()>(
+    a: &ChaChaState,
+    first: u32,
+    b: &ChaChaState,
+    split: u32,
+    mut between: F,
+) -> [__m512i; 16] {
     let mut s = [_mm512_setzero_si512(); 16];
-    for (v, &w) in s.iter_mut().zip(state.words.iter()) {
+    for (v, &w) in s.iter_mut().zip(a.words.iter()) {
         *v = _mm512_set1_epi32(w as i32);
     }
-    s[12] = _mm512_add_epi32(
-        _mm512_set1_epi32(counter as i32),
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+    let lanes_b: __mmask16 = if split >= 16 {
+        0
+    } else {
+        (0xffff_u32 << split) as u16
+    };
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    s[12] = _mm512_mask_blend_epi32(
+        lanes_b,
+        _mm512_add_epi32(_mm512_set1_epi32(first as i32), iota),
+        _mm512_sub_epi32(iota, _mm512_set1_epi32(split as i32)),
     );
+    for (v, &w) in s[13..].iter_mut().zip(&b.words[13..]) {
+        *v = _mm512_mask_blend_epi32(lanes_b, *v, _mm512_set1_epi32(w as i32));
+    }
     let mut x = s;
     twenty_rounds!(
         _mm512_add_epi32,
@@ -172,17 +203,17 @@ fn xor64(data: &mut [u8], ks: __m512i) {
     }
 }
 
-/// Data bytes the keystream run starting at block `base` covers, as the
-/// end offset (block `i >= 1` covers `data[64(i-1)..64i]`).
-fn run_end(base: usize, len: usize) -> usize {
-    (64 * (base + 15)).min(len)
+/// Data bytes that keystream blocks below `next` cover (block `i >= 1`
+/// covers `data[64(i-1)..64i]`; block 0 is the Poly1305 key).
+fn covered(next: usize, len: usize) -> usize {
+    (64 * next.saturating_sub(1)).min(len)
 }
 
-/// XORs the run of 16 keystream blocks starting at block `base` into
-/// `data` (block 0, the Poly1305 key, is skipped).
+/// XORs keystream blocks `base..base + ks.len()` into `data` (block 0, the
+/// Poly1305 key, is skipped).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn xor_run(base: usize, ks: &[__m512i; 16], data: &mut [u8]) {
+fn xor_run(base: usize, ks: &[__m512i], data: &mut [u8]) {
     for (i, &k) in ks.iter().enumerate() {
         let index = base + i;
         if index == 0 {
@@ -209,49 +240,143 @@ fn poly_key(block0: __m512i) -> [u8; 32] {
     key
 }
 
+/// Messages in flight in a batch: the one whose MAC is finishing, the one
+/// being encrypted and the one a packed run starts. Message `k` of a batch
+/// keeps its MAC in slot `k % 3` of a [`Polys`], so the 800-byte states
+/// never move.
+type Polys = [Option<Poly>; 3];
+
+/// The MACs of messages `i` and `j` (different slots), as available.
+fn two_polys(polys: &mut Polys, i: usize, j: usize) -> (Option<&mut Poly>, Option<&mut Poly>) {
+    debug_assert_ne!(i % 3, j % 3);
+    let [p0, p1, p2] = polys;
+    let mut slots = [Some(p0), Some(p1), Some(p2)];
+    let pi = slots[i % 3].take().and_then(Option::as_mut);
+    let pj = slots[j % 3].take().and_then(Option::as_mut);
+    (pi, pj)
+}
+
+/// A message being sealed: its keystream blocks below `next` are applied.
+struct Sealing<'a> {
+    /// Its place in the batch (its MAC is in slot `seq % 3`).
+    seq: usize,
+    state: ChaChaState,
+    data: &'a mut [u8],
+    tag: &'a mut [u8; 16],
+    next: usize,
+    /// Keystream blocks it needs: the Poly1305 key, then one per 64 bytes.
+    total: usize,
+}
+
+/// A message whose ciphertext is complete and whose MAC is finishing.
+struct Sealed<'a> {
+    seq: usize,
+    ct: &'a [u8],
+    tag: &'a mut [u8; 16],
+}
+
+/// `a`'s ciphertext is complete: it becomes the pending message, whose MAC
+/// steps run during the next run, after the previous one's tag is done.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
+fn retire<'a>(polys: &mut Polys, pending: &mut Option<Sealed<'a>>, a: Sealing<'a>) {
+    if let Some(p) = pending.take() {
+        finish_seal(polys, p);
+    }
+    *pending = Some(Sealed {
+        seq: a.seq,
+        ct: a.data,
+        tag: a.tag,
+    });
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
+fn finish_seal(polys: &mut Polys, p: Sealed<'_>) {
+    if let Some(poly) = polys[p.seq % 3].as_mut() {
+        *p.tag = poly.finish(p.ct);
+    }
+}
+
 /// Seals messages in place: each item is a nonce's state, the message and
-/// where its tag goes. The MAC of each 16-block run's ciphertext runs during
-/// the next run's rounds, and a message's last MAC steps during the next
-/// message's first run (one message is simply a batch of one).
+/// where its tag goes. The keystream runs are packed: when a message needs
+/// fewer than 16 more blocks, the rest of its last run computes the next
+/// message's first blocks (same key). The MAC of each run's ciphertext
+/// runs during the next run's rounds, a finished message's last MAC steps
+/// first (one message is simply a batch of one).
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
 pub(super) fn seal_each<'a>(
     items: impl Iterator<Item = (ChaChaState, &'a mut [u8], &'a mut [u8; 16])>,
 ) {
-    // The previous message: its MAC, ciphertext and tag.
-    let mut pending: Option<(Poly, &'a [u8], &'a mut [u8; 16])> = None;
-    for (state, data, tag) in items {
-        let len = data.len();
-        let total = 1 + len.div_ceil(64);
-        let first = match pending.as_mut() {
-            Some((poly, ct, _)) => blocks16(&state, 0, || {
-                if poly.ready(poly.len) {
+    let mut items = items.enumerate().map(|(seq, (state, data, tag))| Sealing {
+        seq,
+        state,
+        total: 1 + data.len().div_ceil(64),
+        data,
+        tag,
+        next: 0,
+    });
+    let mut polys: Polys = [None, None, None];
+    let mut pending: Option<Sealed<'a>> = None;
+    let mut ahead: Option<Sealing<'a>> = None;
+    let mut cur = items.next();
+    while let Some(mut a) = cur.take() {
+        if a.next == a.total {
+            retire(&mut polys, &mut pending, a);
+            cur = ahead.take().or_else(|| items.next());
+            continue;
+        }
+        let a_n = (a.total - a.next).min(16);
+        let mut b = None;
+        if a_n < 16 {
+            match ahead.take().or_else(|| items.next()) {
+                Some(n) if n.state.same_key(&a.state) => b = Some(n),
+                other => ahead = other,
+            }
+        }
+        let split = if b.is_some() { a_n as u32 } else { 16 };
+        let ks = {
+            let avail = covered(a.next, a.data.len());
+            let ct: &[u8] = a.data;
+            let prev_ct: &[u8] = pending.as_ref().map_or(&[], |p| p.ct);
+            let (mut prev, mut own) = match pending.as_ref() {
+                Some(p) => two_polys(&mut polys, p.seq, a.seq),
+                None => (None, polys[a.seq % 3].as_mut()),
+            };
+            let b_state = b.as_ref().map_or(&a.state, |b| &b.state);
+            blocks16(&a.state, a.next as u32, b_state, split, || {
+                if let Some(poly) = prev.as_mut()
+                    && poly.ready(poly.len)
+                {
+                    poly.step(prev_ct);
+                } else if let Some(poly) = own.as_mut()
+                    && poly.ready(avail)
+                {
                     poly.step(ct);
                 }
-            }),
-            None => blocks16(&state, 0, || {}),
+            })
         };
-        if let Some((poly, ct, tag)) = pending.take() {
-            *tag = poly.finish(ct);
+        if a.next == 0 {
+            polys[a.seq % 3] = Some(Poly::new(&poly_key(ks[0]), a.data.len()));
         }
-        let mut poly = Poly::new(&poly_key(first[0]), len);
-        xor_run(0, &first, data);
-        let mut base = 16;
-        while base < total {
-            let avail = run_end(base - 16, len);
-            let ct: &[u8] = data;
-            let ks = blocks16(&state, base as u32, || {
-                if poly.ready(avail) {
-                    poly.step(ct);
-                }
-            });
-            xor_run(base, &ks, data);
-            base += 16;
+        xor_run(a.next, &ks[..a_n], a.data);
+        a.next += a_n;
+        if let Some(mut b) = b {
+            let b_n = (16 - a_n).min(b.total);
+            // `a` had fewer than 16 blocks left: it is complete. Its
+            // predecessor's tag is done before `b`'s MAC takes that slot.
+            retire(&mut polys, &mut pending, a);
+            polys[b.seq % 3] = Some(Poly::new(&poly_key(ks[a_n]), b.data.len()));
+            xor_run(0, &ks[a_n..a_n + b_n], b.data);
+            b.next = b_n;
+            cur = Some(b);
+            continue;
         }
-        pending = Some((poly, data, tag));
+        cur = Some(a);
     }
-    if let Some((poly, ct, tag)) = pending {
-        *tag = poly.finish(ct);
+    if let Some(p) = pending {
+        finish_seal(&mut polys, p);
     }
 }
 
@@ -560,7 +685,7 @@ impl Poly {
     /// Runs the remaining steps and returns the tag.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
-    fn finish(mut self, ct: &[u8]) -> [u8; 16] {
+    fn finish(&mut self, ct: &[u8]) -> [u8; 16] {
         while self.next < self.groups {
             self.step(ct);
         }
@@ -583,99 +708,190 @@ pub(super) fn poly1305_aead(key: &[u8; 32], ciphertext: &[u8]) -> [u8; 16] {
 }
 
 /// A message whose MAC and last decryption are still to run.
-struct PendingOpen<'a> {
+/// A message being opened. Keystream blocks below `next` are computed;
+/// those from `held.base` on are kept (lanes `held.lanes` of the last run)
+/// until the MAC has read their ciphertext, the earlier ones are applied.
+struct Opening<'a> {
+    /// Its place in the batch (its MAC is in slot `seq % 3`).
+    seq: usize,
     index: usize,
-    poly: Poly,
-    /// Keystream of its last run, and that run's first block.
-    last: [__m512i; 16],
-    base: usize,
+    state: ChaChaState,
     data: &'a mut [u8],
     tag: &'a [u8],
+    next: usize,
+    /// Keystream blocks it needs: the Poly1305 key, then one per 64 bytes.
+    total: usize,
+    held: Held,
 }
 
-impl PendingOpen<'_> {
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
-    fn finish(self) -> (usize, bool) {
-        let expect = self.poly.finish(self.data);
-        if !super::ct_eq(&expect, self.tag) {
-            return (self.index, false);
+/// Which lanes of the last run are a message's blocks `base..`.
+#[derive(Clone, Copy, Default)]
+struct Held {
+    base: usize,
+    lanes: (usize, usize),
+}
+
+/// An item of [`open_each`]: a message, or one too short to hold a tag.
+enum ToOpen<'a> {
+    Message(Opening<'a>),
+    Short(usize),
+}
+
+impl<'a> ToOpen<'a> {
+    fn new(seq: usize, (index, state, payload): (usize, ChaChaState, &'a mut [u8])) -> Self {
+        if payload.len() < 16 {
+            return Self::Short(index);
         }
-        xor_run(self.base, &self.last, self.data);
-        (self.index, true)
+        let (data, tag) = payload.split_at_mut(payload.len() - 16);
+        let total = 1 + data.len().div_ceil(64);
+        Self::Message(Opening {
+            seq,
+            index,
+            state,
+            data,
+            tag,
+            next: 0,
+            total,
+            held: Held::default(),
+        })
     }
 }
 
+/// Finishes a message whose keystream is all computed: the MAC steps left,
+/// the tag check, then the held keystream (lanes of `last`). `(index,
+/// authentic)`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
+fn finish_open(polys: &mut Polys, m: Opening<'_>, last: &[__m512i; 16]) -> (usize, bool) {
+    let Some(poly) = polys[m.seq % 3].as_mut() else {
+        return (m.index, false);
+    };
+    let expect = poly.finish(m.data);
+    if !super::ct_eq(&expect, m.tag) {
+        return (m.index, false);
+    }
+    let (lo, hi) = m.held.lanes;
+    xor_run(m.held.base, &last[lo..hi], m.data);
+    (m.index, true)
+}
+
 /// Opens messages in place: each item is an index for `done`, a nonce's
-/// state and `ciphertext ‖ tag`. Each run is MACed during the next run's
-/// rounds and decrypted after that, one run behind, so no byte is decrypted
-/// before the MAC read it; a message's last MAC steps, tag check and last
-/// decryption run during the next message's first run (one message is
-/// simply a batch of one). `done(index, authentic)` is called
-/// once per item, in order; a rejected item's bytes are unspecified.
+/// state and `ciphertext ‖ tag`. The keystream runs are packed as when
+/// sealing ([`seal_each`]). Each run's ciphertext is MACed during the
+/// next run's rounds and decrypted after that, one run behind, so no byte
+/// is decrypted before the MAC read it; a message whose keystream is
+/// complete has its last MAC steps run first in the next run, then its
+/// tag checked and its last blocks decrypted (one message is simply a
+/// batch of one). `done(index, authentic)` is called once per item, in
+/// order; a rejected item's bytes are unspecified.
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
 pub(super) fn open_each<'a>(
     items: impl Iterator<Item = (usize, ChaChaState, &'a mut [u8])>,
     mut done: impl FnMut(usize, bool),
 ) {
-    let mut pending: Option<PendingOpen<'a>> = None;
-    for (index, state, payload) in items {
-        if payload.len() < 16 {
+    let mut items = items.enumerate().map(|(seq, item)| ToOpen::new(seq, item));
+    let mut polys: Polys = [None, None, None];
+    // The keystream of the last run, whose lanes `held` ranges point at.
+    let mut last = [_mm512_setzero_si512(); 16];
+    let mut pending: Option<Opening<'a>> = None;
+    let mut ahead: Option<ToOpen<'a>> = None;
+    let mut cur = items.next();
+    while let Some(item) = cur.take() {
+        let mut a = match item {
+            ToOpen::Short(index) => {
+                if let Some(p) = pending.take() {
+                    let (i, ok) = finish_open(&mut polys, p, &last);
+                    done(i, ok);
+                }
+                done(index, false);
+                cur = ahead.take().or_else(|| items.next());
+                continue;
+            }
+            ToOpen::Message(a) => a,
+        };
+        if a.next == a.total {
             if let Some(p) = pending.take() {
-                let (i, ok) = p.finish();
+                let (i, ok) = finish_open(&mut polys, p, &last);
                 done(i, ok);
             }
-            done(index, false);
+            pending = Some(a);
+            cur = ahead.take().or_else(|| items.next());
             continue;
         }
-        let (data, tag) = payload.split_at_mut(payload.len() - 16);
-        let tag: &[u8] = tag;
-        let len = data.len();
-        let total = 1 + len.div_ceil(64);
-        let mut prev = match pending.as_mut() {
-            Some(p) => {
-                let (poly, ct) = (&mut p.poly, &*p.data);
-                blocks16(&state, 0, || {
-                    if poly.ready(poly.len) {
-                        poly.step(ct);
-                    }
-                })
+        let a_n = (a.total - a.next).min(16);
+        let mut b = None;
+        if a_n < 16 {
+            match ahead.take().or_else(|| items.next()) {
+                Some(ToOpen::Message(n)) if n.state.same_key(&a.state) => b = Some(n),
+                other => ahead = other,
             }
-            None => blocks16(&state, 0, || {}),
-        };
-        if let Some(p) = pending.take() {
-            let (i, ok) = p.finish();
-            done(i, ok);
         }
-        let mut poly = Poly::new(&poly_key(prev[0]), len);
-        let mut base = 16;
-        while base < total {
-            let limit = run_end(base - 16, len);
-            let ct: &[u8] = data;
-            let ks = blocks16(&state, base as u32, || {
-                if poly.starts_before(limit) {
+        let split = if b.is_some() { a_n as u32 } else { 16 };
+        // a's ciphertext below `limit` has its keystream computed: the MAC
+        // must read it before it is decrypted after this run.
+        let limit = covered(a.next, a.data.len());
+        let ks = {
+            let ct: &[u8] = a.data;
+            let prev_ct: &[u8] = pending.as_ref().map_or(&[], |p| &*p.data);
+            let (mut prev, mut own) = match pending.as_ref() {
+                Some(p) => two_polys(&mut polys, p.seq, a.seq),
+                None => (None, polys[a.seq % 3].as_mut()),
+            };
+            let b_state = b.as_ref().map_or(&a.state, |b| &b.state);
+            blocks16(&a.state, a.next as u32, b_state, split, || {
+                if let Some(poly) = prev.as_mut()
+                    && poly.ready(poly.len)
+                {
+                    poly.step(prev_ct);
+                } else if let Some(poly) = own.as_mut()
+                    && poly.starts_before(limit)
+                {
                     poly.step(ct);
                 }
-            });
-            while poly.starts_before(limit) {
-                poly.step(data);
-            }
-            xor_run(base - 16, &prev, data);
-            prev = ks;
-            base += 16;
+            })
+        };
+        if let Some(p) = pending.take() {
+            let (i, ok) = finish_open(&mut polys, p, &last);
+            done(i, ok);
         }
-        pending = Some(PendingOpen {
-            index,
-            poly,
-            last: prev,
-            base: base - 16,
-            data,
-            tag,
-        });
+        if a.next == 0 {
+            polys[a.seq % 3] = Some(Poly::new(&poly_key(ks[0]), a.data.len()));
+        } else if let Some(poly) = polys[a.seq % 3].as_mut() {
+            while poly.starts_before(limit) {
+                poly.step(a.data);
+            }
+            let (lo, hi) = a.held.lanes;
+            xor_run(a.held.base, &last[lo..hi], a.data);
+        }
+        a.held = Held {
+            base: a.next,
+            lanes: (0, a_n),
+        };
+        a.next += a_n;
+        last = ks;
+        if let Some(mut b) = b {
+            let b_n = (16 - a_n).min(b.total);
+            polys[b.seq % 3] = Some(Poly::new(&poly_key(ks[a_n]), b.data.len()));
+            b.held = Held {
+                base: 0,
+                lanes: (a_n, a_n + b_n),
+            };
+            b.next = b_n;
+            // `a` had fewer than 16 blocks left: it is complete.
+            pending = Some(a);
+            cur = Some(ToOpen::Message(b));
+            continue;
+        }
+        if a.next == a.total {
+            pending = Some(a);
+            cur = ahead.take().or_else(|| items.next());
+        } else {
+            cur = Some(ToOpen::Message(a));
+        }
     }
     if let Some(p) = pending {
-        let (i, ok) = p.finish();
+        let (i, ok) = finish_open(&mut polys, p, &last);
         done(i, ok);
     }
 }

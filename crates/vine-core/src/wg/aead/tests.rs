@@ -278,3 +278,158 @@ fn open_each_matches_one_by_one_and_rejects_exactly_the_damaged() {
         }
     }
 }
+
+/// Lengths around the places where packed runs change shape: a message of
+/// `64 k - 1 .. 64 k + 1` bytes needs `k + 1` keystream blocks, so its
+/// last run has room for 16 - (k + 1) mod 16 blocks of the next message.
+fn tricky_len(rng: &mut ChaCha20Rng) -> usize {
+    let k = (rng.next_u32() % 50) as usize;
+    match rng.next_u32() % 4 {
+        0 => (64 * k).saturating_sub(1),
+        1 => 64 * k,
+        2 => 64 * k + 1,
+        _ => (rng.next_u32() % 3300) as usize,
+    }
+}
+
+#[test]
+fn packed_batches_of_random_shapes_match_ring_message_by_message() {
+    if !have_fast() {
+        return;
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let key_bytes = [0x5a; KEY_LEN];
+    let key = AeadKey::with_backend(&key_bytes, Backend::Avx512);
+    let ring_key = aead_key(&key_bytes);
+    for round in 0..300 {
+        let n = 1 + (rng.next_u32() % 24) as usize;
+        let lens: Vec<usize> = (0..n).map(|_| tricky_len(&mut rng)).collect();
+        let counters: Vec<u64> = (0..n).map(|_| u64::from(rng.next_u32())).collect();
+        let mut plains = Vec::new();
+        let mut expect = Vec::new();
+        for (&len, &ctr) in lens.iter().zip(&counters) {
+            let mut body = vec![0u8; len];
+            rng.fill_bytes(&mut body);
+            plains.push(body.clone());
+            let tag = ring_seal(&ring_key, ctr, &mut body);
+            body.extend_from_slice(&tag);
+            expect.push(body);
+        }
+        let mut slots: Vec<Vec<u8>> = plains
+            .iter()
+            .map(|p| {
+                let mut s = p.clone();
+                s.extend_from_slice(&[0u8; TAG_LEN]);
+                s
+            })
+            .collect();
+        key.seal_each(
+            slots
+                .iter_mut()
+                .zip(&counters)
+                .map(|(s, &c)| (c, s.as_mut_slice())),
+        );
+        assert!(
+            slots == expect,
+            "round {round}: packed seal of {lens:?} differs from ring"
+        );
+
+        // Open the same batch with some damaged and some short.
+        let mut items = expect.clone();
+        let mut good = vec![true; n];
+        for (i, item) in items.iter_mut().enumerate() {
+            match rng.next_u32() % 8 {
+                0 => {
+                    let bit = (rng.next_u32() as usize) % (item.len() * 8);
+                    item[bit / 8] ^= 1 << (bit % 8);
+                    good[i] = false;
+                }
+                1 => {
+                    item.truncate((rng.next_u32() % 16) as usize);
+                    good[i] = false;
+                }
+                _ => {}
+            }
+        }
+        let mut seen = Vec::new();
+        key.open_each(
+            items
+                .iter_mut()
+                .zip(&counters)
+                .enumerate()
+                .map(|(i, (p, &c))| (i, c, p.as_mut_slice())),
+            |i, ok| seen.push((i, ok)),
+        );
+        let want: Vec<(usize, bool)> = good.iter().copied().enumerate().collect();
+        assert_eq!(seen, want, "round {round}: verdicts for {lens:?}");
+        for i in (0..n).filter(|&i| good[i]) {
+            assert_eq!(
+                items[i][..lens[i]],
+                plains[i][..],
+                "round {round}: message {i} of {lens:?} opened wrong"
+            );
+        }
+    }
+}
+
+#[test]
+fn runs_are_not_packed_across_different_keys() {
+    if !have_fast() {
+        return;
+    }
+    // avx512::seal_each takes any states; messages under different keys
+    // must each get their own runs (checked here against ring).
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let keys = [[0x11u8; KEY_LEN], [0x22u8; KEY_LEN]];
+    let ring_keys = [aead_key(&keys[0]), aead_key(&keys[1])];
+    let lens = [100usize, 1408, 0, 33, 960, 2000, 1, 700];
+    let mut bodies: Vec<Vec<u8>> = Vec::new();
+    let mut expect = Vec::new();
+    for (i, &len) in lens.iter().enumerate() {
+        let mut body = vec![0u8; len];
+        rng.fill_bytes(&mut body);
+        let mut sealed = body.clone();
+        let tag = ring_seal(&ring_keys[i % 2], i as u64, &mut sealed);
+        sealed.extend_from_slice(&tag);
+        expect.push(sealed);
+        bodies.push(body);
+    }
+    let mut tags = vec![[0u8; TAG_LEN]; lens.len()];
+    let items = bodies
+        .iter_mut()
+        .zip(tags.iter_mut())
+        .enumerate()
+        .map(|(i, (b, t))| {
+            (
+                avx512::ChaChaState::new(&keys[i % 2], &nonce_bytes(i as u64)),
+                b.as_mut_slice(),
+                t,
+            )
+        });
+    // SAFETY: `have_fast` checked the CPU features.
+    #[allow(unsafe_code)]
+    unsafe {
+        avx512::seal_each(items)
+    };
+    for i in 0..lens.len() {
+        let mut got = bodies[i].clone();
+        got.extend_from_slice(&tags[i]);
+        assert_eq!(got, expect[i], "message {i} under key {}", i % 2);
+    }
+    // And opened as one batch, alternating keys again.
+    let mut opened = Vec::new();
+    let mut payloads = expect.clone();
+    let items = payloads.iter_mut().enumerate().map(|(i, p)| {
+        (
+            i,
+            avx512::ChaChaState::new(&keys[i % 2], &nonce_bytes(i as u64)),
+            p.as_mut_slice(),
+        )
+    });
+    // SAFETY: as above.
+    #[allow(unsafe_code)]
+    unsafe {
+        avx512::open_each(items, |i, ok| opened.push((i, ok)))
+    };
+    assert!(opened.iter().all(|&(_, ok)| ok), "{opened:?}");
+}
