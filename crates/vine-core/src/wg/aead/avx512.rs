@@ -246,14 +246,43 @@ fn poly_key(block0: __m512i) -> [u8; 32] {
 /// never move.
 type Polys = [Option<Poly>; 3];
 
-/// The MACs of messages `i` and `j` (different slots), as available.
-fn two_polys(polys: &mut Polys, i: usize, j: usize) -> (Option<&mut Poly>, Option<&mut Poly>) {
-    debug_assert_ne!(i % 3, j % 3);
-    let [p0, p1, p2] = polys;
-    let mut slots = [Some(p0), Some(p1), Some(p2)];
-    let pi = slots[i % 3].take().and_then(Option::as_mut);
-    let pj = slots[j % 3].take().and_then(Option::as_mut);
-    (pi, pj)
+/// One packed run ([`blocks16`]: `a`'s blocks from `first`, then `b`'s from
+/// 0 when `b` is given) with the MAC steps that fit between its rounds:
+/// the finishing message's (`prev`: its place in the batch and its
+/// ciphertext; all the steps it has left) first, else the current
+/// message's (`own`) while `own_ready` allows its next step.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512ifma")]
+fn run_with_macs(
+    polys: &mut Polys,
+    prev: Option<(usize, &[u8])>,
+    own: (usize, &[u8]),
+    own_ready: impl Fn(&Poly) -> bool,
+    (a, first): (&ChaChaState, usize),
+    b: Option<(&ChaChaState, usize)>,
+) -> [__m512i; 16] {
+    let (seq, ct) = own;
+    let (mut prev_poly, mut own_poly, prev_ct) = match prev {
+        Some((prev_seq, prev_ct)) => match polys.get_disjoint_mut([prev_seq % 3, seq % 3]) {
+            Ok([p, o]) => (p.as_mut(), o.as_mut(), prev_ct),
+            // Consecutive messages never share a slot; were they to, the
+            // steps would simply run after the rounds instead.
+            Err(_) => (None, None, prev_ct),
+        },
+        None => (None, polys[seq % 3].as_mut(), &[][..]),
+    };
+    let (b_state, split) = b.unwrap_or((a, 16));
+    blocks16(a, first as u32, b_state, split as u32, || {
+        if let Some(poly) = prev_poly.as_mut()
+            && poly.ready(poly.len)
+        {
+            poly.step(prev_ct);
+        } else if let Some(poly) = own_poly.as_mut()
+            && own_ready(poly)
+        {
+            poly.step(ct);
+        }
+    })
 }
 
 /// A message being sealed: its keystream blocks below `next` are applied.
@@ -335,28 +364,15 @@ pub(super) fn seal_each<'a>(
                 other => ahead = other,
             }
         }
-        let split = if b.is_some() { a_n as u32 } else { 16 };
-        let ks = {
-            let avail = covered(a.next, a.data.len());
-            let ct: &[u8] = a.data;
-            let prev_ct: &[u8] = pending.as_ref().map_or(&[], |p| p.ct);
-            let (mut prev, mut own) = match pending.as_ref() {
-                Some(p) => two_polys(&mut polys, p.seq, a.seq),
-                None => (None, polys[a.seq % 3].as_mut()),
-            };
-            let b_state = b.as_ref().map_or(&a.state, |b| &b.state);
-            blocks16(&a.state, a.next as u32, b_state, split, || {
-                if let Some(poly) = prev.as_mut()
-                    && poly.ready(poly.len)
-                {
-                    poly.step(prev_ct);
-                } else if let Some(poly) = own.as_mut()
-                    && poly.ready(avail)
-                {
-                    poly.step(ct);
-                }
-            })
-        };
+        let avail = covered(a.next, a.data.len());
+        let ks = run_with_macs(
+            &mut polys,
+            pending.as_ref().map(|p| (p.seq, p.ct)),
+            (a.seq, a.data),
+            |poly| poly.ready(avail),
+            (&a.state, a.next),
+            b.as_ref().map(|b| (&b.state, a_n)),
+        );
         if a.next == 0 {
             polys[a.seq % 3] = Some(Poly::new(&poly_key(ks[0]), a.data.len()));
         }
@@ -827,30 +843,17 @@ pub(super) fn open_each<'a>(
                 other => ahead = other,
             }
         }
-        let split = if b.is_some() { a_n as u32 } else { 16 };
         // a's ciphertext below `limit` has its keystream computed: the MAC
         // must read it before it is decrypted after this run.
         let limit = covered(a.next, a.data.len());
-        let ks = {
-            let ct: &[u8] = a.data;
-            let prev_ct: &[u8] = pending.as_ref().map_or(&[], |p| &*p.data);
-            let (mut prev, mut own) = match pending.as_ref() {
-                Some(p) => two_polys(&mut polys, p.seq, a.seq),
-                None => (None, polys[a.seq % 3].as_mut()),
-            };
-            let b_state = b.as_ref().map_or(&a.state, |b| &b.state);
-            blocks16(&a.state, a.next as u32, b_state, split, || {
-                if let Some(poly) = prev.as_mut()
-                    && poly.ready(poly.len)
-                {
-                    poly.step(prev_ct);
-                } else if let Some(poly) = own.as_mut()
-                    && poly.starts_before(limit)
-                {
-                    poly.step(ct);
-                }
-            })
-        };
+        let ks = run_with_macs(
+            &mut polys,
+            pending.as_ref().map(|p| (p.seq, &*p.data)),
+            (a.seq, a.data),
+            |poly| poly.starts_before(limit),
+            (&a.state, a.next),
+            b.as_ref().map(|b| (&b.state, a_n)),
+        );
         if let Some(p) = pending.take() {
             let (i, ok) = finish_open(&mut polys, p, &last);
             done(i, ok);
