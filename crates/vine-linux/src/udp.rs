@@ -526,6 +526,11 @@ impl RecvBatch {
         self.filled == 0
     }
 
+    /// The last receive got one datagram (one message, not GRO-coalesced).
+    pub fn is_lone(&self) -> bool {
+        self.filled == 1 && self.meta[0].len <= self.meta[0].stride
+    }
+
     /// Message `i` of the last receive.
     ///
     /// # Panics

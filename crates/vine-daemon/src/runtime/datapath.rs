@@ -39,7 +39,9 @@ use vine_linux::udp::{RecvBatch, SendScratch, UdpBatch};
 use crate::host::PacketDevice;
 
 mod busy_poll;
+mod ready;
 use busy_poll::BusyPoll;
+use ready::Ready;
 
 /// Super-packets the TX thread reads and sends per turn with the token.
 const TX_DRAIN: usize = 8;
@@ -658,49 +660,58 @@ impl Duplex {
         // whether that wait found the thread idle.
         let mut idle_before = true;
         let (mut burst_rx, mut burst_tx) = (false, false);
+        let mut ready = Ready::unknown();
+        // The burst began after idle and has been lone packets so far
+        // (see `ready`): read nothing on speculation.
+        let mut sparse = false;
         while !self.rx.stop.load(Ordering::Relaxed) {
-            let mut busy = false;
-            match self.rx.udp.try_recv_batch(&mut batch) {
-                Ok(n) => {
-                    failures = 0;
-                    busy = true;
-                    burst_rx = true;
-                    if !self.rx.take(&mut batch, n, Some(&mut gro)) {
+            if ready.udp {
+                match self.rx.udp.try_recv_batch(&mut batch) {
+                    Ok(n) => {
+                        failures = 0;
+                        burst_rx = true;
+                        ready.received(n, sparse && batch.is_lone());
+                        if !self.rx.take(&mut batch, n, Some(&mut gro)) {
+                            return;
+                        }
+                    }
+                    Err(e) if is_idle(&e) => ready.received(0, false),
+                    Err(e) => {
+                        failures += 1;
+                        if failures == 1 {
+                            warn!("UDP receive failed: {e}");
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+            if ready.tun {
+                let rx = &mut self.rx;
+                let limit = Ready::drain_limit(sparse, TX_DRAIN);
+                match pump.drain(limit, &mut rx.tx_reader, &*rx.device, &rx.udp, &rx.slow) {
+                    Ok(Some(read)) => {
+                        burst_tx |= read > 0;
+                        ready.drained(read, limit, sparse);
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        error!("reading the TUN device failed: {e}; overlay traffic stops");
                         return;
                     }
                 }
-                Err(e) if is_idle(&e) => {}
-                Err(e) => {
-                    failures += 1;
-                    if failures == 1 {
-                        warn!("UDP receive failed: {e}");
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
             }
-            let rx = &mut self.rx;
-            match pump.drain(TX_DRAIN, &mut rx.tx_reader, &*rx.device, &rx.udp, &rx.slow) {
-                Ok(Some(read)) => {
-                    busy |= read > 0;
-                    burst_tx |= read > 0;
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    error!("reading the TUN device failed: {e}; overlay traffic stops");
-                    return;
-                }
-            }
-            if busy {
+            if !ready.idle() {
                 continue;
             }
             let now = Instant::now();
             if let Some(limit) = spinner.before_wait(now, idle_before, burst_tx, burst_rx) {
                 match self.poll(Some(limit)) {
-                    Ok(hit) => {
-                        spinner.after_spin(now.elapsed(), hit);
-                        if hit {
+                    Ok(seen) => {
+                        spinner.after_spin(now.elapsed(), seen.is_some());
+                        if let Some(seen) = seen {
                             // The answer came while spinning: the burst goes on.
                             idle_before = false;
+                            ready = seen;
                             continue;
                         }
                     }
@@ -713,13 +724,17 @@ impl Duplex {
                 }
             }
             let blocked = Instant::now();
-            if let Err(e) = self.poll(None) {
-                error!(
-                    "waiting for the TUN device and UDP socket failed: {e}; overlay traffic stops"
-                );
-                return;
+            match self.poll(None) {
+                Ok(seen) => ready = seen.unwrap_or(ready),
+                Err(e) => {
+                    error!(
+                        "waiting for the TUN device and UDP socket failed: {e}; overlay traffic stops"
+                    );
+                    return;
+                }
             }
             idle_before = blocked.elapsed() >= busy_poll::IDLE_AFTER;
+            sparse = idle_before;
             burst_rx = false;
             burst_tx = false;
         }
@@ -731,10 +746,10 @@ impl Duplex {
     }
 
     /// With `spin`, polls without sleeping until the TUN device or the
-    /// socket has something to read (true) or `spin` passed (false);
-    /// without, sleeps in `poll` until one of them has (at most
-    /// [`RX_POLL`]).
-    fn poll(&self, spin: Option<Duration>) -> io::Result<bool> {
+    /// socket has something to read or `spin` passed; without, sleeps in
+    /// `poll` until one of them has (at most [`RX_POLL`]). `Some` with the
+    /// descriptors that reported an event, `None` when none did.
+    fn poll(&self, spin: Option<Duration>) -> io::Result<Option<Ready>> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd as _;
         let Some(tun) = self.rx.device.poll_fd() else {
@@ -744,23 +759,27 @@ impl Duplex {
             PollFd::new(tun, PollFlags::POLLIN),
             PollFd::new(self.rx.udp.as_fd(), PollFlags::POLLIN),
         ];
+        let seen = |fds: &[PollFd<'_>; 2]| {
+            let any = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+            Ready::polled(any(&fds[0]), any(&fds[1]))
+        };
         let Some(spin) = spin else {
             let timeout = PollTimeout::try_from(RX_POLL).unwrap_or(PollTimeout::MAX);
             return match poll(&mut fds, timeout) {
-                Ok(n) => Ok(n > 0),
-                Err(nix::errno::Errno::EINTR) => Ok(false),
+                Ok(n) if n > 0 => Ok(Some(seen(&fds))),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(None),
                 Err(e) => Err(io::Error::from(e)),
             };
         };
         let deadline = Instant::now() + spin;
         loop {
             match poll(&mut fds, PollTimeout::ZERO) {
-                Ok(n) if n > 0 => return Ok(true),
+                Ok(n) if n > 0 => return Ok(Some(seen(&fds))),
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),
             }
             if Instant::now() >= deadline {
-                return Ok(false);
+                return Ok(None);
             }
             std::hint::spin_loop();
         }

@@ -264,6 +264,38 @@ fn gro_returns_one_gso_message_as_strided_datagrams() {
         let mut want = owned.clone();
         want[0][0] ^= 0xff;
         assert!(got == want, "datagrams() yields the sent payloads in order");
+        assert!(!rb.is_lone(), "a GRO message is not a lone datagram");
+    });
+}
+
+#[test]
+fn is_lone_tells_one_datagram_from_several() {
+    in_netns(|| {
+        let (sender, receiver) = (bind(), bind());
+        let dst = addr(&receiver);
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .expect("timeout");
+        let mut rb = RecvBatch::new(8);
+        let one = payload(0, 0, 100);
+        sender
+            .send_batch(&[(dst, one.as_slice())], &mut SendScratch::new())
+            .expect("send_batch");
+        assert_eq!(receiver.recv_batch(&mut rb).expect("recv_batch"), 1);
+        assert!(rb.is_lone(), "one datagram of 100 bytes");
+        // Two datagrams sent together are queued before send_batch returns
+        // (loopback): two messages, or one GRO message of two.
+        let (a, b) = (payload(0, 1, 100), payload(0, 2, 60));
+        sender
+            .send_batch(
+                &[(dst, a.as_slice()), (dst, b.as_slice())],
+                &mut SendScratch::new(),
+            )
+            .expect("send_batch");
+        let n = receiver.recv_batch(&mut rb).expect("recv_batch");
+        let datagrams: usize = (0..n).map(|i| rb.message(i).count()).sum();
+        assert_eq!(datagrams, 2);
+        assert!(!rb.is_lone(), "two datagrams in one receive");
     });
 }
 
