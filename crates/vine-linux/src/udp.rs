@@ -82,6 +82,8 @@ pub struct UdpBatch {
     /// Whether sends use GSO; shared by every handle on the socket.
     gso: Arc<AtomicBool>,
     gro: bool,
+    /// For a socket from [`UdpBatch::connect_to`], its peer.
+    peer: Option<SocketAddrV4>,
 }
 
 /// What [`UdpBatch::send_batch`] did.
@@ -122,11 +124,49 @@ impl UdpBatch {
         })?;
         let gro = sys::set_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok();
         let gso = sys::get_int(fd, libc::SOL_UDP, libc::UDP_SEGMENT).is_ok();
+        // Bound without it, so a port in use is still an error; set now so
+        // that `connect_to` can add sockets on the same port.
+        let _ = sys::set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
         Ok(UdpBatch {
             socket,
             gso: Arc::new(AtomicBool::new(gso)),
             gro,
+            peer: None,
         })
+    }
+
+    /// A second socket on this one's address and port, connected to
+    /// `peer`, with the same buffer size and offloads. The kernel delivers
+    /// `peer`'s datagrams to it instead of to this socket (the better
+    /// match), finds it without a route lookup (early demux), and sends to
+    /// `peer` from it use the route it keeps: about 20 µs less per round
+    /// trip on a VM where every lookup misses the cache. Other senders
+    /// still reach this socket. Read both.
+    ///
+    /// # Errors
+    ///
+    /// The socket, bind or connect failed (e.g. this socket is not
+    /// `SO_REUSEPORT`, or another user holds the port).
+    pub fn connect_to(&self, peer: SocketAddrV4, buffer_bytes: usize) -> io::Result<Self> {
+        let local = self.local_addr()?;
+        let socket = UdpSocket::from(sys::bind_reuseport(local)?);
+        socket.connect(peer)?;
+        let fd = socket.as_fd();
+        let size = c_int::try_from(buffer_bytes).unwrap_or(c_int::MAX);
+        set_buffer(fd, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, size)?;
+        set_buffer(fd, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, size)?;
+        let gro = self.gro && sys::set_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok();
+        Ok(UdpBatch {
+            socket,
+            gso: Arc::new(AtomicBool::new(self.gso())),
+            gro,
+            peer: Some(peer),
+        })
+    }
+
+    /// The peer of a socket from [`UdpBatch::connect_to`].
+    pub fn peer(&self) -> Option<SocketAddrV4> {
+        self.peer
     }
 
     /// The bound address (with the port the kernel picked for port 0).
@@ -147,6 +187,7 @@ impl UdpBatch {
             socket: self.socket.try_clone()?,
             gso: Arc::clone(&self.gso),
             gro: self.gro,
+            peer: self.peer,
         })
     }
 
@@ -245,7 +286,7 @@ impl UdpBatch {
         report: &mut SendReport,
     ) -> io::Result<Option<usize>> {
         let fd = self.socket.as_fd();
-        let mut prepared = hdrs.prepare(datagrams, runs);
+        let mut prepared = hdrs.prepare(datagrams, runs, self.peer);
         let mut pos = 0;
         let mut busy = 0;
         let mut retried = false;

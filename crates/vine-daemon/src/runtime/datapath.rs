@@ -40,8 +40,10 @@ use crate::host::PacketDevice;
 
 mod busy_poll;
 mod ready;
+mod sockets;
 use busy_poll::BusyPoll;
 use ready::Ready;
+use sockets::Sockets;
 
 /// Super-packets the TX thread reads and sends per turn with the token.
 const TX_DRAIN: usize = 8;
@@ -262,6 +264,41 @@ fn send_datagrams(udp: &UdpBatch, datagrams: &[(SocketAddrV4, &[u8])], scratch: 
     }
 }
 
+/// Where a drain of the TUN device sends what it sealed.
+trait Egress {
+    /// Sends `datagrams`; true when a new socket was made for them (the
+    /// caller polls it from now on).
+    fn send(
+        &mut self,
+        datagrams: &[(SocketAddrV4, &[u8])],
+        scratch: &mut SendScratch,
+        now: Instant,
+    ) -> bool;
+}
+
+impl Egress for &UdpBatch {
+    fn send(
+        &mut self,
+        datagrams: &[(SocketAddrV4, &[u8])],
+        scratch: &mut SendScratch,
+        _now: Instant,
+    ) -> bool {
+        send_datagrams(self, datagrams, scratch);
+        false
+    }
+}
+
+impl Egress for Sockets {
+    fn send(
+        &mut self,
+        datagrams: &[(SocketAddrV4, &[u8])],
+        scratch: &mut SendScratch,
+        now: Instant,
+    ) -> bool {
+        Sockets::send(self, datagrams, scratch, now)
+    }
+}
+
 /// The right to read the TUN device and send what was read. Whoever reads
 /// also sends before letting go, so packets leave in the order the kernel
 /// queued them even when two threads take turns.
@@ -287,6 +324,8 @@ struct VnetPump {
     segments: SegmentBuf,
     sends: Vec<(usize, SocketAddrV4, usize)>,
     scratch: SendScratch,
+    /// A send made a new socket (see [`Egress::send`]); the caller clears it.
+    added: bool,
 }
 
 impl VnetPump {
@@ -296,6 +335,7 @@ impl VnetPump {
             segments: SegmentBuf::new(DATA_HEADER_LEN, DATA_OVERHEAD),
             sends: Vec::with_capacity(64),
             scratch: SendScratch::new(),
+            added: false,
         }
     }
 
@@ -307,7 +347,7 @@ impl VnetPump {
         max: usize,
         reader: &mut Reader,
         device: &dyn PacketDevice,
-        udp: &UdpBatch,
+        egress: &mut impl Egress,
         slow: &mpsc::Sender<SlowPath>,
     ) -> io::Result<Option<usize>> {
         let mut read = 0;
@@ -344,7 +384,7 @@ impl VnetPump {
                 .iter()
                 .map(|&(i, dst, len)| (dst, &segments.slot(i)[..len]))
                 .collect();
-            send_datagrams(udp, &datagrams, &mut self.scratch);
+            self.added |= egress.send(&datagrams, &mut self.scratch, now);
         }
         Ok(Some(read))
     }
@@ -397,7 +437,7 @@ impl Tx {
                 TX_DRAIN,
                 &mut self.reader,
                 &*self.device,
-                &self.udp,
+                &mut &self.udp,
                 &self.slow,
             );
             self.token.give_back();
@@ -510,8 +550,13 @@ impl Rx {
             if let Some(pump) = assist.as_mut()
                 && self.token.try_take()
             {
-                let result =
-                    pump.drain(1, &mut self.tx_reader, &*self.device, &self.udp, &self.slow);
+                let result = pump.drain(
+                    1,
+                    &mut self.tx_reader,
+                    &*self.device,
+                    &mut &self.udp,
+                    &self.slow,
+                );
                 self.token.give_back();
                 if matches!(result, Ok(None)) {
                     return;
@@ -656,39 +701,78 @@ impl Duplex {
                 spinner.limit().as_micros()
             );
         }
+        let connect =
+            Sockets::enabled_from(std::env::var("VINE_CONNECTED_SOCKETS").ok().as_deref())
+                .unwrap_or_else(|e| {
+                    warn!("{e}");
+                    true
+                });
+        if !connect {
+            info!("data plane: no connected sockets (VINE_CONNECTED_SOCKETS=0)");
+        }
+        let main = match self.rx.udp.try_clone() {
+            Ok(udp) => udp,
+            Err(e) => {
+                error!("duplicating the UDP socket failed: {e}; overlay traffic stops");
+                return;
+            }
+        };
+        let mut sockets = Sockets::new(main, super::setup::SOCKET_BUFFER, connect, Instant::now());
         // What the current burst (everything since the last wait) did, and
         // whether that wait found the thread idle.
         let mut idle_before = true;
         let (mut burst_rx, mut burst_tx) = (false, false);
-        let mut ready = Ready::unknown();
+        let mut ready = Ready::unknown(sockets.len());
         // The burst began after idle and has been lone packets so far
         // (see `ready`): read nothing on speculation.
         let mut sparse = false;
         while !self.rx.stop.load(Ordering::Relaxed) {
-            if ready.udp {
-                match self.rx.udp.try_recv_batch(&mut batch) {
+            for i in 0..sockets.len() {
+                if !ready.socket(i) {
+                    continue;
+                }
+                match sockets.get(i).try_recv_batch(&mut batch) {
                     Ok(n) => {
                         failures = 0;
                         burst_rx = true;
-                        ready.received(n, sparse && batch.is_lone());
+                        ready.received(i, n, sparse && batch.is_lone());
+                        if i > 0 {
+                            sockets.used(i, Instant::now());
+                        }
                         if !self.rx.take(&mut batch, n, Some(&mut gro)) {
                             return;
                         }
                     }
-                    Err(e) if is_idle(&e) => ready.received(0, false),
+                    Err(e) if is_idle(&e) => ready.received(i, 0, false),
                     Err(e) => {
                         failures += 1;
                         if failures == 1 {
                             warn!("UDP receive failed: {e}");
                         }
-                        std::thread::sleep(Duration::from_millis(10));
+                        if i == 0 {
+                            std::thread::sleep(Duration::from_millis(10));
+                        } else {
+                            // A connected socket's trouble is its peer's.
+                            ready.received(i, 0, false);
+                        }
                     }
                 }
             }
             if ready.tun {
                 let rx = &mut self.rx;
                 let limit = Ready::drain_limit(sparse, TX_DRAIN);
-                match pump.drain(limit, &mut rx.tx_reader, &*rx.device, &rx.udp, &rx.slow) {
+                let before = sockets.len();
+                let drained = pump.drain(
+                    limit,
+                    &mut rx.tx_reader,
+                    &*rx.device,
+                    &mut sockets,
+                    &rx.slow,
+                );
+                if std::mem::take(&mut pump.added) {
+                    (before..sockets.len()).for_each(|i| ready.added(i));
+                }
+                match drained {
                     Ok(Some(read)) => {
                         burst_tx |= read > 0;
                         ready.drained(read, limit, sparse);
@@ -705,7 +789,7 @@ impl Duplex {
             }
             let now = Instant::now();
             if let Some(limit) = spinner.before_wait(now, idle_before, burst_tx, burst_rx) {
-                match self.poll(Some(limit)) {
+                match self.poll(&sockets, Some(limit)) {
                     Ok(seen) => {
                         spinner.after_spin(now.elapsed(), seen.is_some());
                         if let Some(seen) = seen {
@@ -723,8 +807,10 @@ impl Duplex {
                     }
                 }
             }
+            // Indices move when a socket closes; nothing is pending now.
+            sockets.sweep(now);
             let blocked = Instant::now();
-            match self.poll(None) {
+            match self.poll(&sockets, None) {
                 Ok(seen) => ready = seen.unwrap_or(ready),
                 Err(e) => {
                     error!(
@@ -745,23 +831,29 @@ impl Duplex {
         );
     }
 
-    /// With `spin`, polls without sleeping until the TUN device or the
+    /// With `spin`, polls without sleeping until the TUN device or a
     /// socket has something to read or `spin` passed; without, sleeps in
     /// `poll` until one of them has (at most [`RX_POLL`]). `Some` with the
     /// descriptors that reported an event, `None` when none did.
-    fn poll(&self, spin: Option<Duration>) -> io::Result<Option<Ready>> {
+    fn poll(&self, sockets: &Sockets, spin: Option<Duration>) -> io::Result<Option<Ready>> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd as _;
         let Some(tun) = self.rx.device.poll_fd() else {
             return Err(io::Error::other("the TUN device has no descriptor to poll"));
         };
-        let mut fds = [
-            PollFd::new(tun, PollFlags::POLLIN),
-            PollFd::new(self.rx.udp.as_fd(), PollFlags::POLLIN),
-        ];
-        let seen = |fds: &[PollFd<'_>; 2]| {
+        let mut fds = Vec::with_capacity(1 + sockets.len());
+        fds.push(PollFd::new(tun, PollFlags::POLLIN));
+        fds.extend(
+            (0..sockets.len()).map(|i| PollFd::new(sockets.get(i).as_fd(), PollFlags::POLLIN)),
+        );
+        let seen = |fds: &[PollFd<'_>]| {
             let any = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-            Ready::polled(any(&fds[0]), any(&fds[1]))
+            let udp = fds[1..]
+                .iter()
+                .enumerate()
+                .filter(|&(i, fd)| i < 32 && any(fd))
+                .fold(0u32, |bits, (i, _)| bits | 1 << i);
+            Ready::polled(any(&fds[0]), udp)
         };
         let Some(spin) = spin else {
             let timeout = PollTimeout::try_from(RX_POLL).unwrap_or(PollTimeout::MAX);

@@ -20,7 +20,7 @@ use crate::protocol::Phase;
 use vine_linux::udp::UdpBatch;
 
 /// Socket buffer size asked for (the kernel may clamp it without *FORCE).
-const SOCKET_BUFFER: usize = 8 << 20;
+pub(super) const SOCKET_BUFFER: usize = 8 << 20;
 /// Work queued between the data-plane threads and the event loop.
 const SLOW_QUEUE: usize = 4096;
 

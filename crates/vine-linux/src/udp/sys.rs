@@ -12,7 +12,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::mem;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
 
 /// Bytes of control-message space per message: one `UDP_GRO` (int) or
@@ -33,6 +33,39 @@ const EMPTY_CMSG: CmsgBuf = CmsgBuf([0; CMSG_BYTES]);
 
 // `CmsgBuf` must satisfy `cmsghdr`'s alignment for CMSG_FIRSTHDR/NXTHDR.
 const _: () = assert!(mem::align_of::<CmsgBuf>() >= mem::align_of::<libc::cmsghdr>());
+
+/// A new IPv4 UDP socket with `SO_REUSEPORT` bound to `local` (it may share
+/// the port with another socket of this user that has `SO_REUSEPORT`).
+pub(crate) fn bind_reuseport(local: SocketAddrV4) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; a non-negative result is a new descriptor that
+    // nothing else owns.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    set_int(
+        std::os::fd::AsFd::as_fd(&fd),
+        libc::SOL_SOCKET,
+        libc::SO_REUSEPORT,
+        1,
+    )?;
+    let sa = sockaddr_in(local);
+    // SAFETY: the kernel reads `size_of::<sockaddr_in>()` bytes from `sa`,
+    // which lives for the whole call; the fd is open.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            ptr::from_ref(&sa).cast::<libc::sockaddr>(),
+            socklen_of::<libc::sockaddr_in>(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
 
 /// Sets an integer socket option.
 pub(crate) fn set_int(
@@ -291,6 +324,7 @@ impl SendHdrs {
         &'a mut self,
         datagrams: &'a [(SocketAddrV4, &'a [u8])],
         runs: &[Run],
+        connected: Option<SocketAddrV4>,
     ) -> Prepared<'a> {
         self.hdrs.clear();
         self.iovs.clear();
@@ -318,8 +352,12 @@ impl SendHdrs {
         for (i, run) in runs.iter().enumerate() {
             let mut h = zeroed_mmsghdr();
             let m = &mut h.msg_hdr;
-            m.msg_name = name_base.wrapping_add(i).cast();
-            m.msg_namelen = socklen_of::<libc::sockaddr_in>();
+            // To the peer of a connected socket no address is given, so the
+            // kernel uses the route it keeps instead of looking one up.
+            if connected != Some(datagrams[run.start].0) {
+                m.msg_name = name_base.wrapping_add(i).cast();
+                m.msg_namelen = socklen_of::<libc::sockaddr_in>();
+            }
             m.msg_iov = iov_base.wrapping_add(iov_at);
             m.msg_iovlen = run.count as _;
             if run.segment != 0 {

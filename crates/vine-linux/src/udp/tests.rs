@@ -467,3 +467,60 @@ fn only_errors_that_may_be_stale_icmp_reports_are_retried() {
     assert_eq!(classify(&e(libc::ENOBUFS), false), Failure::Busy);
     assert_eq!(classify(&e(libc::EBADF), false), Failure::Fatal);
 }
+
+#[test]
+fn a_connected_socket_takes_its_peers_datagrams_and_sends_from_the_same_port() {
+    in_netns(|| {
+        let main = bind();
+        let (x, y) = (bind(), bind());
+        let conn = main.connect_to(addr(&x), 4 * MIB).expect("connect_to");
+        assert_eq!(conn.peer(), Some(addr(&x)));
+        assert_eq!(addr(&conn), addr(&main), "same address and port");
+        let mut scratch = SendScratch::new();
+        let from_x = payload(1, 0, 200);
+        let from_y = payload(2, 0, 300);
+        x.send_batch(&[(addr(&main), from_x.as_slice())], &mut scratch)
+            .expect("x sends");
+        y.send_batch(&[(addr(&main), from_y.as_slice())], &mut scratch)
+            .expect("y sends");
+        let (got, _) = recv_all(&conn, 1);
+        assert_eq!(
+            got,
+            vec![from_x.clone()],
+            "the peer's datagram reaches the connected socket"
+        );
+        let (got, _) = recv_all(&main, 1);
+        assert_eq!(got, vec![from_y], "everyone else's reaches the bound one");
+        // Sent without an address (and with GSO: one run of three), from
+        // the shared port.
+        let three: Vec<Vec<u8>> = (0..3).map(|i| payload(3, i, 500)).collect();
+        let batch: Vec<(SocketAddrV4, &[u8])> =
+            three.iter().map(|p| (addr(&x), p.as_slice())).collect();
+        let report = conn.send_batch(&batch, &mut scratch).expect("conn sends");
+        assert_eq!(report.sent, 3);
+        let mut rb = RecvBatch::new(8);
+        x.set_read_timeout(Some(Duration::from_secs(1)))
+            .expect("timeout");
+        let n = x.recv_batch(&mut rb).expect("x receives");
+        let mut all = Vec::new();
+        for i in 0..n {
+            let mut m = rb.message(i);
+            assert_eq!(m.from, addr(&main), "from the shared port");
+            all.extend(m.datagrams().map(|d| d.to_vec()));
+        }
+        if all.len() < 3 {
+            let (rest, _) = recv_all(&x, 3 - all.len());
+            all.extend(rest);
+        }
+        assert_eq!(all, three);
+        // The port is still not free for anyone binding it plainly.
+        let err = UdpBatch::bind(addr(&main), MIB).expect_err("the port is taken");
+        assert!(matches!(err, HostError::UdpBind { .. }), "{err:?}");
+        // Once the connected socket is gone its peer reaches the bound one.
+        drop(conn);
+        x.send_batch(&[(addr(&main), from_x.as_slice())], &mut scratch)
+            .expect("x sends");
+        let (got, _) = recv_all(&main, 1);
+        assert_eq!(got, vec![from_x]);
+    });
+}

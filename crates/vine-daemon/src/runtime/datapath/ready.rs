@@ -30,40 +30,62 @@
 //! time the answer waits. A wrong guess costs one `poll`, which returns at
 //! once, and ends the exception for the burst (the wait was not idle).
 
-/// What the thread knows about its two descriptors.
+/// What the thread knows about its descriptors: the TUN device and its UDP
+/// sockets (bit `i` of `udp` for socket `i`, see `sockets`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ready {
-    /// The UDP socket may have datagrams.
-    pub(crate) udp: bool,
+    /// The sockets that may have datagrams.
+    pub(crate) udp: u32,
     /// The TUN device may have packets.
     pub(crate) tun: bool,
 }
 
 impl Ready {
-    /// At start nothing is known: try both.
-    pub(crate) const fn unknown() -> Self {
+    /// Nothing is known about any of `sockets` sockets or the device: try
+    /// them all.
+    pub(crate) const fn unknown(sockets: usize) -> Self {
         Self {
-            udp: true,
+            udp: all(sockets),
             tun: true,
         }
     }
 
     /// From what `poll` reported (any event counts: an error or hang-up is
     /// read so that the read reports it, or `poll` would report it forever).
-    pub(crate) const fn polled(tun: bool, udp: bool) -> Self {
+    pub(crate) const fn polled(tun: bool, udp: u32) -> Self {
         Self { udp, tun }
     }
 
-    /// Neither descriptor is known to have something: time to `poll`.
+    /// Neither the device nor any socket is known to have something: time
+    /// to `poll`.
     pub(crate) const fn idle(self) -> bool {
-        !self.udp && !self.tun
+        self.udp == 0 && !self.tun
     }
 
-    /// A receive returned `got` messages (0 for `EAGAIN`); what they
-    /// carried was written to the TUN device when `got > 0`. `lone`: it
-    /// was one datagram in a burst of lone packets after idle.
-    pub(crate) fn received(&mut self, got: usize, lone: bool) {
-        self.udp = got > 0 && !lone;
+    /// Whether socket `i` may have datagrams.
+    pub(crate) const fn socket(self, i: usize) -> bool {
+        i < 32 && self.udp >> i & 1 == 1
+    }
+
+    /// Socket `i` was just made: it may have datagrams.
+    pub(crate) fn added(&mut self, i: usize) {
+        if i < 32 {
+            self.udp |= 1 << i;
+        }
+    }
+
+    /// A receive on socket `i` returned `got` messages (0 for `EAGAIN`);
+    /// what they carried was written to the TUN device when `got > 0`.
+    /// `lone`: it was one datagram in a burst of lone packets after idle.
+    pub(crate) fn received(&mut self, i: usize, got: usize, lone: bool) {
+        if i >= 32 {
+            return;
+        }
+        if got > 0 && !lone {
+            self.udp |= 1 << i;
+        } else {
+            self.udp &= !(1 << i);
+        }
         if got > 0 {
             self.tun = true;
         }
@@ -84,6 +106,11 @@ impl Ready {
     }
 }
 
+/// The bits of the first `n` sockets.
+const fn all(n: usize) -> u32 {
+    if n >= 32 { u32::MAX } else { (1 << n) - 1 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,8 +118,8 @@ mod tests {
     #[test]
     fn a_lone_outbound_packet_costs_no_read_of_the_socket() {
         // poll: the TUN device has the packet.
-        let mut r = Ready::polled(true, false);
-        assert!(!r.udp && r.tun);
+        let mut r = Ready::polled(true, 0);
+        assert!(r.udp == 0 && r.tun);
         r.drained(1, 8, false);
         assert!(r.idle(), "after the drain found EAGAIN, poll");
     }
@@ -100,9 +127,12 @@ mod tests {
     #[test]
     fn after_idle_a_lone_packet_is_not_followed_by_reads_on_speculation() {
         // The answering end: a lone datagram, its answer read from the device.
-        let mut r = Ready::polled(false, true);
-        r.received(1, true);
-        assert!(!r.udp, "a lone datagram after idle: no second receive");
+        let mut r = Ready::polled(false, 1);
+        r.received(0, 1, true);
+        assert!(
+            !r.socket(0),
+            "a lone datagram after idle: no second receive"
+        );
         assert!(r.tun, "but the answer the write queued is read");
         let limit = Ready::drain_limit(true, 8);
         assert_eq!(limit, 1);
@@ -110,32 +140,53 @@ mod tests {
         assert!(r.idle(), "straight back to poll once the answer is sent");
         // Outside such a burst the device is read until it is empty.
         assert_eq!(Ready::drain_limit(false, 8), 8);
-        let mut r = Ready::polled(true, false);
+        let mut r = Ready::polled(true, 0);
         r.drained(8, 8, false);
         assert!(r.tun);
     }
 
     #[test]
     fn in_a_busy_burst_an_inbound_packet_reads_the_device_then_the_socket_again() {
-        let mut r = Ready::polled(false, true);
-        r.received(1, false);
+        let mut r = Ready::polled(false, 1);
+        r.received(0, 1, false);
         assert!(r.tun, "the write may have queued an answer");
-        assert!(r.udp, "more may have arrived while it was handled");
+        assert!(r.socket(0), "more may have arrived while it was handled");
         r.drained(1, 8, false);
         assert!(!r.tun);
-        r.received(0, false);
+        r.received(0, 0, false);
         assert!(r.idle());
     }
 
     #[test]
     fn a_drain_cut_off_by_its_limit_goes_on_and_a_failed_receive_waits_for_poll() {
-        let mut r = Ready::unknown();
+        let mut r = Ready::unknown(1);
         r.drained(8, 8, false);
         assert!(r.tun);
-        r.received(0, false);
-        assert!(!r.udp);
+        r.received(0, 0, false);
+        assert!(!r.socket(0));
         assert!(!r.idle());
         r.drained(0, 8, false);
         assert!(r.idle());
+    }
+
+    #[test]
+    fn each_socket_has_its_own_bit() {
+        let mut r = Ready::unknown(3);
+        assert_eq!(r.udp, 0b111);
+        r.tun = false;
+        r.received(1, 0, false);
+        assert!(r.socket(0) && !r.socket(1) && r.socket(2));
+        r.received(0, 0, false);
+        r.received(2, 0, false);
+        assert!(r.idle());
+        r.added(3);
+        assert!(r.socket(3) && !r.idle());
+        r.received(3, 2, false);
+        assert!(
+            r.socket(3) && r.tun,
+            "data came, and was written to the device"
+        );
+        assert_eq!(Ready::unknown(40).udp, u32::MAX);
+        assert!(!Ready::unknown(40).socket(33));
     }
 }
