@@ -1,4 +1,5 @@
-//! Which of its two descriptors the one-thread data plane reads next.
+//! Which of its descriptors (the TUN device, its UDP sockets) the
+//! one-thread data plane reads next.
 //!
 //! Every read that finds nothing is a system call spent for nothing, and on
 //! the path of a lone packet (a ping, a request) it is latency: in a trace
@@ -6,7 +7,7 @@
 //! three such calls per hop, one of them before the packet was sent. So the
 //! thread remembers what it knows: after `poll` only the descriptors it
 //! reported are read; a descriptor that said "nothing" (`EAGAIN`) is not
-//! read again until `poll` reports it; and when neither is known to have
+//! read again until `poll` reports it; and when none is known to have
 //! something the thread goes to `poll`, which returns at once if anything
 //! came in meanwhile (so a wrong guess costs one call, like the read it
 //! replaces, and loses nothing).
