@@ -266,14 +266,13 @@ fn send_datagrams(udp: &UdpBatch, datagrams: &[(SocketAddrV4, &[u8])], scratch: 
 
 /// Where a drain of the TUN device sends what it sealed.
 trait Egress {
-    /// Sends `datagrams`; true when a new socket was made for them (the
-    /// caller polls it from now on).
+    /// Sends `datagrams`.
     fn send(
         &mut self,
         datagrams: &[(SocketAddrV4, &[u8])],
         scratch: &mut SendScratch,
         now: Instant,
-    ) -> bool;
+    );
 }
 
 impl Egress for &UdpBatch {
@@ -282,9 +281,8 @@ impl Egress for &UdpBatch {
         datagrams: &[(SocketAddrV4, &[u8])],
         scratch: &mut SendScratch,
         _now: Instant,
-    ) -> bool {
+    ) {
         send_datagrams(self, datagrams, scratch);
-        false
     }
 }
 
@@ -294,8 +292,8 @@ impl Egress for Sockets {
         datagrams: &[(SocketAddrV4, &[u8])],
         scratch: &mut SendScratch,
         now: Instant,
-    ) -> bool {
-        Sockets::send(self, datagrams, scratch, now)
+    ) {
+        Sockets::send(self, datagrams, scratch, now);
     }
 }
 
@@ -324,8 +322,6 @@ struct VnetPump {
     segments: SegmentBuf,
     sends: Vec<(usize, SocketAddrV4, usize)>,
     scratch: SendScratch,
-    /// A send made a new socket (see [`Egress::send`]); the caller clears it.
-    added: bool,
 }
 
 impl VnetPump {
@@ -335,7 +331,6 @@ impl VnetPump {
             segments: SegmentBuf::new(DATA_HEADER_LEN, DATA_OVERHEAD),
             sends: Vec::with_capacity(64),
             scratch: SendScratch::new(),
-            added: false,
         }
     }
 
@@ -384,7 +379,7 @@ impl VnetPump {
                 .iter()
                 .map(|&(i, dst, len)| (dst, &segments.slot(i)[..len]))
                 .collect();
-            self.added |= egress.send(&datagrams, &mut self.scratch, now);
+            egress.send(&datagrams, &mut self.scratch, now);
         }
         Ok(Some(read))
     }
@@ -736,9 +731,7 @@ impl Duplex {
                         failures = 0;
                         burst_rx = true;
                         ready.received(i, n, sparse && batch.is_lone());
-                        if i > 0 {
-                            sockets.used(i, Instant::now());
-                        }
+                        sockets.used(i);
                         if !self.rx.take(&mut batch, n, Some(&mut gro)) {
                             return;
                         }
@@ -769,9 +762,8 @@ impl Duplex {
                     &mut sockets,
                     &rx.slow,
                 );
-                if std::mem::take(&mut pump.added) {
-                    (before..sockets.len()).for_each(|i| ready.added(i));
-                }
+                // Sockets made for this drain's sends: poll them too.
+                (before..sockets.len()).for_each(|i| ready.added(i));
                 match drained {
                     Ok(Some(read)) => {
                         burst_tx |= read > 0;
@@ -801,7 +793,7 @@ impl Duplex {
                     }
                     Err(e) => {
                         error!(
-                            "polling the TUN device and UDP socket failed: {e}; overlay traffic stops"
+                            "polling the TUN device and UDP sockets failed: {e}; overlay traffic stops"
                         );
                         return;
                     }
@@ -814,7 +806,7 @@ impl Duplex {
                 Ok(seen) => ready = seen.unwrap_or(ready),
                 Err(e) => {
                     error!(
-                        "waiting for the TUN device and UDP socket failed: {e}; overlay traffic stops"
+                        "waiting for the TUN device and UDP sockets failed: {e}; overlay traffic stops"
                     );
                     return;
                 }

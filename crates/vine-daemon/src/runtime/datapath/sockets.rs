@@ -40,7 +40,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 struct Conn {
     udp: UdpBatch,
+    /// When it was last seen in use (brought up to date by `sweep`).
     used: Instant,
+    /// Something was received on it since the last sweep.
+    received: bool,
 }
 
 /// The bound socket (index 0) and the connected ones (1..).
@@ -92,34 +95,39 @@ impl Sockets {
         }
     }
 
-    /// Something was received on socket `i`.
-    pub(crate) fn used(&mut self, i: usize, now: Instant) {
+    /// Something was received on socket `i` (no clock read here: `sweep`
+    /// dates it).
+    pub(crate) fn used(&mut self, i: usize) {
         if let Some(c) = i.checked_sub(1).and_then(|j| self.conns.get_mut(j)) {
-            c.used = now;
+            c.received = true;
         }
     }
 
     /// The socket for sending to `dst`: its connected one, made now if
-    /// there is none yet and one may be; else the bound one. The second
-    /// value is true when a socket was added (a new descriptor to poll).
-    fn for_dst(&mut self, dst: SocketAddrV4, now: Instant) -> (&UdpBatch, bool) {
+    /// there is none yet and one may be (a new descriptor the caller then
+    /// polls too: [`Sockets::len`] grew); else the bound one.
+    fn for_dst(&mut self, dst: SocketAddrV4, now: Instant) -> &UdpBatch {
         if let Some(j) = self.conns.iter().position(|c| c.udp.peer() == Some(dst)) {
             self.conns[j].used = now;
-            return (&self.conns[j].udp, false);
+            return &self.conns[j].udp;
         }
         if !self.enabled || self.conns.len() >= MAX_CONNECTED || dst.port() == 0 {
-            return (&self.main, false);
+            return &self.main;
         }
         self.failed
             .retain(|&(_, when)| now.saturating_duration_since(when) < RETRY_AFTER);
         if self.failed.iter().any(|&(d, _)| d == dst) {
-            return (&self.main, false);
+            return &self.main;
         }
         match self.main.connect_to(dst, self.buffer) {
             Ok(udp) => {
                 debug!(%dst, "data plane: connected socket for this endpoint");
-                self.conns.push(Conn { udp, used: now });
-                (&self.conns[self.conns.len() - 1].udp, true)
+                self.conns.push(Conn {
+                    udp,
+                    used: now,
+                    received: false,
+                });
+                &self.conns[self.conns.len() - 1].udp
             }
             Err(e) => {
                 if self.failed.is_empty() && self.conns.is_empty() {
@@ -134,21 +142,19 @@ impl Sockets {
                     self.failed.remove(0);
                 }
                 self.failed.push((dst, now));
-                (&self.main, false)
+                &self.main
             }
         }
     }
 
     /// Sends `datagrams` (in order per destination), each run to one
-    /// destination from that destination's socket. True when a socket was
-    /// added.
+    /// destination from that destination's socket.
     pub(crate) fn send(
         &mut self,
         datagrams: &[(SocketAddrV4, &[u8])],
         scratch: &mut SendScratch,
         now: Instant,
-    ) -> bool {
-        let mut added = false;
+    ) {
         let mut start = 0;
         while start < datagrams.len() {
             let dst = datagrams[start].0;
@@ -156,24 +162,25 @@ impl Sockets {
                 .iter()
                 .position(|&(d, _)| d != dst)
                 .map_or(datagrams.len(), |n| start + n);
-            let (udp, new) = self.for_dst(dst, now);
-            added |= new;
-            super::send_datagrams(udp, &datagrams[start..end], scratch);
+            super::send_datagrams(self.for_dst(dst, now), &datagrams[start..end], scratch);
             start = end;
         }
-        added
     }
 
-    /// Closes connected sockets unused for [`IDLE_CLOSE`] (looked for at
-    /// most every second). True when one was closed: socket indices moved.
-    pub(crate) fn sweep(&mut self, now: Instant) -> bool {
+    /// Dates what was received since the last sweep and closes connected
+    /// sockets unused for [`IDLE_CLOSE`] (at most every second). Socket
+    /// indices move, so call it only when nothing is pending.
+    pub(crate) fn sweep(&mut self, now: Instant) {
         if now.saturating_duration_since(self.swept) < SWEEP_EVERY {
-            return false;
+            return;
         }
         self.swept = now;
-        let before = self.conns.len();
+        for c in &mut self.conns {
+            if std::mem::take(&mut c.received) {
+                c.used = now;
+            }
+        }
         self.conns
             .retain(|c| now.saturating_duration_since(c.used) < IDLE_CLOSE);
-        before != self.conns.len()
     }
 }
