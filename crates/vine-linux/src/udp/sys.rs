@@ -144,13 +144,20 @@ pub(crate) struct RecvHdrs {
     iovs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_in>,
     cmsgs: Vec<CmsgBuf>,
+    /// The buffer (address, length, slot size) the pointers in `hdrs` and
+    /// `iovs` were set up for; `None` before the first `recv`.
+    bound: Option<(usize, usize, usize)>,
+    /// Leading entries the kernel may have written since they were last
+    /// reset (it writes only the messages it fills).
+    dirty: usize,
 }
 
 // SAFETY: the raw pointers inside `hdrs`/`iovs` point into this struct's
-// own vectors and into the buffer passed to `recv`; they are rewritten at
-// the start of every `recv` (which takes `&mut self`) and never
-// dereferenced outside it, so moving or sharing the struct between
-// threads cannot create a data race through them.
+// own vectors (heap storage that never moves or grows) and into the buffer
+// passed to `recv`; `recv` (which takes `&mut self`) rewrites them unless
+// that buffer has the address and length they were set up for, and they
+// are never dereferenced outside it, so moving or sharing the struct
+// between threads cannot create a data race through them.
 unsafe impl Send for RecvHdrs {}
 // SAFETY: as above; `&self` methods only read plain integers and the
 // cmsg bytes owned by the struct.
@@ -171,6 +178,8 @@ impl RecvHdrs {
             ],
             names: vec![zeroed_sockaddr_in(); n],
             cmsgs: vec![EMPTY_CMSG; n],
+            bound: None,
+            dirty: 0,
         }
     }
 
@@ -188,28 +197,45 @@ impl RecvHdrs {
     ) -> io::Result<usize> {
         let n = self.hdrs.len();
         assert_eq!(bufs.len(), n * slot, "one slot per message");
-        let iov_base = self.iovs.as_mut_ptr();
-        let name_base = self.names.as_mut_ptr();
-        let cmsg_base = self.cmsgs.as_mut_ptr();
-        for (iov, chunk) in self.iovs.iter_mut().zip(bufs.chunks_exact_mut(slot)) {
-            iov.iov_base = chunk.as_mut_ptr().cast();
-            iov.iov_len = slot;
-        }
-        for (i, h) in self.hdrs.iter_mut().enumerate() {
-            let m = &mut h.msg_hdr;
-            m.msg_name = name_base.wrapping_add(i).cast();
-            m.msg_namelen = socklen_of::<libc::sockaddr_in>();
-            m.msg_iov = iov_base.wrapping_add(i);
-            m.msg_iovlen = 1;
-            m.msg_control = cmsg_base.wrapping_add(i).cast();
-            m.msg_controllen = CMSG_BYTES as _;
-            m.msg_flags = 0;
-            h.msg_len = 0;
+        let binding = (bufs.as_ptr() as usize, bufs.len(), slot);
+        if self.bound == Some(binding) {
+            // Only the entries the kernel filled last time changed: reset
+            // their in/out fields. The other few kilobytes of headers are
+            // left alone (after an idle gap they are cold cache lines).
+            for h in &mut self.hdrs[..self.dirty] {
+                let m = &mut h.msg_hdr;
+                m.msg_namelen = socklen_of::<libc::sockaddr_in>();
+                m.msg_controllen = CMSG_BYTES as _;
+                m.msg_flags = 0;
+                h.msg_len = 0;
+            }
+        } else {
+            let iov_base = self.iovs.as_mut_ptr();
+            let name_base = self.names.as_mut_ptr();
+            let cmsg_base = self.cmsgs.as_mut_ptr();
+            for (iov, chunk) in self.iovs.iter_mut().zip(bufs.chunks_exact_mut(slot)) {
+                iov.iov_base = chunk.as_mut_ptr().cast();
+                iov.iov_len = slot;
+            }
+            for (i, h) in self.hdrs.iter_mut().enumerate() {
+                let m = &mut h.msg_hdr;
+                m.msg_name = name_base.wrapping_add(i).cast();
+                m.msg_namelen = socklen_of::<libc::sockaddr_in>();
+                m.msg_iov = iov_base.wrapping_add(i);
+                m.msg_iovlen = 1;
+                m.msg_control = cmsg_base.wrapping_add(i).cast();
+                m.msg_controllen = CMSG_BYTES as _;
+                m.msg_flags = 0;
+                h.msg_len = 0;
+            }
+            self.bound = Some(binding);
         }
         // SAFETY: `hdrs` holds `n` initialised mmsghdrs whose name, iovec
-        // and control pointers (set just above) point into `names`, `iovs`,
-        // `cmsgs` and `bufs` with the lengths given; all are exclusively
-        // borrowed for the whole call, so the kernel's writes alias nothing.
+        // and control pointers point into `names`, `iovs`, `cmsgs` (heap
+        // storage owned by `self`, never reallocated) and `bufs` with the
+        // lengths given: set just above, or earlier for a buffer with this
+        // very address and length (`bound`). All are exclusively borrowed
+        // for the whole call, so the kernel's writes alias nothing.
         // `n` <= UIO_MAXIOV fits c_uint. A null timeout means "use
         // SO_RCVTIMEO". The fd is open (borrowed).
         let rc = unsafe {
@@ -225,7 +251,10 @@ impl RecvHdrs {
                 ptr::null_mut(),
             )
         };
-        usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+        let got = usize::try_from(rc).map_err(|_| io::Error::last_os_error());
+        // A failed call fills nothing; reset the first entry anyway.
+        self.dirty = got.as_ref().map_or(1, |&k| k.max(1)).min(n);
+        got
     }
 
     /// Message `i` of the last [`RecvHdrs::recv`]: the IPv4 sender (None
