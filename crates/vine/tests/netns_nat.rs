@@ -251,7 +251,13 @@ fn nat_grid_every_pair_connects_with_the_right_class() {
     let cut = nat.cut(&prc1_m, &prc2_m).expect("cut");
     let lab = nat.lab();
     let failover = time_until_class(lab, prc1, prc2, "relay", Duration::from_secs(20));
-    let ping_during_cut = failover.is_some() && ping(lab, prc1, prc2.overlay);
+    // Each side detects the cut on its own; until prc2 has too, its
+    // answers still take the direct path. Ask for a ping once both are on
+    // the relay (bounded: the failover bound below still applies to prc1).
+    let both_relay = failover.is_some()
+        && time_until_class(lab, prc2, prc1, "relay", Duration::from_secs(10)).is_some();
+    let ping_during_cut =
+        both_relay && wait_for(Duration::from_secs(5), || ping(lab, prc1, prc2.overlay));
     nat.remove(cut).expect("remove cut");
     let lab = nat.lab();
     let promotion = time_until_class(lab, prc1, prc2, "direct", Duration::from_secs(30));
