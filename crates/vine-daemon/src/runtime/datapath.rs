@@ -41,9 +41,11 @@ use crate::host::PacketDevice;
 mod busy_poll;
 mod ready;
 mod sockets;
+mod stream_spin;
 use busy_poll::BusyPoll;
 use ready::Ready;
 use sockets::Sockets;
+use stream_spin::StreamSpin;
 
 /// Super-packets the TX thread reads and sends per turn with the token.
 const TX_DRAIN: usize = 8;
@@ -564,6 +566,14 @@ impl Rx {
     /// Handles the `n` messages of a receive batch and writes what GRO
     /// coalesced; false when the event loop is gone.
     fn take(&mut self, batch: &mut RecvBatch, n: usize, mut gro: Option<&mut Coalescer>) -> bool {
+        // A lone datagram has nothing to merge with: written straight to
+        // the device, exactly as the coalescer would write it (no offload
+        // flags), without touching the coalescer's state. That is the
+        // whole receive of a ping or a request after idle, whose cost is
+        // mostly cache misses.
+        if n == 1 && batch.is_lone() {
+            gro = None;
+        }
         let now = Instant::now();
         self.reader.refresh();
         for i in 0..n {
@@ -667,7 +677,12 @@ impl Rx {
 /// socket together and serves whichever is ready, so a packet and the
 /// answer it provokes never cost a wake-up of a second thread. Used when
 /// the machine has too few cores for a thread per direction to pay (see
-/// [`threads_for`]); needs the TUN offloads (vnet headers).
+/// [`threads_for`]); needs the TUN offloads (vnet headers). Before it
+/// sleeps it may poll for a while instead: after a lone request, for the
+/// answer ([`BusyPoll`]), and between the bursts of a stream
+/// ([`StreamSpin`]).
+///
+/// Both spins are off with `VINE_BUSY_POLL_US=0` and `VINE_STREAM_SPIN_US=0`.
 struct Duplex {
     rx: Rx,
 }
@@ -688,6 +703,21 @@ impl Duplex {
                 busy_poll::DEFAULT_LIMIT
             });
         let mut spinner = BusyPoll::new(limit, Instant::now());
+        let mut streaming = StreamSpin::new(
+            StreamSpin::limit_from(std::env::var("VINE_STREAM_SPIN_US").ok().as_deref())
+                .unwrap_or_else(|e| {
+                    warn!("{e}");
+                    stream_spin::DEFAULT_LIMIT
+                }),
+        );
+        if streaming.limit().is_zero() {
+            info!("data plane: no spinning between the bursts of a stream (VINE_STREAM_SPIN_US=0)");
+        } else {
+            info!(
+                "data plane: while traffic streams, polls up to {} µs before sleeping",
+                streaming.limit().as_micros()
+            );
+        }
         if spinner.limit().is_zero() {
             info!("data plane: no busy polling (VINE_BUSY_POLL_US=0)");
         } else {
@@ -780,6 +810,10 @@ impl Duplex {
                 continue;
             }
             let now = Instant::now();
+            // Indices move when a socket closes; nothing is pending now.
+            // (Before the spins: a stream that keeps them catching never
+            // reaches the blocking wait.)
+            sockets.sweep(now);
             if let Some(limit) = spinner.before_wait(now, idle_before, burst_tx, burst_rx) {
                 match self.poll(&sockets, Some(limit)) {
                     Ok(seen) => {
@@ -799,8 +833,25 @@ impl Duplex {
                     }
                 }
             }
-            // Indices move when a socket closes; nothing is pending now.
-            sockets.sweep(now);
+            if let Some(limit) = streaming.before_wait(burst_rx || burst_tx) {
+                match self.poll(&sockets, Some(limit)) {
+                    Ok(seen) => {
+                        streaming.after_spin(seen.is_some());
+                        if let Some(seen) = seen {
+                            // The stream goes on: a new burst, no wait.
+                            ready = seen;
+                            (burst_rx, burst_tx) = (false, false);
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        error!(
+                            "polling the TUN device and UDP sockets failed: {e}; overlay traffic stops"
+                        );
+                        return;
+                    }
+                }
+            }
             let blocked = Instant::now();
             match self.poll(&sockets, None) {
                 Ok(seen) => ready = seen.unwrap_or(ready),
@@ -811,12 +862,16 @@ impl Duplex {
                     return;
                 }
             }
-            idle_before = blocked.elapsed() >= busy_poll::IDLE_AFTER;
+            let waited = blocked.elapsed();
+            streaming.waited(waited);
+            idle_before = waited >= busy_poll::IDLE_AFTER;
             sparse = idle_before;
             burst_rx = false;
             burst_tx = false;
         }
         debug!(
+            stream_hits = streaming.hits,
+            stream_misses = streaming.misses,
             hits = spinner.hits,
             misses = spinner.misses,
             "data-plane thread stopped (busy polls that saw an answer, and that did not)"
