@@ -7,9 +7,10 @@
 //! wake-up alone is tens of microseconds, during which the packets queue
 //! and the CPU does nothing. Polling without sleeping for a short while
 //! ([`StreamSpin::limit`]) keeps the thread and its CPU awake through
-//! those gaps. Measured with `bench/run.sh`-style pairs on 2 vCPUs (iperf3,
-//! 5 alternating rounds of 5 s): single stream +9 %, reverse +12 %, four
-//! streams +23 %, for 4 % more CPU per GB.
+//! those gaps. Measured with two daemons in namespaces on 2 vCPUs (iperf3,
+//! 4 alternating rounds of 5 s each way): single stream +8 %, reverse
+//! +5 %, four streams +9 %, for 5 % more CPU per GB (of a noisy VM: the
+//! rounds themselves spread by 20 %).
 //!
 //! It spins only while traffic streams: when the last blocking wait was
 //! shorter than [`STREAM_GAP`], or the last spin caught something. A spin
