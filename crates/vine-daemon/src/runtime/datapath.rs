@@ -697,19 +697,25 @@ impl Duplex {
         let mut pump = VnetPump::new();
         let mut batch = RecvBatch::new(RX_BATCH);
         let mut failures = 0u32;
-        let limit = BusyPoll::limit_from(std::env::var("VINE_BUSY_POLL_US").ok().as_deref())
-            .unwrap_or_else(|e| {
+        let from_env = |var: &str, parse: fn(Option<&str>) -> Result<Duration, String>, default| {
+            parse(std::env::var(var).ok().as_deref()).unwrap_or_else(|e| {
                 warn!("{e}");
-                busy_poll::DEFAULT_LIMIT
-            });
-        let mut spinner = BusyPoll::new(limit, Instant::now());
-        let mut streaming = StreamSpin::new(
-            StreamSpin::limit_from(std::env::var("VINE_STREAM_SPIN_US").ok().as_deref())
-                .unwrap_or_else(|e| {
-                    warn!("{e}");
-                    stream_spin::DEFAULT_LIMIT
-                }),
+                default
+            })
+        };
+        let mut spinner = BusyPoll::new(
+            from_env(
+                "VINE_BUSY_POLL_US",
+                BusyPoll::limit_from,
+                busy_poll::DEFAULT_LIMIT,
+            ),
+            Instant::now(),
         );
+        let mut streaming = StreamSpin::new(from_env(
+            "VINE_STREAM_SPIN_US",
+            StreamSpin::limit_from,
+            stream_spin::DEFAULT_LIMIT,
+        ));
         if streaming.limit().is_zero() {
             info!("data plane: no spinning between the bursts of a stream (VINE_STREAM_SPIN_US=0)");
         } else {

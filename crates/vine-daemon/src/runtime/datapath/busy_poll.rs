@@ -41,9 +41,7 @@ pub(crate) struct BusyPoll {
     /// Allowance left, and when it was last topped up.
     budget: Duration,
     accrued_at: Instant,
-    /// Opportunities still to skip, and how many the next miss skips.
-    skip: u32,
-    next_skip: u32,
+    backoff: Backoff,
     /// Spins that saw something arrive, and spins that did not.
     pub(crate) hits: u64,
     pub(crate) misses: u64,
@@ -56,8 +54,7 @@ impl BusyPoll {
             limit: limit.min(MAX_LIMIT),
             budget: BUDGET_CAP,
             accrued_at: now,
-            skip: 0,
-            next_skip: 1,
+            backoff: Backoff::default(),
             hits: 0,
             misses: 0,
         }
@@ -66,18 +63,7 @@ impl BusyPoll {
     /// The limit from `VINE_BUSY_POLL_US` (microseconds, 0 = off), or the
     /// default; `Err` with a message for a value that is not a number.
     pub(crate) fn limit_from(value: Option<&str>) -> Result<Duration, String> {
-        match value {
-            None => Ok(DEFAULT_LIMIT),
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(us) => Ok(Duration::from_micros(us).min(MAX_LIMIT)),
-                Err(_) => Err(format!(
-                    "VINE_BUSY_POLL_US={v:?} is not a number of microseconds (0 turns spinning \
-                     off, at most {}); using {} µs",
-                    MAX_LIMIT.as_micros(),
-                    DEFAULT_LIMIT.as_micros()
-                )),
-            },
-        }
+        micros_from("VINE_BUSY_POLL_US", value, DEFAULT_LIMIT, MAX_LIMIT)
     }
 
     /// The spin limit (zero: off).
@@ -101,8 +87,7 @@ impl BusyPoll {
         let elapsed = now.saturating_duration_since(self.accrued_at);
         self.accrued_at = now;
         self.budget = (self.budget + elapsed / BUDGET_SHARE).min(BUDGET_CAP);
-        if self.skip > 0 {
-            self.skip -= 1;
+        if self.backoff.skips() {
             return None;
         }
         let spin = self.limit.min(self.budget);
@@ -114,9 +99,67 @@ impl BusyPoll {
         self.budget = self.budget.saturating_sub(spun);
         if hit {
             self.hits += 1;
-            self.next_skip = 1;
         } else {
             self.misses += 1;
+        }
+        self.backoff.spun(hit);
+    }
+}
+
+/// A spin limit in microseconds from the environment variable `var`
+/// (`value` its value, if set): 0 turns spinning off, values over `max`
+/// are capped; `Err` with a message for a value that is not a number.
+pub(crate) fn micros_from(
+    var: &str,
+    value: Option<&str>,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration, String> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(us) => Ok(Duration::from_micros(us).min(max)),
+            Err(_) => Err(format!(
+                "{var}={v:?} is not a number of microseconds (0 turns spinning off, at most {}); \
+                 using {} µs",
+                max.as_micros(),
+                default.as_micros()
+            )),
+        },
+    }
+}
+
+/// After a spin that saw nothing, skip the next opportunities: 1, 2, 4 …
+/// up to [`MAX_SKIP`] in a row; a spin that saw something resets it.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    /// Opportunities still to skip, and how many the next miss skips.
+    skip: u32,
+    next_skip: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            skip: 0,
+            next_skip: 1,
+        }
+    }
+}
+
+impl Backoff {
+    /// At an opportunity: true when it is to be skipped (and counts it).
+    pub(crate) fn skips(&mut self) -> bool {
+        let skip = self.skip > 0;
+        self.skip = self.skip.saturating_sub(1);
+        skip
+    }
+
+    /// After a spin: whether it saw something.
+    pub(crate) fn spun(&mut self, hit: bool) {
+        if hit {
+            self.next_skip = 1;
+        } else {
             self.skip = self.next_skip;
             self.next_skip = (self.next_skip * 2).min(MAX_SKIP);
         }

@@ -15,12 +15,14 @@
 //! It spins only while traffic streams: when the last blocking wait was
 //! shorter than [`STREAM_GAP`], or the last spin caught something. A spin
 //! that catches nothing skips the next opportunities, doubling up to
-//! [`MAX_SKIP`] and reset by a catch, so a trickle of packets slower than
+//! [`super::busy_poll::MAX_SKIP`] and reset by a catch, so a trickle of packets slower than
 //! the limit costs little (at most one spin in `MAX_SKIP + 1` bursts once
 //! the misses have piled up). An idle thread, and a lone request (the busy poll of
 //! [`super::busy_poll`] covers that case), never spins here.
 
 use std::time::Duration;
+
+use super::busy_poll::{Backoff, micros_from};
 
 /// Default spin limit (`VINE_STREAM_SPIN_US`).
 pub(crate) const DEFAULT_LIMIT: Duration = Duration::from_micros(100);
@@ -28,8 +30,6 @@ pub(crate) const DEFAULT_LIMIT: Duration = Duration::from_micros(100);
 pub(crate) const MAX_LIMIT: Duration = Duration::from_millis(1);
 /// A blocking wait shorter than this means traffic is streaming.
 pub(crate) const STREAM_GAP: Duration = Duration::from_millis(1);
-/// Most opportunities skipped after a run of misses.
-pub(crate) const MAX_SKIP: u32 = 64;
 
 /// Decides whether to spin before a blocking wait (pure logic: the caller
 /// reports how long waits lasted and what spins saw).
@@ -40,8 +40,7 @@ pub(crate) struct StreamSpin {
     short_wait: bool,
     /// The last spin saw something arrive.
     caught: bool,
-    skip: u32,
-    next_skip: u32,
+    backoff: Backoff,
     /// Spins that saw something arrive, and spins that did not.
     pub(crate) hits: u64,
     pub(crate) misses: u64,
@@ -54,8 +53,7 @@ impl StreamSpin {
             limit: limit.min(MAX_LIMIT),
             short_wait: false,
             caught: false,
-            skip: 0,
-            next_skip: 1,
+            backoff: Backoff::default(),
             hits: 0,
             misses: 0,
         }
@@ -64,18 +62,7 @@ impl StreamSpin {
     /// The limit from `VINE_STREAM_SPIN_US` (microseconds, 0 = off), or the
     /// default; `Err` with a message for a value that is not a number.
     pub(crate) fn limit_from(value: Option<&str>) -> Result<Duration, String> {
-        match value {
-            None => Ok(DEFAULT_LIMIT),
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(us) => Ok(Duration::from_micros(us).min(MAX_LIMIT)),
-                Err(_) => Err(format!(
-                    "VINE_STREAM_SPIN_US={v:?} is not a number of microseconds (0 turns spinning \
-                     off, at most {}); using {} µs",
-                    MAX_LIMIT.as_micros(),
-                    DEFAULT_LIMIT.as_micros()
-                )),
-            },
-        }
+        micros_from("VINE_STREAM_SPIN_US", value, DEFAULT_LIMIT, MAX_LIMIT)
     }
 
     /// The spin limit (zero: off).
@@ -89,8 +76,7 @@ impl StreamSpin {
         if self.limit.is_zero() || !active || !(self.short_wait || self.caught) {
             return None;
         }
-        if self.skip > 0 {
-            self.skip -= 1;
+        if self.backoff.skips() {
             return None;
         }
         Some(self.limit)
@@ -101,12 +87,10 @@ impl StreamSpin {
         self.caught = hit;
         if hit {
             self.hits += 1;
-            self.next_skip = 1;
         } else {
             self.misses += 1;
-            self.skip = self.next_skip;
-            self.next_skip = (self.next_skip * 2).min(MAX_SKIP);
         }
+        self.backoff.spun(hit);
     }
 
     /// After a blocking wait: how long it lasted.
@@ -119,6 +103,7 @@ impl StreamSpin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::datapath::busy_poll::MAX_SKIP;
 
     const US: Duration = Duration::from_micros(1);
 
