@@ -42,7 +42,7 @@ pub trait PacketDevice: Send + Sync {
         Err(io::ErrorKind::Unsupported.into())
     }
     /// The descriptor to wait on for readability together with others
-    /// (one data-plane thread polling the TUN and the UDP socket at once);
+    /// (one dataplane thread polling the TUN and the UDP socket at once);
     /// `None` when the device has none.
     fn poll_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         None

@@ -1,10 +1,10 @@
 //! # vine-daemon
 //!
 //! The IO shell around the sans-IO [`vine_core::node::Node`]: the
-//! data-plane threads (TUN → UDP and UDP → TUN, or one thread for both on
+//! dataplane threads (TUN → UDP and UDP → TUN, or one thread for both on
 //! machines with one or two CPUs, working on the node's
 //! published [`vine_core::dataplane`] tables with batched syscalls), the
-//! event loop (everything else the data plane hands over, timers), the
+//! event loop (everything else the dataplane hands over, timers), the
 //! control socket server
 //! ([`protocol`]), pidfile and state file ([`files`]), signals, reload and
 //! the bounded startup/shutdown sequences ([`runtime`]), the background

@@ -18,8 +18,8 @@
 //! 5. create the node (OS RNG seed, wall clock), set its local addresses
 //!    (the bound address, or every non-loopback IPv4 address of the host
 //!    when bound to 0.0.0.0) and start it;
-//! 6. bind the control socket (0600), spawn the data-plane threads (see
-//!    `datapath`: TX and RX on the node's published tables) and the
+//! 6. bind the control socket (0600), spawn the dataplane threads (see
+//!    `dataplane`: TX and RX on the node's published tables) and the
 //!    event loop; state `running`.
 //!
 //! # Signals (only in [`run`])
@@ -44,9 +44,9 @@
 //! intents, `remove_all` routes, then remove the control socket, pidfile and
 //! state file — the files are removed even when the bound is hit.
 
-mod control;
-mod datapath;
-mod engine;
+mod api;
+mod dataplane;
+mod event_loop;
 mod setup;
 mod views;
 

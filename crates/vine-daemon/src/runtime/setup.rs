@@ -12,8 +12,8 @@ use vine_core::Identity;
 use vine_core::config::Config;
 use vine_core::node::{Node, NodeConfig, Timers};
 
-use super::datapath::{DataPath, SlowPath};
-use super::{Command, DaemonHandle, RunOptions, control, engine::Engine, wall_clock};
+use super::dataplane::{Dataplane, SlowPath};
+use super::{Command, DaemonHandle, RunOptions, api, event_loop::EventLoop, wall_clock};
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
 use crate::protocol::Phase;
@@ -21,7 +21,7 @@ use vine_linux::udp::UdpBatch;
 
 /// Socket buffer size asked for (the kernel may clamp it without *FORCE).
 pub(super) const SOCKET_BUFFER: usize = 8 << 20;
-/// Work queued between the data-plane threads and the event loop.
+/// Work queued between the dataplane threads and the event loop.
 const SLOW_QUEUE: usize = 4096;
 
 /// Loads and validates the config and identity; every error-level
@@ -132,17 +132,17 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
     let plane = node.enable_data_plane(Instant::now());
     info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
 
-    let listener = control::bind(&paths.socket())?;
+    let listener = api::bind(&paths.socket())?;
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
     let (slow_tx, slow_rx) = mpsc::channel::<SlowPath>(SLOW_QUEUE);
-    let datapath =
-        DataPath::spawn(&plane, device.clone(), &udp, slow_tx).map_err(DaemonError::Runtime)?;
-    let server = tokio::spawn(control::serve(listener, cmd_tx.clone()));
+    let dataplane =
+        Dataplane::spawn(&plane, device.clone(), &udp, slow_tx).map_err(DaemonError::Runtime)?;
+    let server = tokio::spawn(api::serve(listener, cmd_tx.clone()));
 
     files::write_state(&paths, &state(Phase::Running))
         .map_err(file_err("write state file", &paths.state_file()))?;
     cleanup.0 = None;
-    let engine = Engine {
+    let event_loop = EventLoop {
         node,
         identity,
         config,
@@ -157,13 +157,13 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
         phase: Phase::Running,
         started_at,
         plane,
-        datapath,
+        dataplane,
         server,
         shutdown_timeout: options.shutdown_timeout,
         pings: Vec::new(),
         names,
     };
-    let task = tokio::spawn(engine.run(cmd_rx, slow_rx));
+    let task = tokio::spawn(event_loop.run(cmd_rx, slow_rx));
     info!("running");
     Ok(DaemonHandle {
         commands: cmd_tx,

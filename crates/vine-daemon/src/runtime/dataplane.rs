@@ -1,4 +1,4 @@
-//! The data-plane threads: one moves packets TUN → UDP, one UDP → TUN —
+//! The dataplane threads: one moves packets TUN → UDP, one UDP → TUN —
 //! or, on machines with one or two CPUs, a single thread ([`Duplex`])
 //! polls both and does both jobs with the same code (see [`threads_for`]).
 //!
@@ -15,7 +15,7 @@
 //! * **RX**: `recvmmsg` (with UDP GRO, one message can hold many
 //!   datagrams), each datagram decrypted in place and written to the TUN.
 //!
-//! Whatever the fast path does not handle — handshakes, control frames,
+//! Whatever the dataplane does not handle — handshakes, control frames,
 //! packets for peers without a session or behind a relay — goes to the
 //! event loop as a [`SlowPath`] message, where the [`Node`](vine_core::node::Node)
 //! deals with it. That hand-over copies the bytes, but it is rare.
@@ -62,27 +62,27 @@ const COALESCE_PACKETS: usize = 128;
 /// How long the RX thread's receive waits before checking for shutdown.
 const RX_POLL: Duration = Duration::from_millis(200);
 
-/// Work the fast path hands to the event loop.
+/// Work the dataplane hands to the event loop.
 #[derive(Debug)]
 pub(crate) enum SlowPath {
     /// A packet read from the TUN that the node must route (no session
     /// yet, relayed path, queueing).
     Tun(Vec<u8>),
-    /// A datagram the fast path could not open (handshake, unknown index).
+    /// A datagram the dataplane could not open (handshake, unknown index).
     Datagram(SocketAddrV4, Vec<u8>),
-    /// A transport message the fast path decrypted for the node (control
+    /// A transport message the dataplane decrypted for the node (control
     /// or relay frame, keepalive, data from a new address).
     Plain(SocketAddrV4, PeerId, Vec<u8>),
 }
 
-/// The running data-plane threads.
+/// The running dataplane threads.
 #[derive(Debug)]
-pub(crate) struct DataPath {
+pub(crate) struct Dataplane {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl DataPath {
+impl Dataplane {
     /// Starts the TX and RX threads.
     pub(crate) fn spawn(
         plane: &Arc<DataPlane>,
@@ -157,13 +157,13 @@ impl DataPath {
     }
 }
 
-impl Drop for DataPath {
+impl Drop for Dataplane {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-/// Hands work to the event loop without ever blocking a data-plane thread;
+/// Hands work to the event loop without ever blocking a dataplane thread;
 /// when the loop is behind, the packet is dropped and counted.
 fn hand_over(slow: &mpsc::Sender<SlowPath>, plane: &DataPlane, work: SlowPath) -> bool {
     match slow.try_send(work) {
@@ -931,7 +931,7 @@ impl Duplex {
     }
 }
 
-/// How many data-plane threads to run: one per direction, or one for
+/// How many dataplane threads to run: one per direction, or one for
 /// both ([`Duplex`]).
 ///
 /// On a machine with one or two CPUs the kernel work of the TUN and the

@@ -1,4 +1,4 @@
-//! The one-thread data plane's UDP sockets: the node's bound socket and a
+//! The one-thread dataplane's UDP sockets: the node's bound socket and a
 //! connected one per endpoint it talks to.
 //!
 //! Sending from an unconnected socket makes the kernel look up a route for

@@ -1,4 +1,4 @@
-//! When the one-thread data plane spins instead of blocking.
+//! When the one-thread dataplane spins instead of blocking.
 //!
 //! An idle thread that blocks in `poll` pays a wake-up when the next packet
 //! comes: the scheduler, and on a VM the exit and IPI that bring a halted

@@ -1,5 +1,5 @@
 //! Which of its descriptors (the TUN device, its UDP sockets) the
-//! one-thread data plane reads next.
+//! one-thread dataplane reads next.
 //!
 //! Every read that finds nothing is a system call spent for nothing, and on
 //! the path of a lone packet (a ping, a request) it is latency: in a trace

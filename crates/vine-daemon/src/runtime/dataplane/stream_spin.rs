@@ -1,4 +1,4 @@
-//! When the one-thread data plane spins briefly in the middle of a stream.
+//! When the one-thread dataplane spins briefly in the middle of a stream.
 //!
 //! In a bulk transfer the thread's waits are short: the next datagram or
 //! TUN packet comes some tens of microseconds after the last burst. Each
@@ -103,7 +103,7 @@ impl StreamSpin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::datapath::busy_poll::MAX_SKIP;
+    use crate::runtime::dataplane::busy_poll::MAX_SKIP;
 
     const US: Duration = Duration::from_micros(1);
 

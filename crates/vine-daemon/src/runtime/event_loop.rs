@@ -16,7 +16,7 @@ use vine_core::node::{Event, Node, Timers};
 use vine_core::route::RouteIntent;
 use vine_linux::udp::UdpBatch;
 
-use super::datapath::{DataPath, SlowPath};
+use super::dataplane::{Dataplane, SlowPath};
 use super::{Command, setup, views};
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
@@ -28,13 +28,13 @@ use crate::protocol::{
 /// Slow-path items handled per wake-up before transmits are flushed.
 const SLOW_BATCH: usize = 64;
 
-pub(crate) struct Engine {
+pub(crate) struct EventLoop {
     pub(crate) node: Node,
     pub(crate) identity: Identity,
     pub(crate) config: Config,
     pub(crate) config_path: PathBuf,
     pub(crate) timers: Timers,
-    /// The node's socket (a handle shared with the data-plane threads);
+    /// The node's socket (a handle shared with the dataplane threads);
     /// the event loop only sends on it.
     pub(crate) udp: UdpBatch,
     pub(crate) udp_addr: SocketAddrV4,
@@ -44,10 +44,10 @@ pub(crate) struct Engine {
     pub(crate) paths: RuntimePaths,
     pub(crate) phase: Phase,
     pub(crate) started_at: u64,
-    /// What the data-plane threads read; every node (after a reload too)
+    /// What the dataplane threads read; every node (after a reload too)
     /// publishes into it.
     pub(crate) plane: Arc<DataPlane>,
-    pub(crate) datapath: DataPath,
+    pub(crate) dataplane: Dataplane,
     pub(crate) server: JoinHandle<()>,
     pub(crate) shutdown_timeout: Duration,
     /// `ping` requests whose probes are in flight.
@@ -72,7 +72,7 @@ pub(crate) struct PendingPing {
     reply: tokio::sync::oneshot::Sender<Response>,
 }
 
-impl Engine {
+impl EventLoop {
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
@@ -96,7 +96,7 @@ impl Engine {
             tokio::select! {
                 work = slow.recv(), if slow_open => {
                     let Some(work) = work else {
-                        // Both data-plane threads stopped.
+                        // Both dataplane threads stopped.
                         slow_open = false;
                         continue;
                     };
@@ -144,7 +144,7 @@ impl Engine {
         Ok(())
     }
 
-    /// What the data-plane threads handed over.
+    /// What the dataplane threads handed over.
     fn slow_path(&mut self, now: Instant, work: SlowPath) {
         match work {
             SlowPath::Tun(packet) => self.node.handle_tun_packet(now, &packet),
@@ -459,7 +459,7 @@ impl Engine {
         if tokio::time::timeout(bound, stop).await.is_err() {
             warn!("shutdown did not finish within {bound:?}; removing runtime files anyway");
         }
-        self.datapath.stop();
+        self.dataplane.stop();
         for p in [
             self.paths.socket(),
             self.paths.pidfile(),
