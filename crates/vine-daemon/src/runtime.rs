@@ -45,74 +45,26 @@
 //! state file — the files are removed even when the bound is hit.
 
 mod api;
+mod build;
+mod command;
 mod dataplane;
 mod event_loop;
-mod setup;
+mod names;
+mod options;
+mod start;
 mod views;
 
 use std::net::SocketAddrV4;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::error::DaemonError;
 use crate::files::RuntimePaths;
-use crate::host::Host;
 use crate::protocol::{ErrorCode, ReloadOutcome, RequestBody, Response, ResponseBody};
-
-/// How to run the daemon.
-#[derive(Clone)]
-pub struct RunOptions {
-    /// The config file.
-    pub config_path: PathBuf,
-    /// Foreground (`vine daemon run`, `vine up`). When false the process
-    /// detaches from its session (`setsid`) before starting.
-    pub foreground: bool,
-    /// Where the TUN device and route applier come from.
-    pub host: Arc<dyn Host>,
-    /// Bound on the startup sequence.
-    pub startup_timeout: Duration,
-    /// Bound on the shutdown sequence.
-    pub shutdown_timeout: Duration,
-    /// Protocol timers for the node (tests shorten them).
-    pub timers: vine_core::node::Timers,
-}
-
-impl std::fmt::Debug for RunOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunOptions")
-            .field("config_path", &self.config_path)
-            .field("foreground", &self.foreground)
-            .field("startup_timeout", &self.startup_timeout)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RunOptions {
-    /// Options for the real host with default bounds (10 s startup, 5 s
-    /// shutdown).
-    pub fn new(config_path: impl Into<PathBuf>, foreground: bool) -> Self {
-        Self {
-            config_path: config_path.into(),
-            foreground,
-            host: Arc::new(crate::linux::LinuxHost),
-            startup_timeout: Duration::from_secs(10),
-            shutdown_timeout: Duration::from_secs(5),
-            timers: vine_core::node::Timers::default(),
-        }
-    }
-
-    /// Replaces the host (tests use fakes).
-    pub fn with_host(mut self, host: Arc<dyn Host>) -> Self {
-        self.host = host;
-        self
-    }
-}
+use command::{Command, request_via};
+pub use options::RunOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT or a `shutdown` request. Builds its
 /// own tokio runtime; call it from a plain thread (the binary's `main`).
@@ -160,14 +112,6 @@ pub fn run(options: RunOptions) -> Result<(), DaemonError> {
     })
 }
 
-/// A command for the event loop.
-pub(crate) enum Command {
-    /// A control request and where to send its answer.
-    Request(RequestBody, oneshot::Sender<Response>),
-    /// Write the snapshot file (SIGUSR1).
-    DumpSnapshot,
-}
-
 /// A started daemon: send it requests, reload it, stop it, wait for it.
 #[derive(Debug)]
 pub struct DaemonHandle {
@@ -177,22 +121,19 @@ pub struct DaemonHandle {
     udp: SocketAddrV4,
 }
 
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Request(body, _) => f.debug_tuple("Request").field(body).finish(),
-            Self::DumpSnapshot => f.write_str("DumpSnapshot"),
-        }
-    }
-}
-
 impl DaemonHandle {
     /// Runs the bounded startup sequence and spawns the event loop on the
     /// current tokio runtime. Installs no signal handlers (see [`run`]).
     pub async fn start(options: RunOptions) -> Result<Self, DaemonError> {
         let bound = options.startup_timeout;
-        match tokio::time::timeout(bound, setup::start(options)).await {
-            Ok(r) => r,
+        match tokio::time::timeout(bound, start::start(options)).await {
+            Ok(Ok(started)) => Ok(Self {
+                commands: started.commands,
+                task: started.task,
+                paths: started.paths,
+                udp: started.udp,
+            }),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(DaemonError::StartupTimeout(bound)),
         }
     }
@@ -244,21 +185,6 @@ impl DaemonHandle {
     }
 }
 
-pub(crate) async fn request_via(commands: &mpsc::Sender<Command>, body: RequestBody) -> Response {
-    let (tx, rx) = oneshot::channel();
-    if commands.send(Command::Request(body, tx)).await.is_err() {
-        return stopping();
-    }
-    rx.await.unwrap_or_else(|_| stopping())
-}
-
-fn stopping() -> Response {
-    Response::error(
-        ErrorCode::ShuttingDown,
-        "the daemon is shutting down and no longer answers requests",
-    )
-}
-
 fn spawn_signal_forwarder(commands: mpsc::Sender<Command>) -> Result<JoinHandle<()>, DaemonError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
@@ -289,11 +215,4 @@ fn spawn_signal_forwarder(commands: mpsc::Sender<Command>) -> Result<JoinHandle<
             }
         }
     }))
-}
-
-/// Seconds since the UNIX epoch, and the same as a `Duration`.
-pub(crate) fn wall_clock() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
 }

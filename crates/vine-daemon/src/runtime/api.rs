@@ -12,7 +12,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::{Command, request_via};
+use super::command::{Command, request_via};
 use crate::error::DaemonError;
 use crate::files;
 use crate::protocol::{

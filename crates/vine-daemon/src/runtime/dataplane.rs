@@ -44,6 +44,7 @@ mod sockets;
 mod stream_spin;
 use busy_poll::BusyPoll;
 use ready::Ready;
+pub(crate) use sockets::SOCKET_BUFFER;
 use sockets::Sockets;
 use stream_spin::StreamSpin;
 
@@ -748,7 +749,7 @@ impl Duplex {
                 return;
             }
         };
-        let mut sockets = Sockets::new(main, super::setup::SOCKET_BUFFER, connect, Instant::now());
+        let mut sockets = Sockets::new(main, SOCKET_BUFFER, connect, Instant::now());
         // What the current burst (everything since the last wait) did, and
         // whether that wait found the thread idle.
         let mut idle_before = true;

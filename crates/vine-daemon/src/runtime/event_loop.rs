@@ -16,8 +16,10 @@ use vine_core::node::{Event, Node, Timers};
 use vine_core::route::RouteIntent;
 use vine_linux::udp::UdpBatch;
 
+use super::command::Command;
 use super::dataplane::{Dataplane, SlowPath};
-use super::{Command, setup, views};
+use super::names::NameWatch;
+use super::{build, views};
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
 use crate::host::{PacketDevice, RouteApplier};
@@ -53,7 +55,7 @@ pub(crate) struct EventLoop {
     /// `ping` requests whose probes are in flight.
     pub(crate) pings: Vec<PendingPing>,
     /// Re-resolution of bootstrap host names (replaced on reload).
-    pub(crate) names: setup::names::NameWatch,
+    pub(crate) names: NameWatch,
 }
 
 /// Interval between the probes of one `ping`.
@@ -344,7 +346,7 @@ impl EventLoop {
     }
 
     async fn reload(&mut self) -> ReloadOutcome {
-        let (config, identity) = match setup::load(&self.config_path) {
+        let (config, identity) = match build::load(&self.config_path) {
             Ok(loaded) => loaded,
             Err(DaemonError::InvalidConfig { diagnostics, .. }) => {
                 for d in &diagnostics {
@@ -384,8 +386,7 @@ impl EventLoop {
             info!("reload: nothing changed");
             return ReloadOutcome::Unchanged;
         }
-        let (node, names) = match setup::new_node(&config, &self.identity, self.timers, &self.local)
-        {
+        let (node, names) = match build::node(&config, &self.identity, self.timers, &self.local) {
             Ok(n) => n,
             Err(e) => {
                 error!("reload rejected: {e}; still running on the old one");

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 use vine_linux::udp::{SendScratch, UdpBatch};
 
+/// Socket buffer size asked for, for the bound socket and every connected
+/// one (the kernel may clamp it without *FORCE).
+pub(crate) const SOCKET_BUFFER: usize = 8 << 20;
 /// Most connected sockets at once.
 pub(crate) const MAX_CONNECTED: usize = 16;
 /// A connected socket nothing went through for this long is closed.

@@ -1,92 +1,42 @@
-//! The bounded startup sequence.
-
-pub(crate) mod names;
+//! The bounded startup sequence: runtime files, the TUN device and
+//! routes, the UDP socket, the node (from [`build`](super::build)), the api
+//! server, the dataplane threads and the event loop.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
-use vine_core::Identity;
 use vine_core::config::Config;
-use vine_core::node::{Node, NodeConfig, Timers};
+use vine_linux::udp::UdpBatch;
 
-use super::dataplane::{Dataplane, SlowPath};
-use super::{Command, DaemonHandle, RunOptions, api, event_loop::EventLoop, wall_clock};
+use super::api;
+use super::build::{self, wall_clock};
+use super::command::Command;
+use super::dataplane::{Dataplane, SOCKET_BUFFER, SlowPath};
+use super::event_loop::EventLoop;
+use super::options::RunOptions;
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
 use crate::protocol::Phase;
-use vine_linux::udp::UdpBatch;
 
-/// Socket buffer size asked for (the kernel may clamp it without *FORCE).
-pub(super) const SOCKET_BUFFER: usize = 8 << 20;
 /// Work queued between the dataplane threads and the event loop.
 const SLOW_QUEUE: usize = 4096;
 
-/// Loads and validates the config and identity; every error-level
-/// diagnostic is returned.
-pub(crate) fn load(path: &Path) -> Result<(Config, Identity), DaemonError> {
-    let mut v = vine_linux::config_file::validate(path)?;
-    let shown = path.display().to_string();
-    match (v.parsed.config.take(), v.identity.take()) {
-        (Some(config), Some(identity)) if !v.parsed.has_errors() => {
-            for d in &v.parsed.diagnostics {
-                warn!("{}", d.render(&shown));
-            }
-            Ok((config, identity))
-        }
-        _ => {
-            let mut diagnostics: Vec<String> = v
-                .parsed
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .map(|d| d.render(&shown))
-                .collect();
-            if diagnostics.is_empty() {
-                diagnostics.push(format!("{shown}: the identity could not be loaded"));
-            }
-            Err(DaemonError::InvalidConfig {
-                path: shown,
-                diagnostics,
-            })
-        }
-    }
+/// A daemon that finished starting: where to send it commands, its event
+/// loop's task, its runtime files and its bound UDP address.
+pub(crate) struct Started {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) task: JoinHandle<Result<(), DaemonError>>,
+    pub(crate) paths: RuntimePaths,
+    pub(crate) udp: SocketAddrV4,
 }
 
-/// Builds and starts a node, and the watch that re-resolves its bootstrap
-/// host names. Resolves those names once here (blocking DNS, like the rest
-/// of startup and reload); one that does not resolve is logged and left
-/// for the watch as long as another bootstrap peer remains.
-pub(crate) fn new_node(
-    config: &Config,
-    identity: &Identity,
-    timers: Timers,
-    local: &[SocketAddrV4],
-) -> Result<(Node, names::NameWatch), DaemonError> {
-    let resolver = names::system();
-    let resolved = names::resolve_all(&names::names(config), &resolver);
-    names::log_changes(None, &resolved);
-    let mut nc = NodeConfig::from_config(config, identity, |host, port| {
-        resolved
-            .iter()
-            .find(|r| r.name.host == host && r.name.port == port)
-            .and_then(|r| r.addr)
-    })?;
-    nc.timers = timers;
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| DaemonError::Random(e.to_string()))?;
-    let now = Instant::now();
-    let mut node = Node::new(nc, identity, seed, now, wall_clock())?;
-    node.set_local_addresses(local.to_vec());
-    node.start(now);
-    let watch = names::NameWatch::spawn(resolved, resolver, names::REFRESH, names::RETRY);
-    Ok((node, watch))
-}
-
-pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonError> {
-    let (config, identity) = load(&options.config_path)?;
+/// Runs the startup sequence (unbounded: the caller bounds it).
+pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
+    let (config, identity) = build::load(&options.config_path)?;
     let paths = RuntimePaths::new(&config.node.runtime_dir);
     let file_err = |what, path: &Path| {
         let path = path.to_owned();
@@ -128,7 +78,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
     let local = local_addresses(udp_addr, &config, &device.name());
     info!(bound = %udp_addr, candidates = ?local, "UDP socket bound");
 
-    let (mut node, names) = new_node(&config, &identity, options.timers, &local)?;
+    let (mut node, names) = build::node(&config, &identity, options.timers, &local)?;
     let plane = node.enable_data_plane(Instant::now());
     info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
 
@@ -165,7 +115,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonErr
     };
     let task = tokio::spawn(event_loop.run(cmd_rx, slow_rx));
     info!("running");
-    Ok(DaemonHandle {
+    Ok(Started {
         commands: cmd_tx,
         task,
         paths,
