@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 use vine_linux::udp::{SendScratch, UdpBatch};
 
+use super::io::{Egress, send_datagrams};
+
 /// Socket buffer size asked for, for the bound socket and every connected
 /// one (the kernel may clamp it without *FORCE).
 pub(crate) const SOCKET_BUFFER: usize = 8 << 20;
@@ -165,7 +167,7 @@ impl Sockets {
                 .iter()
                 .position(|&(d, _)| d != dst)
                 .map_or(datagrams.len(), |n| start + n);
-            super::send_datagrams(self.for_dst(dst, now), &datagrams[start..end], scratch);
+            send_datagrams(self.for_dst(dst, now), &datagrams[start..end], scratch);
             start = end;
         }
     }
@@ -185,5 +187,16 @@ impl Sockets {
         }
         self.conns
             .retain(|c| now.saturating_duration_since(c.used) < IDLE_CLOSE);
+    }
+}
+
+impl Egress for Sockets {
+    fn send(
+        &mut self,
+        datagrams: &[(SocketAddrV4, &[u8])],
+        scratch: &mut SendScratch,
+        now: Instant,
+    ) {
+        Sockets::send(self, datagrams, scratch, now);
     }
 }
