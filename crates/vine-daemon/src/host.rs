@@ -88,8 +88,10 @@ pub trait RouteApplier: Send {
 /// Creates the host resources at startup. Injected through
 /// [`crate::runtime::RunOptions`] so tests can supply fakes.
 pub trait Host: Send + Sync {
-    /// Opens the packet device described by `[tun]`.
-    fn open_device(&self, tun: &TunSection) -> io::Result<Arc<dyn PacketDevice>>;
+    /// Opens the packet device described by `[tun]`, with segmentation
+    /// offloads when `offload` allows them
+    /// ([`DataplaneTuning::offload`](crate::DataplaneTuning::offload)).
+    fn open_device(&self, tun: &TunSection, offload: bool) -> io::Result<Arc<dyn PacketDevice>>;
     /// Creates the route applier for routes through `device`.
     fn route_applier(&self, device: &dyn PacketDevice) -> io::Result<Box<dyn RouteApplier>>;
 }

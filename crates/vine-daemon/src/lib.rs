@@ -30,4 +30,4 @@ pub mod protocol;
 pub mod runtime;
 
 pub use error::DaemonError;
-pub use runtime::{DaemonHandle, RunOptions, run};
+pub use runtime::{DaemonHandle, DataplaneTuning, RunOptions, run};

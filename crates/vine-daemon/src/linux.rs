@@ -19,10 +19,8 @@ use crate::host::{Host, PacketDevice, READ_POLL, RouteApplier};
 pub struct LinuxHost;
 
 impl Host for LinuxHost {
-    fn open_device(&self, tun: &TunSection) -> io::Result<Arc<dyn PacketDevice>> {
-        let options = TunOptions {
-            offload: offload_enabled(),
-        };
+    fn open_device(&self, tun: &TunSection, offload: bool) -> io::Result<Arc<dyn PacketDevice>> {
+        let options = TunOptions { offload };
         let device = Tun::open_with(&tun.name, tun.address, tun.prefix_len, tun.mtu, options)
             .map_err(io::Error::other)?;
         info!(tun = %tun.name, offloads = %device.offloads(), "TUN offloads");
@@ -41,14 +39,6 @@ impl Host for LinuxHost {
             ifindex: device.index(),
         }))
     }
-}
-
-/// Whether segmentation offloads (TUN TSO/USO + GRO, UDP GSO) are used:
-/// yes unless the environment says `VINE_OFFLOAD=0` (for comparisons and
-/// for kernels where they misbehave). Without them everything still works,
-/// one packet per system call.
-pub fn offload_enabled() -> bool {
-    std::env::var("VINE_OFFLOAD").map_or(true, |v| v != "0")
 }
 
 /// [`Tun`] as a [`PacketDevice`]: reads wait at most [`READ_POLL`].

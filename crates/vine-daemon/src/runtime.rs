@@ -64,6 +64,7 @@ use crate::error::DaemonError;
 use crate::files::RuntimePaths;
 use crate::protocol::{ErrorCode, ReloadOutcome, RequestBody, Response, ResponseBody};
 use command::{Command, request_via};
+pub use dataplane::DataplaneTuning;
 pub use options::RunOptions;
 
 /// Runs the daemon until SIGTERM/SIGINT or a `shutdown` request. Builds its

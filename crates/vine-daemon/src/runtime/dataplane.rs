@@ -28,7 +28,7 @@
 //! [`vnet_pump`] (with offloads) and [`outbound`], hand work over through
 //! [`handover`] and send through [`io`]; [`token`] serialises the TUN's
 //! readers. The one-thread loop's own parts are [`busy_poll`],
-//! [`stream_spin`], [`ready`] and [`sockets`].
+//! [`stream_spin`], [`ready`] and [`sockets`]; [`tuning`] holds every knob.
 
 use std::io as stdio;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 use vine_core::dataplane::DataPlane;
 use vine_linux::udp::UdpBatch;
 
@@ -52,6 +52,7 @@ mod rx;
 mod sockets;
 mod stream_spin;
 mod token;
+mod tuning;
 mod tx;
 mod vnet_pump;
 
@@ -60,6 +61,7 @@ pub(crate) use handover::SlowPath;
 use rx::{RX_POLL, Rx};
 pub(crate) use sockets::SOCKET_BUFFER;
 use token::TunToken;
+pub use tuning::DataplaneTuning;
 use tx::Tx;
 
 /// The running dataplane threads.
@@ -76,6 +78,7 @@ impl Dataplane {
         device: Arc<dyn PacketDevice>,
         udp: &UdpBatch,
         slow: mpsc::Sender<SlowPath>,
+        tuning: &DataplaneTuning,
     ) -> stdio::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let token = Arc::new(TunToken::default());
@@ -96,12 +99,13 @@ impl Dataplane {
             vine_core::wg::aead::backend_reason()
         );
         let mut threads = Vec::new();
-        if threads_for(&*device) == 1 {
+        let tuning = *tuning;
+        if threads_for(&*device, tuning.threads) == 1 {
             info!("data plane: one thread for both directions (vine-dp)");
             threads.push(
                 std::thread::Builder::new()
                     .name("vine-dp".into())
-                    .spawn(move || Duplex { rx }.run())?,
+                    .spawn(move || Duplex { rx, tuning }.run())?,
             );
             return Ok(Self { stop, threads });
         }
@@ -159,22 +163,10 @@ impl Drop for Dataplane {
 /// switches (measured with `bench/run.sh` on 2 CPUs: about 8 % less CPU
 /// per GB and a lower ping with one thread, throughput the same or
 /// better). With more CPUs each direction gets its own thread.
-/// `VINE_DATAPLANE_THREADS=1` or `2` overrides the choice; one thread
-/// needs the TUN offloads (without them it is always two).
-pub(crate) fn threads_for(device: &dyn PacketDevice) -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let automatic = if cpus <= 2 { 1 } else { 2 };
-    let wanted = match std::env::var("VINE_DATAPLANE_THREADS") {
-        Ok(v) if v == "1" => 1,
-        Ok(v) if v == "2" => 2,
-        Ok(v) => {
-            warn!(
-                "VINE_DATAPLANE_THREADS={v:?} is not 1 or 2; using {automatic} (chosen for {cpus} CPUs)"
-            );
-            automatic
-        }
-        Err(_) => automatic,
-    };
+/// `wanted` (from [`DataplaneTuning::threads`]) overrides the choice; one
+/// thread needs the TUN offloads (without them it is always two).
+pub(crate) fn threads_for(device: &dyn PacketDevice, wanted: Option<usize>) -> usize {
+    let wanted = wanted.unwrap_or_else(|| tuning::automatic_threads(tuning::available_cpus()));
     let duplex_ok = device.offloads().is_some() && device.poll_fd().is_some();
     if duplex_ok { wanted } else { 2 }
 }

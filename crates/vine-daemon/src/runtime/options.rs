@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::dataplane::DataplaneTuning;
 use crate::host::Host;
 
 /// How to run the daemon.
@@ -22,6 +23,8 @@ pub struct RunOptions {
     pub shutdown_timeout: Duration,
     /// Protocol timers for the node (tests shorten them).
     pub timers: vine_core::node::Timers,
+    /// How the dataplane runs.
+    pub tuning: DataplaneTuning,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -31,13 +34,16 @@ impl std::fmt::Debug for RunOptions {
             .field("foreground", &self.foreground)
             .field("startup_timeout", &self.startup_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("tuning", &self.tuning)
             .finish_non_exhaustive()
     }
 }
 
 impl RunOptions {
     /// Options for the real host with default bounds (10 s startup, 5 s
-    /// shutdown).
+    /// shutdown) and the dataplane tuned by the environment
+    /// ([`DataplaneTuning::from_env`]): the one place the daemon reads its
+    /// environment overrides.
     pub fn new(config_path: impl Into<PathBuf>, foreground: bool) -> Self {
         Self {
             config_path: config_path.into(),
@@ -46,6 +52,7 @@ impl RunOptions {
             startup_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
             timers: vine_core::node::Timers::default(),
+            tuning: DataplaneTuning::from_env(),
         }
     }
 

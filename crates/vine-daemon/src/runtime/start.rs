@@ -63,7 +63,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
 
     let device = options
         .host
-        .open_device(&config.tun)
+        .open_device(&config.tun, options.tuning.offload)
         .map_err(|source| DaemonError::Device {
             name: config.tun.name.clone(),
             source,
@@ -85,8 +85,8 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
     let listener = api::bind(&paths.socket())?;
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
     let (slow_tx, slow_rx) = mpsc::channel::<SlowPath>(SLOW_QUEUE);
-    let dataplane =
-        Dataplane::spawn(&plane, device.clone(), &udp, slow_tx).map_err(DaemonError::Runtime)?;
+    let dataplane = Dataplane::spawn(&plane, device.clone(), &udp, slow_tx, &options.tuning)
+        .map_err(DaemonError::Runtime)?;
     let server = tokio::spawn(api::serve(listener, cmd_tx.clone()));
 
     files::write_state(&paths, &state(Phase::Running))

@@ -113,7 +113,7 @@ impl FakeHost {
 }
 
 impl Host for FakeHost {
-    fn open_device(&self, _tun: &TunSection) -> io::Result<Arc<dyn PacketDevice>> {
+    fn open_device(&self, _tun: &TunSection, _offload: bool) -> io::Result<Arc<dyn PacketDevice>> {
         Ok(self.device.clone())
     }
     fn route_applier(&self, _device: &dyn PacketDevice) -> io::Result<Box<dyn RouteApplier>> {

@@ -13,7 +13,8 @@ use super::io::is_idle;
 use super::ready::Ready;
 use super::rx::{COALESCE_PACKETS, RX_BATCH, RX_POLL, Rx};
 use super::sockets::{SOCKET_BUFFER, Sockets};
-use super::stream_spin::{self, StreamSpin};
+use super::stream_spin::StreamSpin;
+use super::tuning::DataplaneTuning;
 use super::tx::TX_DRAIN;
 use super::vnet_pump::VnetPump;
 
@@ -26,9 +27,11 @@ use super::vnet_pump::VnetPump;
 /// answer ([`BusyPoll`]), and between the bursts of a stream
 /// ([`StreamSpin`]).
 ///
-/// Both spins are off with `VINE_BUSY_POLL_US=0` and `VINE_STREAM_SPIN_US=0`.
+/// Both spins are off with `VINE_BUSY_POLL_US=0` and `VINE_STREAM_SPIN_US=0`
+/// (see [`DataplaneTuning`]).
 pub(super) struct Duplex {
     pub(super) rx: Rx,
+    pub(super) tuning: DataplaneTuning,
 }
 
 impl Duplex {
@@ -41,25 +44,8 @@ impl Duplex {
         let mut pump = VnetPump::new();
         let mut batch = RecvBatch::new(RX_BATCH);
         let mut failures = 0u32;
-        let from_env = |var: &str, parse: fn(Option<&str>) -> Result<Duration, String>, default| {
-            parse(std::env::var(var).ok().as_deref()).unwrap_or_else(|e| {
-                warn!("{e}");
-                default
-            })
-        };
-        let mut spinner = BusyPoll::new(
-            from_env(
-                "VINE_BUSY_POLL_US",
-                BusyPoll::limit_from,
-                busy_poll::DEFAULT_LIMIT,
-            ),
-            Instant::now(),
-        );
-        let mut streaming = StreamSpin::new(from_env(
-            "VINE_STREAM_SPIN_US",
-            StreamSpin::limit_from,
-            stream_spin::DEFAULT_LIMIT,
-        ));
+        let mut spinner = BusyPoll::new(self.tuning.busy_poll, Instant::now());
+        let mut streaming = StreamSpin::new(self.tuning.stream_spin);
         if streaming.limit().is_zero() {
             info!("data plane: no spinning between the bursts of a stream (VINE_STREAM_SPIN_US=0)");
         } else {
@@ -76,12 +62,7 @@ impl Duplex {
                 spinner.limit().as_micros()
             );
         }
-        let connect =
-            Sockets::enabled_from(std::env::var("VINE_CONNECTED_SOCKETS").ok().as_deref())
-                .unwrap_or_else(|e| {
-                    warn!("{e}");
-                    true
-                });
+        let connect = self.tuning.connected_sockets;
         if !connect {
             info!("data plane: no connected sockets (VINE_CONNECTED_SOCKETS=0)");
         }
