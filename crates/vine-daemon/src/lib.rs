@@ -1,15 +1,19 @@
 //! # vine-daemon
 //!
-//! The IO shell around the sans-IO [`vine_core::node::Node`]: the
-//! dataplane threads (TUN → UDP and UDP → TUN, or one thread for both on
-//! machines with one or two CPUs, working on the node's
-//! published [`vine_core::dataplane`] tables with batched syscalls), the
-//! event loop (everything else the dataplane hands over, timers), the
-//! control socket server
-//! ([`protocol`]), pidfile and state file ([`files`]), signals, reload and
-//! the bounded startup/shutdown sequences ([`runtime`]), the background
-//! lifecycle used by `vine daemon start|stop|status` ([`lifecycle`]) and the
-//! control socket client ([`client`]).
+//! The IO shell around the sans-IO [`vine_core::node::Node`] (the engine).
+//! It owns:
+//!
+//! * the **dataplane** threads (TUN → UDP and UDP → TUN, or one thread for
+//!   both on machines with one or two CPUs), working on the node's
+//!   published [`vine_core::dataplane`] tables with batched syscalls,
+//!   tuned by one [`DataplaneTuning`];
+//! * the **event loop**, which owns the node and is handed everything the
+//!   dataplane does not handle, timers and requests;
+//! * the **api**: the control socket's server and its wire format
+//!   ([`protocol`]), and the blocking client the CLI uses ([`client`]);
+//! * the bounded startup and shutdown sequences, signals and reload
+//!   ([`runtime`]); pidfile and state file ([`files`]); the background
+//!   lifecycle used by `vine daemon start|stop|status` ([`lifecycle`]).
 //!
 //! ## IO and time contract
 //!

@@ -1,5 +1,5 @@
 //! The daemon: bounded startup, the event loop around the sans-IO
-//! [`Node`], signals, reload and bounded shutdown.
+//! [`Node`](vine_core::node::Node), signals, reload and bounded shutdown.
 //!
 //! # Phases
 //!
@@ -13,14 +13,14 @@
 //!    diagnostic listed;
 //! 2. create the runtime dir (0755), refuse if its pidfile names a live
 //!    process, write the pidfile (0644) and the state file (`starting`);
-//! 3. open the TUN device and the route applier through the [`Host`];
+//! 3. open the TUN device and the route applier through the [`Host`](crate::host::Host);
 //! 4. bind UDP on `listen_address:listen_port` with large buffers;
 //! 5. create the node (OS RNG seed, wall clock), set its local addresses
 //!    (the bound address, or every non-loopback IPv4 address of the host
 //!    when bound to 0.0.0.0) and start it;
 //! 6. bind the control socket (0600), spawn the dataplane threads (see
-//!    `dataplane`: TX and RX on the node's published tables) and the
-//!    event loop; state `running`.
+//!    `dataplane`: TX and RX on the node's published tables, tuned by
+//!    [`RunOptions::tuning`]) and the event loop; state `running`.
 //!
 //! # Signals (only in [`run`])
 //!
@@ -43,6 +43,22 @@
 //! `node.stop()`, flush its transmits (so the Withdraws go out) and route
 //! intents, `remove_all` routes, then remove the control socket, pidfile and
 //! state file — the files are removed even when the bound is hit.
+
+//! # Files
+//!
+//! This file holds [`run`] (signals, the tokio runtime) and
+//! [`DaemonHandle`]; below it, each arrow one way:
+//!
+//! * `start` — the startup sequence; builds the `event_loop`, the `api`
+//!   server and the `dataplane` threads;
+//! * `event_loop` — owns the node, answers requests (`views`), reloads;
+//! * `build` — loads the config and builds a node: the one builder that
+//!   startup and reload both call; `names` re-resolves bootstrap hosts;
+//! * `api` — the control socket's server (requests to the event loop);
+//! * `dataplane` — the packet-moving threads and their
+//!   [`DataplaneTuning`];
+//! * `command` — what the api server and signals send the event loop;
+//!   `options` — [`RunOptions`].
 
 mod api;
 mod build;

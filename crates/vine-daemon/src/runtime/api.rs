@@ -1,5 +1,6 @@
-//! The control socket server: one task per client, one JSON line per
-//! request (see [`crate::protocol`]).
+//! The api: the control socket's server, one task per client, one JSON
+//! line per request (see [`crate::protocol`]), each handed to the event
+//! loop as a [`Command`].
 
 use std::fs;
 use std::io;

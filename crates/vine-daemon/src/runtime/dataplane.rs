@@ -1,9 +1,9 @@
 //! The dataplane threads: one moves packets TUN → UDP, one UDP → TUN —
-//! or, on machines with one or two CPUs, a single thread ([`Duplex`](duplex::Duplex))
+//! or, on machines with one or two CPUs, a single thread ([`Duplex`])
 //! polls both and does both jobs with the same code (see [`threads_for`]).
 //!
 //! Both work on the node's published [`Tables`](vine_core::dataplane::Tables)
-//! through their own [`Reader`] (one atomic load per batch to notice a new
+//! through their own [`Reader`](vine_core::dataplane::Reader) (one atomic load per batch to notice a new
 //! generation; no lock per packet), encrypt and decrypt in place in buffers
 //! allocated once at startup, and batch their system calls:
 //!
@@ -17,7 +17,7 @@
 //!
 //! Whatever the dataplane does not handle — handshakes, control frames,
 //! packets for peers without a session or behind a relay — goes to the
-//! event loop as a [`SlowPath`](handover::SlowPath) message, where the [`Node`](vine_core::node::Node)
+//! event loop as a [`SlowPath`] message, where the [`Node`](vine_core::node::Node)
 //! deals with it. That hand-over copies the bytes, but it is rare.
 
 //!

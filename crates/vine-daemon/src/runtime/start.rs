@@ -1,5 +1,5 @@
 //! The bounded startup sequence: runtime files, the TUN device and
-//! routes, the UDP socket, the node (from [`build`](super::build)), the api
+//! routes, the UDP socket, the node (from `build`), the api
 //! server, the dataplane threads and the event loop.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
