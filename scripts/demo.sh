@@ -45,7 +45,7 @@ if [ -z "$cargo" ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
         if [ "$(stat -c %U .)" = "$SUDO_USER" ]; then
             build=(sudo -u "$SUDO_USER" -H env "PATH=$home/.cargo/bin:$PATH" "$cargo")
         else
-            build=(env "RUSTUP_HOME=$home/.rustup" "CARGO_HOME=$home/.cargo" "$cargo")
+            build=(env "RUSTUP_HOME=$home/.rustup" "$cargo")
         fi
     fi
 fi
