@@ -24,6 +24,18 @@ if ((${#need[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
+# Through sudo, root's PATH lacks the invoking user's rustup install: use
+# that toolchain (root keeps its own cargo home for downloads), and give
+# target/ back to the user afterwards when the checkout is theirs.
+if ! command -v cargo >/dev/null 2>&1 && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+    home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    if [ -x "$home/.cargo/bin/cargo" ]; then
+        export PATH="$home/.cargo/bin:$PATH" RUSTUP_HOME="${RUSTUP_HOME:-$home/.rustup}"
+        if [ "$(stat -c %U .)" = "$SUDO_USER" ]; then
+            trap 'chown -R "$SUDO_USER": target 2>/dev/null || true' EXIT
+        fi
+    fi
+fi
 command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found; install Rust with rustup first" >&2; exit 1; }
 for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" \
