@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v git >/dev/null 2>&1 || need+=(git)
+# The layout check (scripts/check-layout.py).
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Network-namespace tests: `ip` (iproute2) builds the test hosts, `ping`
 # checks the overlay end to end, `nft` (nftables) runs the NAT lab's routers,
 # cuts and random loss.
@@ -42,6 +44,8 @@ for component in rustfmt clippy; do
         || rustup component add "$component"
 done
 
+echo "== layout (no import circles, no file over 900 lines, vine-core pure)"
+python3 scripts/check-layout.py
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (warnings denied)"
