@@ -1,9 +1,8 @@
 //! `vine demo`: the seed's multi-PC showcase on one machine.
 //!
 //! As root, it builds the showcase in network namespaces with the NAT lab
-//! of `vine-testkit` (nftables routers; the lab is test infrastructure the
-//! demo reuses as it is, which is why `vine-testkit` is a normal dependency
-//! of this crate): a relay on a simulated internet, alpha and beta on a
+//! of `vine-lab` (nftables routers; the end-to-end tests build theirs with
+//! the same crate): a relay on a simulated internet, alpha and beta on a
 //! home LAN behind a port-restricted NAT, gamma behind another one and
 //! delta behind a symmetric NAT. It creates identities and configs with
 //! vine's own code, starts real daemons (this binary), and narrates: the
@@ -28,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use tokio::signal::unix::{SignalKind, signal};
 use vine_daemon::protocol::SessionInfo;
-use vine_testkit::netns::Janitor;
+use vine_lab::netns::Janitor;
 
 use self::world::{MACHINES, NETWORK_ID, Place, World};
 use super::Outcome;
@@ -369,7 +368,7 @@ impl Demo {
         Ok(())
     }
 
-    fn cut(&mut self) -> anyhow::Result<vine_testkit::natlab::Rule> {
+    fn cut(&mut self) -> anyhow::Result<vine_lab::natlab::Rule> {
         let (a, b, r) = {
             let w = self.world();
             (w.index("alpha"), w.index("beta"), w.index("relay"))
@@ -440,7 +439,7 @@ impl Demo {
         Ok(rule)
     }
 
-    fn restore(&mut self, rule: vine_testkit::natlab::Rule) -> anyhow::Result<()> {
+    fn restore(&mut self, rule: vine_lab::natlab::Rule) -> anyhow::Result<()> {
         let (a, b) = {
             let w = self.world();
             (w.index("alpha"), w.index("beta"))

@@ -13,9 +13,9 @@ use vine_core::config::{TemplateParams, template};
 use vine_core::identity::Identity;
 use vine_daemon::client;
 use vine_daemon::protocol::{RequestBody, ResponseBody, RouteInfo, SessionInfo};
+use vine_lab::natlab::{Machine, NatKind, NatLab, Site};
+use vine_lab::netns::Janitor;
 use vine_linux::{config_file, identity_store};
-use vine_testkit::natlab::{Machine, NatKind, NatLab, Site};
-use vine_testkit::netns::Janitor;
 
 /// The overlay the demo builds.
 pub(super) const NETWORK_ID: &str = "demo-net";
