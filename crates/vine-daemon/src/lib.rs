@@ -5,11 +5,11 @@
 //! machines with one or two CPUs, working on the node's
 //! published [`vine_core::dataplane`] tables with batched syscalls), the
 //! event loop (everything else the data plane hands over, timers), the
-//! control socket server
-//! ([`protocol`]), pidfile and state file ([`files`]), signals, reload and
-//! the bounded startup/shutdown sequences ([`runtime`]), the background
-//! lifecycle used by `vine daemon start|stop|status` ([`lifecycle`]) and the
-//! control socket client ([`client`]).
+//! api (the daemon's control socket: its protocol in [`api`], its blocking
+//! client in [`api::client`], its server in [`runtime`]), pidfile and state
+//! file ([`files`]), signals, reload and the bounded startup/shutdown
+//! sequences ([`runtime`]) and the background lifecycle used by
+//! `vine daemon start|stop|status` ([`lifecycle`]).
 //!
 //! ## IO and time contract
 //!
@@ -20,14 +20,16 @@
 //! loop with in-memory devices; [`linux::LinuxHost`] is the real one. It
 //! logs with `tracing` and installs no subscriber.
 
-pub mod client;
+pub mod api;
 pub mod error;
 pub mod files;
 pub mod host;
 pub mod lifecycle;
 pub mod linux;
-pub mod protocol;
 pub mod runtime;
+
+// Transitional: runtime/** still names the api `crate::protocol`.
+mod protocol;
 
 pub use error::DaemonError;
 pub use runtime::{DaemonHandle, RunOptions, run};

@@ -59,10 +59,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::api::{ErrorCode, ReloadOutcome, RequestBody, Response, ResponseBody};
 use crate::error::DaemonError;
 use crate::files::RuntimePaths;
 use crate::host::Host;
-use crate::protocol::{ErrorCode, ReloadOutcome, RequestBody, Response, ResponseBody};
 
 /// How to run the daemon.
 #[derive(Clone)]
@@ -204,10 +204,10 @@ impl DaemonHandle {
     }
 
     /// Re-reads the config (what SIGHUP does).
-    pub async fn reload(&self) -> Result<ReloadOutcome, crate::protocol::ErrorBody> {
+    pub async fn reload(&self) -> Result<ReloadOutcome, crate::api::ErrorBody> {
         match self.request(RequestBody::Reload).await.body {
             Ok(ResponseBody::Reload(outcome)) => Ok(outcome),
-            Ok(other) => Err(crate::protocol::ErrorBody {
+            Ok(other) => Err(crate::api::ErrorBody {
                 code: ErrorCode::Internal,
                 message: format!("unexpected answer to reload: {other:?}"),
             }),

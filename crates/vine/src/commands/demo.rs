@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use tokio::signal::unix::{SignalKind, signal};
-use vine_daemon::protocol::SessionInfo;
+use vine_daemon::api::SessionInfo;
 use vine_lab::netns::Janitor;
 
 use self::world::{MACHINES, NETWORK_ID, Place, World};
-use super::Outcome;
 use crate::cli::DemoArgs;
+use crate::failure::Outcome;
 
 /// The working directory; removed again at the end.
 fn work_dir() -> PathBuf {
@@ -363,7 +363,7 @@ impl Demo {
         let relay = self.world().index("relay");
         println!(
             "  relay has forwarded {} frames for others so far",
-            self.world().counter(relay, "relayed_for_others")
+            self.world().counter(relay, |c| c.relayed_for_others)
         );
         Ok(())
     }
@@ -383,8 +383,8 @@ impl Demo {
         println!("  traffic: alpha pings beta five times a second");
         let w = self.world_mut();
         let (ma, mb) = (w.nodes[a].machine.clone(), w.nodes[b].machine.clone());
-        let usage0 = w.counter(a, "relay_usage");
-        let relayed0 = w.counter(r, "relayed_for_others");
+        let usage0 = w.counter(a, |c| c.relay_usage);
+        let relayed0 = w.counter(r, |c| c.relayed_for_others);
         let rule = w.nat.cut(&ma, &mb).context("cutting alpha <-> beta")?;
         let w = self.world();
         let t0 = Instant::now();
@@ -397,7 +397,7 @@ impl Demo {
                     "  t={:>4.1}s  alpha -> beta {:<8} relay_usage {}",
                     t0.elapsed().as_secs_f64(),
                     class.as_deref().unwrap_or("-"),
-                    w.counter(a, "relay_usage")
+                    w.counter(a, |c| c.relay_usage)
                 );
             }
             if class.as_deref() == Some("relay") {
@@ -424,12 +424,12 @@ impl Demo {
         let mut rising = false;
         for _ in 0..3 {
             thread::sleep(Duration::from_secs(1));
-            let usage = w.counter(a, "relay_usage");
-            let relayed = w.counter(r, "relayed_for_others");
+            let usage = w.counter(a, |c| c.relay_usage);
+            let relayed = w.counter(r, |c| c.relayed_for_others);
             rising |= usage > usage0;
             println!(
                 "  alpha relay_usage {usage0} -> {usage}   fallback_transitions {}   relay relayed_for_others {relayed0} -> {relayed}",
-                w.counter(a, "fallback_transitions")
+                w.counter(a, |c| c.fallback_transitions)
             );
         }
         if !rising {
@@ -462,9 +462,9 @@ impl Demo {
             "  -> alpha and beta promoted back to direct after {:.1} s (three answered probes in a row)",
             t0.elapsed().as_secs_f64()
         );
-        let u1 = w.counter(a, "relay_usage");
+        let u1 = w.counter(a, |c| c.relay_usage);
         thread::sleep(Duration::from_secs(1));
-        let u2 = w.counter(a, "relay_usage");
+        let u2 = w.counter(a, |c| c.relay_usage);
         println!("  alpha relay_usage {u1} -> {u2} over a second: the relay is out of the path");
         self.print_sessions(a)?;
         Ok(())

@@ -8,8 +8,8 @@ use vine_core::config::{Config, DEFAULT_CONFIG_PATH, DEFAULT_IDENTITY_PATH};
 use vine_linux::config_file::{self, ConfigFileError};
 use vine_linux::identity_store;
 
-use super::Outcome;
 use crate::cli::{Cli, Format, IdentityCommand};
+use crate::failure::Outcome;
 use crate::output;
 
 /// The config, if one is there to consult. A missing default config is
