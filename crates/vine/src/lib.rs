@@ -17,10 +17,9 @@
 //!
 //! The arrows point one way: this file → `commands` (dispatch) → one
 //! module per command group (`commands/*`) → the shared leaves: [`cli`]
-//! (the arguments), [`output`] (printing), `failure` (exit codes) and
-//! `api` (asking the running daemon). A command module never uses
-//! another's items, except `demo`, which writes configs with the
-//! allowlist entry of `identity`.
+//! (the arguments), [`output`] (printing), `failure` (exit codes), `api`
+//! (asking the running daemon) and `allowlist` (an identity's
+//! `[[allowed_peers]]` entry). A command module never uses another's items.
 //!
 //! ## IO and time contract
 //!
@@ -28,6 +27,7 @@
 //! request bounded by a timeout), stdout and stderr; `vine up` runs the
 //! daemon in this process and `vine demo` builds network namespaces.
 
+mod allowlist;
 mod api;
 pub mod cli;
 mod commands;

@@ -164,12 +164,7 @@ impl World {
                 n.identity.as_ref().map(|id| {
                     (
                         n.name,
-                        crate::commands::identity::allowlist_entry(
-                            id,
-                            n.name,
-                            &n.prefix(),
-                            n.relay_capable,
-                        ),
+                        crate::allowlist::allowlist_entry(id, n.name, &n.prefix(), n.relay_capable),
                     )
                 })
             })
