@@ -6,6 +6,7 @@
 //! so and show the configured view; `counters`, `snapshot` and `ping` say so
 //! and exit 1 (nothing is faked).
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -297,41 +298,41 @@ fn print_sessions(sessions: &[SessionInfo]) {
     println!("(* = preferred path)");
 }
 
-/// `vine counters` as text: one `name  value` line per counter (by name;
-/// a counter by reason as `name.reason`, those at zero left out), then the
+/// `vine counters` as text: one `name  value` line per counter, then the
 /// relay pairs.
 fn print_counters(config: &Config, c: &CountersInfo) {
-    let by_reason = |name: &str, counts: &std::collections::BTreeMap<String, u64>| {
+    let rows = counter_rows(c);
+    let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    output::fields(&rows);
+    print_relay_pairs(config, &c.relay_pairs);
+}
+
+/// The counters by name, in alphabetical order as in their JSON; a counter
+/// by reason gives one `name.reason` row per reason seen (none at all when
+/// it is empty). The relay pairs are not among them.
+fn counter_rows(c: &CountersInfo) -> Vec<(String, String)> {
+    let by_reason = |name: &str, counts: &BTreeMap<String, u64>| {
         counts
             .iter()
             .map(|(reason, n)| (format!("{name}.{reason}"), n.to_string()))
             .collect::<Vec<_>>()
     };
-    // In alphabetical order, as `CountersInfo` and its JSON are.
-    let mut rows = vec![
-        ("bytes_received".to_owned(), c.bytes_received.to_string()),
-        ("bytes_sent".to_owned(), c.bytes_sent.to_string()),
-    ];
-    rows.extend(by_reason("drops", &c.drops));
-    rows.push((
-        "fallback_transitions".to_owned(),
-        c.fallback_transitions.to_string(),
-    ));
-    rows.extend(by_reason("membership_rejections", &c.membership_rejections));
-    for (name, n) in [
-        ("packets_received", c.packets_received),
-        ("packets_sent", c.packets_sent),
-        ("path_changes", c.path_changes),
-        ("relay_usage", c.relay_usage),
-        ("relayed_for_others", c.relayed_for_others),
-        ("route_misses", c.route_misses),
-        ("session_failures", c.session_failures),
-    ] {
-        rows.push((name.to_owned(), n.to_string()));
-    }
-    let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    output::fields(&rows);
-    print_relay_pairs(config, &c.relay_pairs);
+    let one = |name: &str, n: u64| vec![(name.to_owned(), n.to_string())];
+    [
+        one("bytes_received", c.bytes_received),
+        one("bytes_sent", c.bytes_sent),
+        by_reason("drops", &c.drops),
+        one("fallback_transitions", c.fallback_transitions),
+        by_reason("membership_rejections", &c.membership_rejections),
+        one("packets_received", c.packets_received),
+        one("packets_sent", c.packets_sent),
+        one("path_changes", c.path_changes),
+        one("relay_usage", c.relay_usage),
+        one("relayed_for_others", c.relayed_for_others),
+        one("route_misses", c.route_misses),
+        one("session_failures", c.session_failures),
+    ]
+    .concat()
 }
 
 /// The relay pairs of `vine counters` as a table (names from the
@@ -561,3 +562,6 @@ fn configured_route(config: &Config, address: Ipv4Addr) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;
