@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::Phase;
+use crate::api::Phase;
 
 /// Paths of the files in a runtime directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

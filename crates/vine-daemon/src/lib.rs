@@ -10,7 +10,7 @@
 //! * the **event loop**, which owns the node and is handed everything the
 //!   dataplane does not handle, timers and requests;
 //! * the **api**: the control socket's server and its wire format
-//!   ([`protocol`]), and the blocking client the CLI uses ([`client`]);
+//!   ([`api`]), and the blocking client the CLI uses ([`api::client`]);
 //! * the bounded startup and shutdown sequences, signals and reload
 //!   ([`runtime`]); pidfile and state file ([`files`]); the background
 //!   lifecycle used by `vine daemon start|stop|status` ([`lifecycle`]).
@@ -24,13 +24,12 @@
 //! loop with in-memory devices; [`linux::LinuxHost`] is the real one. It
 //! logs with `tracing` and installs no subscriber.
 
-pub mod client;
+pub mod api;
 pub mod error;
 pub mod files;
 pub mod host;
 pub mod lifecycle;
 pub mod linux;
-pub mod protocol;
 pub mod runtime;
 
 pub use error::DaemonError;

@@ -11,9 +11,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use crate::client::{self, ClientError};
+use crate::api::client::{self, ClientError};
+use crate::api::{RequestBody, ResponseBody, Status};
 use crate::files::{self, RuntimePaths, StateFile};
-use crate::protocol::{RequestBody, ResponseBody, Status};
 
 /// How long `start` waits for the daemon to answer.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -76,9 +76,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::api::{ErrorCode, ReloadOutcome, RequestBody, Response, ResponseBody};
 use crate::error::DaemonError;
 use crate::files::RuntimePaths;
-use crate::protocol::{ErrorCode, ReloadOutcome, RequestBody, Response, ResponseBody};
 use command::{Command, request_via};
 pub use dataplane::DataplaneTuning;
 pub use options::RunOptions;
@@ -162,10 +162,10 @@ impl DaemonHandle {
     }
 
     /// Re-reads the config (what SIGHUP does).
-    pub async fn reload(&self) -> Result<ReloadOutcome, crate::protocol::ErrorBody> {
+    pub async fn reload(&self) -> Result<ReloadOutcome, crate::api::ErrorBody> {
         match self.request(RequestBody::Reload).await.body {
             Ok(ResponseBody::Reload(outcome)) => Ok(outcome),
-            Ok(other) => Err(crate::protocol::ErrorBody {
+            Ok(other) => Err(crate::api::ErrorBody {
                 code: ErrorCode::Internal,
                 message: format!("unexpected answer to reload: {other:?}"),
             }),

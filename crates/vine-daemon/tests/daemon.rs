@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use support::{FakeHost, NodeFiles, RouteOp, wait_for};
 use vine_core::node::{Timers, build_test_packet};
-use vine_daemon::client::{self, ClientError};
-use vine_daemon::protocol::{ErrorCode, Phase, ReloadOutcome, RequestBody, Response, ResponseBody};
+use vine_daemon::api::client::{self, ClientError};
+use vine_daemon::api::{ErrorCode, Phase, ReloadOutcome, RequestBody, Response, ResponseBody};
 use vine_daemon::{DaemonError, DaemonHandle, RunOptions};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -303,7 +303,7 @@ async fn control_socket_survives_malformed_lines_and_unknown_versions() {
             out.push(serde_json::from_str::<Response>(&reply).unwrap());
         }
         // An over-long line is answered and the connection closed.
-        let long = vec![b'x'; vine_daemon::protocol::MAX_REQUEST_LINE + 10];
+        let long = vec![b'x'; vine_daemon::api::MAX_REQUEST_LINE + 10];
         let _ = w.write_all(&long);
         let mut reply = String::new();
         reader.read_line(&mut reply).unwrap();

@@ -4,9 +4,9 @@
 
 use std::process::Command;
 
+use vine_daemon::api::Phase;
 use vine_daemon::files::{self, RuntimePaths, StateFile};
 use vine_daemon::lifecycle::{self, LifecycleError};
-use vine_daemon::protocol::Phase;
 
 fn dead_pid() -> u32 {
     let mut child = Command::new("true").spawn().unwrap();

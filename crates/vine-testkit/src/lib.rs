@@ -9,10 +9,8 @@
 //! port-restricted cone, symmetric, stateful firewall, and NAT chains). It
 //! drives sans-IO endpoints through the [`sim::Endpoint`] trait so that many
 //! nodes can run direct, hole-punched and relayed scenarios in milliseconds.
-//! The network-namespace harness for end-to-end tests on real Linux lives in
-//! [`netns`], and the NAT lab built on it (nftables routers with
-//! endpoint-independent, port-restricted and symmetric NAT, cuts and random
-//! loss) in [`natlab`].
+//! [`overlay`] runs real vine nodes in it. The network-namespace lab for
+//! end-to-end tests on real Linux is the `vine-lab` crate.
 //!
 //! ## IO and time contract
 //!
@@ -23,7 +21,5 @@
 //! from a seeded generator ([`sim::SimRng`]), so a run is a pure function of
 //! its seed, its topology and its endpoints.
 
-pub mod natlab;
-pub mod netns;
 pub mod overlay;
 pub mod sim;

@@ -1,20 +1,29 @@
-//! The command tree (clap derive).
+//! The command tree (clap derive): every command, flag and argument, and
+//! the version string.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Version string with the git commit, e.g. `0.1.0 (commit 1a2b3c4d5e6f)`.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("VINE_GIT_COMMIT"),
+    ")"
+);
+
 /// vine — an authenticated IPv4 overlay VPN for Linux.
 #[derive(Debug, Parser)]
 #[command(
     name = "vine",
-    version = crate::LONG_VERSION,
+    version = LONG_VERSION,
     about = "vine: an authenticated IPv4 overlay VPN for Linux",
     long_about = "vine joins this host to a named overlay network. Each node has a persistent identity \
 (PeerId), owns one overlay prefix, and reaches allowlisted peers directly, through NAT hole punching, \
 or through a relay.",
-    after_help = "Exit codes: 0 ok, 1 failure or invalid input, 2 usage error, 3 not implemented yet.",
+    after_help = "Exit codes: 0 ok, 1 failure or invalid input, 2 usage error.",
     propagate_version = true
 )]
 pub struct Cli {

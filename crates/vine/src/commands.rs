@@ -1,4 +1,6 @@
-//! Command implementations, one module per command group.
+//! Dispatch: which command module runs a parsed command (and the two
+//! one-liners, `version` and `completions`). One module per command group;
+//! each stands on the shared leaves (`cli`, `output`, `failure`, `api`).
 
 mod config;
 mod daemon;
@@ -11,27 +13,8 @@ use std::io;
 
 use clap::CommandFactory as _;
 
-use crate::cli::{Cli, Command};
-
-/// How a command failed; [`crate::run`] maps it to an exit code.
-#[derive(Debug)]
-pub enum Failure {
-    /// The problems were already printed (exit 1).
-    Reported,
-    /// The command is not built yet (exit 3).
-    NotImplemented(&'static str),
-    /// An error to print (exit 1).
-    Error(anyhow::Error),
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Self::Error(e.into())
-    }
-}
-
-/// Result of a command.
-pub type Outcome = Result<(), Failure>;
+use crate::cli::{Cli, Command, LONG_VERSION};
+use crate::failure::Outcome;
 
 /// Runs the parsed command.
 pub fn dispatch(cli: &Cli) -> Outcome {
@@ -44,7 +27,7 @@ pub fn dispatch(cli: &Cli) -> Outcome {
                     "version": env!("CARGO_PKG_VERSION"),
                     "commit": env!("VINE_GIT_COMMIT"),
                 }),
-                || println!("vine {}", crate::LONG_VERSION),
+                || println!("vine {LONG_VERSION}"),
             );
             Ok(())
         }

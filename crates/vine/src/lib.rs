@@ -9,12 +9,29 @@
 //! | 0 | success |
 //! | 1 | failure or invalid input (config, identity, arguments' values) |
 //! | 2 | usage error (unknown command or flag) |
-//! | 3 | the command exists but is not implemented yet |
 //!
-//! Behaviour lives in `vine-core` and `vine-linux`; this crate only wires it.
+//! Behaviour lives in `vine-core`, `vine-linux` and `vine-daemon` (and, for
+//! `vine demo`, `vine-lab`); this crate only wires it.
+//!
+//! ## Modules
+//!
+//! The arrows point one way: this file → `commands` (dispatch) → one
+//! module per command group (`commands/*`) → the shared leaves: [`cli`]
+//! (the arguments), [`output`] (printing), `failure` (exit codes), `api`
+//! (asking the running daemon) and `allowlist` (an identity's
+//! `[[allowed_peers]]` entry). A command module never uses another's items.
+//!
+//! ## IO and time contract
+//!
+//! A command does its IO directly: files, the daemon's api socket (each
+//! request bounded by a timeout), stdout and stderr; `vine up` runs the
+//! daemon in this process and `vine demo` builds network namespaces.
 
+mod allowlist;
+mod api;
 pub mod cli;
 mod commands;
+mod failure;
 pub mod output;
 
 use std::ffi::OsString;
@@ -22,15 +39,8 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-pub use commands::Failure;
-
-/// Version string with the git commit, e.g. `0.1.0 (commit 1a2b3c4d5e6f)`.
-pub const LONG_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("VINE_GIT_COMMIT"),
-    ")"
-);
+pub use cli::LONG_VERSION;
+pub use failure::Failure;
 
 /// Runs the CLI with `args` (including the program name) and returns the
 /// exit code. Prints to stdout/stderr.
@@ -49,16 +59,6 @@ where
     };
     match commands::dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Reported) => ExitCode::from(1),
-        Err(Failure::NotImplemented(what)) => {
-            eprintln!(
-                "error: `vine {what}` is not implemented yet: it needs the vine daemon, which this build does not have. Nothing was done."
-            );
-            ExitCode::from(3)
-        }
-        Err(Failure::Error(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(failure) => failure.report(),
     }
 }

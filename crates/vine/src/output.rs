@@ -1,4 +1,5 @@
-//! Printing results as aligned text or JSON.
+//! Printing results: as JSON, as aligned `key: value` fields or as a table,
+//! and the cell formats the commands share.
 
 use serde::Serialize;
 
@@ -27,4 +28,39 @@ pub fn emit<T: Serialize>(format: Format, value: &T, text: impl FnOnce()) {
         Format::Text => text(),
         Format::Json => json(value),
     }
+}
+
+/// Prints rows under headers with aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+/// The value, or `-` for none.
+pub fn opt(s: &Option<String>) -> String {
+    s.clone().unwrap_or_else(|| "-".to_owned())
+}
+
+/// `yes` or `no`.
+pub fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
 }

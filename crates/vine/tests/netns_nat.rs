@@ -19,8 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Node, class_in, full_mesh, make_node, ping, secs, start, time_until};
 use serde_json::{Value, json};
-use vine_testkit::natlab::{Machine, NatKind, NatLab};
-use vine_testkit::netns::{Lab, wait_for};
+use vine_lab::natlab::{Machine, NatKind, NatLab};
+use vine_lab::netns::{Lab, wait_for};
 
 /// A node of the grid and the NAT in front of it.
 struct Member {

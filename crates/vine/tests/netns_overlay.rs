@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Node, VINE, kernel_routes, ok, ping, s, start, tcp_transfer};
-use vine_testkit::netns::{Host, Lab, wait_for};
+use vine_lab::netns::{Host, Lab, wait_for};
 
 fn make_node(
     lab: &mut Lab,

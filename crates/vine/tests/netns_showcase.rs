@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use common::{Node, class_in, full_mesh, make_node, ping, secs, start, tcp_transfer, time_until};
 use serde_json::{Value, json};
-use vine_testkit::natlab::{Machine, NatKind, NatLab};
-use vine_testkit::netns::{Lab, wait_for};
+use vine_lab::natlab::{Machine, NatKind, NatLab};
+use vine_lab::netns::{Lab, wait_for};
 
 fn node(nat: &NatLab, root: &Path, name: &str, i: u8, m: &Machine) -> Node {
     make_node(

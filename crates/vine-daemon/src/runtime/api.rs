@@ -1,5 +1,5 @@
 //! The api: the control socket's server, one task per client, one JSON
-//! line per request (see [`crate::protocol`]), each handed to the event
+//! line per request (see [`crate::api`]), each handed to the event
 //! loop as a [`Command`].
 
 use std::fs;
@@ -14,11 +14,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::command::{Command, request_via};
+use crate::api::{Decoded, ErrorCode, MAX_REQUEST_LINE, Response, decode_request, encode_line};
 use crate::error::DaemonError;
 use crate::files;
-use crate::protocol::{
-    Decoded, ErrorCode, MAX_REQUEST_LINE, Response, decode_request, encode_line,
-};
 
 /// A client silent for this long is disconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -88,7 +86,7 @@ async fn serve_client(stream: UnixStream, commands: mpsc::Sender<Command>) -> io
         }
         let response = match decode_request(&line) {
             Decoded::Reject(e) => Response {
-                version: crate::protocol::PROTOCOL_VERSION,
+                version: crate::api::PROTOCOL_VERSION,
                 body: Err(e),
             },
             Decoded::Request(body) => request_via(&commands, body).await,

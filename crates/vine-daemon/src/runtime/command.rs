@@ -3,7 +3,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::protocol::{ErrorCode, RequestBody, Response};
+use crate::api::{ErrorCode, RequestBody, Response};
 
 /// A command for the event loop.
 pub(crate) enum Command {

@@ -20,12 +20,13 @@ use super::command::Command;
 use super::dataplane::{Dataplane, SlowPath};
 use super::names::NameWatch;
 use super::{build, views};
+use crate::api::{
+    CountersInfo, ErrorCode, Phase, PingResult, ProbeRtt, ReloadOutcome, RequestBody, Response,
+    ResponseBody,
+};
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
 use crate::host::{PacketDevice, RouteApplier};
-use crate::protocol::{
-    ErrorCode, Phase, PingResult, ProbeRtt, ReloadOutcome, RequestBody, Response, ResponseBody,
-};
 
 /// Slow-path items handled per wake-up before transmits are flushed.
 const SLOW_BATCH: usize = 64;
@@ -319,8 +320,8 @@ impl EventLoop {
             RequestBody::Sessions => {
                 ResponseBody::Sessions(views::sessions(&self.node.snapshot(now)))
             }
-            RequestBody::Counters => match serde_json::to_value(self.node.counters()) {
-                Ok(v) => ResponseBody::Counters(v),
+            RequestBody::Counters => match CountersInfo::from_node(&self.node.counters()) {
+                Ok(c) => ResponseBody::Counters(c),
                 Err(e) => return Response::error(ErrorCode::Internal, e.to_string()),
             },
             RequestBody::Snapshot => match serde_json::to_value(self.node.snapshot(now)) {

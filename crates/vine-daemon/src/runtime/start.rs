@@ -18,9 +18,9 @@ use super::command::Command;
 use super::dataplane::{Dataplane, SOCKET_BUFFER, SlowPath};
 use super::event_loop::EventLoop;
 use super::options::RunOptions;
+use crate::api::Phase;
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
-use crate::protocol::Phase;
 
 /// Work queued between the dataplane threads and the event loop.
 const SLOW_QUEUE: usize = 4096;

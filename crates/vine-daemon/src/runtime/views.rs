@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use vine_core::node::{Node, PeerView, Snapshot};
 
-use crate::protocol::{
+use crate::api::{
     AttemptInfo, Explanation, PathInfo, PeerInfo, Phase, PingResult, RelayPairInfo, RouteInfo,
     SessionInfo, Status,
 };

@@ -8,8 +8,8 @@ use vine_core::config::{Diagnostic, TemplateParams};
 use vine_linux::config_file::{self, Validation};
 use vine_linux::identity_store;
 
-use super::{Failure, Outcome};
 use crate::cli::{Cli, ConfigCommand, ConfigInitArgs, Format};
+use crate::failure::{Failure, Outcome};
 use crate::output;
 
 pub(crate) fn run(cli: &Cli, cmd: &ConfigCommand) -> Outcome {

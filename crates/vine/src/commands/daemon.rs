@@ -1,31 +1,28 @@
 //! `vine daemon run|start|stop|status`, `vine up|down` and the live
 //! diagnostics (`status`, `peers`, `routes`, `sessions`, `counters`,
-//! `snapshot`, `ping`) served by the daemon's control socket.
+//! `snapshot`, `ping`) served by the daemon's api.
 //!
 //! Without a running daemon, `status`, `peers`, `routes` and `sessions` say
 //! so and show the configured view; `counters`, `snapshot` and `ping` say so
 //! and exit 1 (nothing is faked).
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use serde::Serialize;
 use vine_core::config::Config;
-use vine_daemon::client::{self, ClientError};
-use vine_daemon::files::RuntimePaths;
-use vine_daemon::lifecycle::{self, LifecycleError};
-use vine_daemon::protocol::{
-    PeerInfo, PingResult, RequestBody, ResponseBody, RouteInfo, SessionInfo, Status,
+use vine_daemon::api::{
+    CountersInfo, PeerInfo, PingResult, RelayPairCounts, RequestBody, ResponseBody, RouteInfo,
+    SessionInfo, Status,
 };
+use vine_daemon::lifecycle::{self, LifecycleError};
 
-use super::{Failure, Outcome};
+use crate::api::{ask, load_config, not_running, runtime_paths};
 use crate::cli::{Cli, DaemonCommand, Format};
-use crate::output;
-
-/// How long a diagnostic request may take.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::failure::{Failure, Outcome};
+use crate::output::{self, opt, table, yes_no};
 
 pub(crate) fn run(cli: &Cli, cmd: &DaemonCommand) -> Outcome {
     match cmd {
@@ -66,25 +63,6 @@ fn init_logging(verbose: u8) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Reads the config (schema only; the identity is not needed to find the
-/// runtime directory).
-pub(crate) fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let path = cli.config_path();
-    let (text, _) = vine_linux::config_file::read(&path)?;
-    let parsed = vine_core::config::parse(&text);
-    parsed.config.ok_or_else(|| {
-        anyhow!(
-            "config {} has errors; see `vine config validate -c {}`",
-            path.display(),
-            path.display()
-        )
-    })
-}
-
-pub(crate) fn runtime_paths(config: &Config) -> RuntimePaths {
-    RuntimePaths::new(&config.node.runtime_dir)
 }
 
 fn start(cli: &Cli) -> Outcome {
@@ -142,7 +120,7 @@ fn daemon_status(cli: &Cli) -> Outcome {
     let config = load_config(cli)?;
     let paths = runtime_paths(&config);
     let files = lifecycle::status(&paths.dir)?;
-    let live = match client::request(&paths.socket(), RequestBody::Status, REQUEST_TIMEOUT) {
+    let live = match crate::api::request(&config, RequestBody::Status) {
         Ok(ResponseBody::Status(s)) => Some(s),
         _ => None,
     };
@@ -177,25 +155,6 @@ fn daemon_status(cli: &Cli) -> Outcome {
     Ok(())
 }
 
-/// Asks the daemon; `Ok(None)` when it is not running (the message is
-/// printed).
-fn ask(cli: &Cli, config: &Config, body: RequestBody) -> anyhow::Result<Option<ResponseBody>> {
-    let _ = cli;
-    let socket = runtime_paths(config).socket();
-    match client::request(&socket, body, REQUEST_TIMEOUT) {
-        Ok(r) => Ok(Some(r)),
-        Err(ClientError::NotRunning(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub(crate) fn not_running(config: &Config, tail: &str) {
-    eprintln!(
-        "vine is not running (no control socket at {}){tail}",
-        runtime_paths(config).socket().display()
-    );
-}
-
 /// The live diagnostics commands.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Live {
@@ -217,7 +176,7 @@ pub(crate) fn live(cli: &Cli, what: Live) -> Outcome {
         Live::Counters => RequestBody::Counters,
         Live::Snapshot => RequestBody::Snapshot,
     };
-    let Some(response) = ask(cli, &config, body)? else {
+    let Some(response) = ask(&config, body)? else {
         return match what {
             Live::Counters | Live::Snapshot => {
                 not_running(&config, "; there are no live counters to show");
@@ -243,39 +202,6 @@ pub(crate) fn live(cli: &Cli, what: Live) -> Outcome {
         },
     }
     Ok(())
-}
-
-pub(crate) fn opt(s: &Option<String>) -> String {
-    s.clone().unwrap_or_else(|| "-".to_owned())
-}
-
-pub(crate) fn yes_no(b: bool) -> String {
-    if b { "yes" } else { "no" }.to_owned()
-}
-
-/// Prints rows under headers with aligned columns.
-pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(headers.iter().map(|h| (*h).to_owned()).collect());
-    for row in rows {
-        line(row.clone());
-    }
 }
 
 fn print_status(s: &Status) {
@@ -372,33 +298,83 @@ fn print_sessions(sessions: &[SessionInfo]) {
     println!("(* = preferred path)");
 }
 
-fn print_counters(config: &Config, c: &serde_json::Value) {
-    let mut c = c.clone();
-    let pairs = c
-        .as_object_mut()
-        .and_then(|m| m.remove("relay_pairs"))
-        .unwrap_or_default();
-    let mut rows = Vec::new();
-    flatten("", &c, &mut rows);
+/// `vine counters` as text: one `name  value` line per counter, then the
+/// relay pairs.
+fn print_counters(config: &Config, c: &CountersInfo) {
+    let rows = counter_rows(c);
     let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     output::fields(&rows);
-    super::explain::print_relay_pairs(config, &pairs);
+    print_relay_pairs(config, &c.relay_pairs);
 }
 
-fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        other => out.push((prefix.to_owned(), other.to_string())),
+/// The counters by name, in alphabetical order as in their JSON; a counter
+/// by reason gives one `name.reason` row per reason seen (none at all when
+/// it is empty). The relay pairs are not among them.
+fn counter_rows(c: &CountersInfo) -> Vec<(String, String)> {
+    let by_reason = |name: &str, counts: &BTreeMap<String, u64>| {
+        counts
+            .iter()
+            .map(|(reason, n)| (format!("{name}.{reason}"), n.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let one = |name: &str, n: u64| vec![(name.to_owned(), n.to_string())];
+    [
+        one("bytes_received", c.bytes_received),
+        one("bytes_sent", c.bytes_sent),
+        by_reason("drops", &c.drops),
+        one("fallback_transitions", c.fallback_transitions),
+        by_reason("membership_rejections", &c.membership_rejections),
+        one("packets_received", c.packets_received),
+        one("packets_sent", c.packets_sent),
+        one("path_changes", c.path_changes),
+        one("relay_usage", c.relay_usage),
+        one("relayed_for_others", c.relayed_for_others),
+        one("route_misses", c.route_misses),
+        one("session_failures", c.session_failures),
+    ]
+    .concat()
+}
+
+/// The relay pairs of `vine counters` as a table (names from the
+/// allowlist).
+fn print_relay_pairs(config: &Config, pairs: &[RelayPairCounts]) {
+    if pairs.is_empty() {
+        return;
     }
+    let name = |id: &vine_core::PeerId| {
+        config
+            .allowed_peers
+            .iter()
+            .find(|p| p.peer_id == *id)
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| id.to_string().chars().take(12).collect())
+    };
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|p| {
+            vec![
+                name(&p.source),
+                name(&p.destination),
+                p.frames.to_string(),
+                p.bytes.to_string(),
+                p.rate_limited.to_string(),
+                p.refused.to_string(),
+            ]
+        })
+        .collect();
+    println!();
+    println!("relay pairs (frames this node forwarded for others):");
+    table(
+        &[
+            "SOURCE",
+            "DESTINATION",
+            "FRAMES",
+            "BYTES",
+            "RATE_CAPPED",
+            "REFUSED",
+        ],
+        &rows,
+    );
 }
 
 #[derive(Serialize)]
@@ -497,7 +473,7 @@ fn configured_view(cli: &Cli, config: &Config, what: Live) {
 /// `vine ping <ip>`.
 pub(crate) fn ping(cli: &Cli, address: Ipv4Addr, count: u32) -> Outcome {
     let config = load_config(cli)?;
-    let Some(response) = ask(cli, &config, RequestBody::Ping { address, count })? else {
+    let Some(response) = ask(&config, RequestBody::Ping { address, count })? else {
         not_running(&config, "; nothing was sent");
         eprintln!("{}", configured_route(&config, address));
         return Err(Failure::Reported);
@@ -586,3 +562,6 @@ fn configured_route(config: &Config, address: Ipv4Addr) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

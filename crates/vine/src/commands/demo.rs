@@ -1,9 +1,8 @@
 //! `vine demo`: the seed's multi-PC showcase on one machine.
 //!
 //! As root, it builds the showcase in network namespaces with the NAT lab
-//! of `vine-testkit` (nftables routers; the lab is test infrastructure the
-//! demo reuses as it is, which is why `vine-testkit` is a normal dependency
-//! of this crate): a relay on a simulated internet, alpha and beta on a
+//! of `vine-lab` (nftables routers; the end-to-end tests build theirs with
+//! the same crate): a relay on a simulated internet, alpha and beta on a
 //! home LAN behind a port-restricted NAT, gamma behind another one and
 //! delta behind a symmetric NAT. It creates identities and configs with
 //! vine's own code, starts real daemons (this binary), and narrates: the
@@ -27,12 +26,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use tokio::signal::unix::{SignalKind, signal};
-use vine_daemon::protocol::SessionInfo;
-use vine_testkit::netns::Janitor;
+use vine_daemon::api::SessionInfo;
+use vine_lab::netns::Janitor;
 
 use self::world::{MACHINES, NETWORK_ID, Place, World};
-use super::Outcome;
 use crate::cli::DemoArgs;
+use crate::failure::Outcome;
 
 /// The working directory; removed again at the end.
 fn work_dir() -> PathBuf {
@@ -364,12 +363,12 @@ impl Demo {
         let relay = self.world().index("relay");
         println!(
             "  relay has forwarded {} frames for others so far",
-            self.world().counter(relay, "relayed_for_others")
+            self.world().counter(relay, |c| c.relayed_for_others)
         );
         Ok(())
     }
 
-    fn cut(&mut self) -> anyhow::Result<vine_testkit::natlab::Rule> {
+    fn cut(&mut self) -> anyhow::Result<vine_lab::natlab::Rule> {
         let (a, b, r) = {
             let w = self.world();
             (w.index("alpha"), w.index("beta"), w.index("relay"))
@@ -384,8 +383,8 @@ impl Demo {
         println!("  traffic: alpha pings beta five times a second");
         let w = self.world_mut();
         let (ma, mb) = (w.nodes[a].machine.clone(), w.nodes[b].machine.clone());
-        let usage0 = w.counter(a, "relay_usage");
-        let relayed0 = w.counter(r, "relayed_for_others");
+        let usage0 = w.counter(a, |c| c.relay_usage);
+        let relayed0 = w.counter(r, |c| c.relayed_for_others);
         let rule = w.nat.cut(&ma, &mb).context("cutting alpha <-> beta")?;
         let w = self.world();
         let t0 = Instant::now();
@@ -398,7 +397,7 @@ impl Demo {
                     "  t={:>4.1}s  alpha -> beta {:<8} relay_usage {}",
                     t0.elapsed().as_secs_f64(),
                     class.as_deref().unwrap_or("-"),
-                    w.counter(a, "relay_usage")
+                    w.counter(a, |c| c.relay_usage)
                 );
             }
             if class.as_deref() == Some("relay") {
@@ -425,12 +424,12 @@ impl Demo {
         let mut rising = false;
         for _ in 0..3 {
             thread::sleep(Duration::from_secs(1));
-            let usage = w.counter(a, "relay_usage");
-            let relayed = w.counter(r, "relayed_for_others");
+            let usage = w.counter(a, |c| c.relay_usage);
+            let relayed = w.counter(r, |c| c.relayed_for_others);
             rising |= usage > usage0;
             println!(
                 "  alpha relay_usage {usage0} -> {usage}   fallback_transitions {}   relay relayed_for_others {relayed0} -> {relayed}",
-                w.counter(a, "fallback_transitions")
+                w.counter(a, |c| c.fallback_transitions)
             );
         }
         if !rising {
@@ -440,7 +439,7 @@ impl Demo {
         Ok(rule)
     }
 
-    fn restore(&mut self, rule: vine_testkit::natlab::Rule) -> anyhow::Result<()> {
+    fn restore(&mut self, rule: vine_lab::natlab::Rule) -> anyhow::Result<()> {
         let (a, b) = {
             let w = self.world();
             (w.index("alpha"), w.index("beta"))
@@ -463,9 +462,9 @@ impl Demo {
             "  -> alpha and beta promoted back to direct after {:.1} s (three answered probes in a row)",
             t0.elapsed().as_secs_f64()
         );
-        let u1 = w.counter(a, "relay_usage");
+        let u1 = w.counter(a, |c| c.relay_usage);
         thread::sleep(Duration::from_secs(1));
-        let u2 = w.counter(a, "relay_usage");
+        let u2 = w.counter(a, |c| c.relay_usage);
         println!("  alpha relay_usage {u1} -> {u2} over a second: the relay is out of the path");
         self.print_sessions(a)?;
         Ok(())

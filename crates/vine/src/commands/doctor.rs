@@ -3,8 +3,8 @@
 use serde::Serialize;
 use vine_linux::doctor::{self, Check};
 
-use super::{Failure, Outcome};
 use crate::cli::{Cli, Format};
+use crate::failure::{Failure, Outcome};
 use crate::output;
 
 /// The JSON document.

@@ -6,21 +6,20 @@
 
 use anyhow::anyhow;
 use vine_core::config::Config;
-use vine_daemon::client::{self, ClientError};
-use vine_daemon::protocol::{ErrorCode, Explanation, RequestBody, ResponseBody};
+use vine_daemon::api::client::ClientError;
+use vine_daemon::api::{ErrorCode, Explanation, RequestBody, ResponseBody};
 
-use super::daemon::{REQUEST_TIMEOUT, load_config, not_running, opt, runtime_paths, table};
-use super::{Failure, Outcome};
+use crate::api::{load_config, not_running, request};
 use crate::cli::Cli;
-use crate::output;
+use crate::failure::{Failure, Outcome};
+use crate::output::{self, opt, table};
 
 pub(crate) fn run(cli: &Cli, peer: &str) -> Outcome {
     let config = load_config(cli)?;
-    let socket = runtime_paths(&config).socket();
     let body = RequestBody::Explain {
         peer: peer.to_owned(),
     };
-    match client::request(&socket, body, REQUEST_TIMEOUT) {
+    match request(&config, body) {
         Ok(ResponseBody::Explain(e)) => {
             output::emit(cli.format, &e, || print(&e));
             Ok(())
@@ -118,50 +117,6 @@ fn print(e: &Explanation) {
             &rows,
         );
     }
-}
-
-/// `vine counters`: the relay pairs of the counters document as a table
-/// (names from the allowlist).
-pub(crate) fn print_relay_pairs(config: &Config, pairs: &serde_json::Value) {
-    let Some(pairs) = pairs.as_array().filter(|p| !p.is_empty()) else {
-        return;
-    };
-    let name = |v: &serde_json::Value| {
-        let id = v.as_str().unwrap_or("?");
-        config
-            .allowed_peers
-            .iter()
-            .find(|p| p.peer_id.to_string() == id)
-            .and_then(|p| p.name.clone())
-            .unwrap_or_else(|| id.chars().take(12).collect())
-    };
-    let num = |v: &serde_json::Value| v.as_u64().unwrap_or(0).to_string();
-    let rows: Vec<Vec<String>> = pairs
-        .iter()
-        .map(|p| {
-            vec![
-                name(&p["source"]),
-                name(&p["destination"]),
-                num(&p["frames"]),
-                num(&p["bytes"]),
-                num(&p["rate_limited"]),
-                num(&p["refused"]),
-            ]
-        })
-        .collect();
-    println!();
-    println!("relay pairs (frames this node forwarded for others):");
-    table(
-        &[
-            "SOURCE",
-            "DESTINATION",
-            "FRAMES",
-            "BYTES",
-            "RATE_CAPPED",
-            "REFUSED",
-        ],
-        &rows,
-    );
 }
 
 /// What the config says about `query` (a PeerId, a name or an overlay

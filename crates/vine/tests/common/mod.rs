@@ -13,7 +13,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use vine_testkit::netns::{Host, Lab};
+use vine_lab::netns::{Host, Lab};
 
 /// The binary under test.
 pub const VINE: &str = env!("CARGO_BIN_EXE_vine");

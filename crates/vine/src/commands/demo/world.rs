@@ -11,11 +11,11 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use vine_core::config::{TemplateParams, template};
 use vine_core::identity::Identity;
-use vine_daemon::client;
-use vine_daemon::protocol::{RequestBody, ResponseBody, RouteInfo, SessionInfo};
+use vine_daemon::api::client;
+use vine_daemon::api::{CountersInfo, RequestBody, ResponseBody, RouteInfo, SessionInfo};
+use vine_lab::natlab::{Machine, NatKind, NatLab, Site};
+use vine_lab::netns::Janitor;
 use vine_linux::{config_file, identity_store};
-use vine_testkit::natlab::{Machine, NatKind, NatLab, Site};
-use vine_testkit::netns::Janitor;
 
 /// The overlay the demo builds.
 pub(super) const NETWORK_ID: &str = "demo-net";
@@ -87,7 +87,7 @@ pub(super) struct World {
     exe: PathBuf,
 }
 
-/// How long a control-socket request may take.
+/// How long an api request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl World {
@@ -164,12 +164,7 @@ impl World {
                 n.identity.as_ref().map(|id| {
                     (
                         n.name,
-                        crate::commands::identity::allowlist_entry(
-                            id,
-                            n.name,
-                            &n.prefix(),
-                            n.relay_capable,
-                        ),
+                        crate::allowlist::allowlist_entry(id, n.name, &n.prefix(), n.relay_capable),
                     )
                 })
             })
@@ -288,7 +283,7 @@ impl World {
     }
 
     /// Node `i`'s counters.
-    pub fn counters(&self, i: usize) -> anyhow::Result<serde_json::Value> {
+    pub fn counters(&self, i: usize) -> anyhow::Result<CountersInfo> {
         match client::request(
             &self.nodes[i].socket(),
             RequestBody::Counters,
@@ -299,12 +294,10 @@ impl World {
         }
     }
 
-    /// One counter of node `i` (0 when it cannot be read).
-    pub fn counter(&self, i: usize, key: &str) -> u64 {
-        self.counters(i)
-            .ok()
-            .and_then(|c| c[key].as_u64())
-            .unwrap_or(0)
+    /// One counter of node `i`, picked by `which` (0 when the counters
+    /// cannot be read).
+    pub fn counter(&self, i: usize, which: impl FnOnce(&CountersInfo) -> u64) -> u64 {
+        self.counters(i).map_or(0, |c| which(&c))
     }
 
     /// The class of node `from`'s preferred path to node `to`.

@@ -1,5 +1,8 @@
-//! The control-socket protocol: versioned JSON lines over a Unix stream
-//! socket (`<runtime_dir>/vine.sock`, mode 0600).
+//! The api: how the CLI (or any client) talks to a running daemon —
+//! versioned JSON lines over a Unix stream socket, the api socket
+//! (`<runtime_dir>/vine.sock`, mode 0600). This file owns the protocol's
+//! types and its line codec; [`client`] is the blocking client, and the
+//! server lives in the daemon's runtime.
 //!
 //! A client writes one [`Request`] per line (UTF-8 JSON, `\n`-terminated, at
 //! most [`MAX_LINE`] bytes) and reads exactly one [`Response`] line back.
@@ -80,8 +83,10 @@
 //!   "message":"control protocol version 7 is not supported; this daemon speaks version 1"}}}
 //! ```
 //!
-//! `counters` and `snapshot` carry the node's own `Counters` and `Snapshot`
-//! documents (see `vine_core::node`) unchanged. `explain` names its peer by
+//! `counters` carries the node's `Counters` ([`CountersInfo`], the same
+//! JSON as `vine_core::node::Counters`, keys in alphabetical order) and
+//! `snapshot` the node's `Snapshot` document (see `vine_core::node`)
+//! unchanged. `explain` names its peer by
 //! PeerId (or a unique start of one, at least 8 characters), allowlist name
 //! or overlay IPv4 address; its `attempts` (oldest first) and `why` are the
 //! snapshot's for that peer, and `relay_pairs` are this node's relay
@@ -90,6 +95,9 @@
 //! `shutting_down`, `unknown_peer` (explain: nothing matches) and
 //! `internal`; a client reads an unknown code as `unknown`.
 
+pub mod client;
+
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -202,8 +210,8 @@ pub enum ResponseBody {
     Routes(Vec<RouteInfo>),
     /// Answer to [`RequestBody::Sessions`].
     Sessions(Vec<SessionInfo>),
-    /// Answer to [`RequestBody::Counters`]: the node's `Counters` document.
-    Counters(serde_json::Value),
+    /// Answer to [`RequestBody::Counters`]: the node's counters.
+    Counters(CountersInfo),
     /// Answer to [`RequestBody::Snapshot`]: the node's `Snapshot` document.
     Snapshot(serde_json::Value),
     /// Answer to [`RequestBody::Ping`].
@@ -501,6 +509,71 @@ pub struct Explanation {
     /// As a relay: pairs this peer is the source or destination of.
     #[serde(default)]
     pub relay_pairs: Vec<RelayPairInfo>,
+}
+
+/// Answer to `counters`: the node's `vine_core::node::Counters`, as JSON.
+///
+/// The fields are in alphabetical order, which is the order the JSON has
+/// always had on the wire (the daemon used to send the counters as a
+/// `serde_json::Value`, whose maps sort their keys); a test checks that
+/// [`CountersInfo::from_node`] gives the same JSON as the node's type.
+/// Fields missing on the wire (from an older daemon) read as 0 or empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CountersInfo {
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// Drops, by reason (`vine_core::node::DropReason` in snake case).
+    pub drops: BTreeMap<String, u64>,
+    /// Preferred-path changes to a worse class.
+    pub fallback_transitions: u64,
+    /// Membership updates refused, by reason
+    /// (`vine_core::node::RejectReason` in snake case).
+    pub membership_rejections: BTreeMap<String, u64>,
+    /// Data packets delivered to the TUN device.
+    pub packets_received: u64,
+    /// Data packets sent over sessions.
+    pub packets_sent: u64,
+    /// Preferred-path changes of any kind, summed over peers.
+    pub path_changes: u64,
+    /// As a relay: traffic per (source, destination) pair, ordered by
+    /// source then destination.
+    pub relay_pairs: Vec<RelayPairCounts>,
+    /// Data packets this node sent through a relay.
+    pub relay_usage: u64,
+    /// Frames this node forwarded as a relay for others.
+    pub relayed_for_others: u64,
+    /// Outbound packets whose destination had no route.
+    pub route_misses: u64,
+    /// Session setups that failed.
+    pub session_failures: u64,
+}
+
+impl CountersInfo {
+    /// The api's view of the node's counters (the same JSON).
+    pub fn from_node(counters: &vine_core::node::Counters) -> serde_json::Result<Self> {
+        serde_json::from_value(serde_json::to_value(counters)?)
+    }
+}
+
+/// Relay traffic of one (source, destination) pair in `counters` (fields
+/// in alphabetical order, as on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayPairCounts {
+    /// Bytes forwarded.
+    pub bytes: u64,
+    /// Where the frames were to go.
+    pub destination: PeerId,
+    /// Frames forwarded.
+    pub frames: u64,
+    /// Frames dropped by the relay rate cap.
+    pub rate_limited: u64,
+    /// Frames refused for another reason.
+    pub refused: u64,
+    /// Who sent the frames.
+    pub source: PeerId,
 }
 
 /// Answer to `reload`.

@@ -173,7 +173,10 @@ fn every_response_round_trips() {
                 misses: 3,
             }],
         }]),
-        ResponseBody::Counters(serde_json::json!({"packets_sent": 1})),
+        ResponseBody::Counters(CountersInfo {
+            packets_sent: 1,
+            ..CountersInfo::default()
+        }),
         ResponseBody::Snapshot(serde_json::json!({"running": true})),
         ResponseBody::Ping(PingResult {
             address: Ipv4Addr::new(10, 42, 1, 1),
@@ -186,7 +189,7 @@ fn every_response_round_trips() {
             class: None,
             via: None,
             rtt_us: None,
-            probes: vec![crate::protocol::ProbeRtt {
+            probes: vec![crate::api::ProbeRtt {
                 seq: 1,
                 rtt_us: Some(420),
                 via: Some("udp://192.0.2.2:4100".into()),
@@ -298,5 +301,77 @@ fn arbitrary_bytes_never_panic() {
             })
             .collect();
         let _ = decode_request(&line);
+    }
+}
+
+/// The node's counters with every field set, nested maps and relay pairs
+/// included.
+fn busy_counters() -> vine_core::node::Counters {
+    use vine_core::node::{Counters, DropReason, RejectReason, RelayPairCounters};
+    let other = vine_core::Identity::from_seed([8; 32]).peer_id();
+    Counters {
+        packets_sent: 1,
+        packets_received: 2,
+        bytes_sent: 3,
+        bytes_received: 4,
+        route_misses: 5,
+        session_failures: 6,
+        fallback_transitions: 7,
+        path_changes: 8,
+        relay_usage: 9,
+        relayed_for_others: 10,
+        relay_pairs: vec![RelayPairCounters {
+            source: peer(),
+            destination: other,
+            frames: 11,
+            bytes: 12,
+            rate_limited: 13,
+            refused: 14,
+        }],
+        membership_rejections: [
+            (RejectReason::WrongNetwork, 15),
+            (RejectReason::NotAllowlisted, 16),
+        ]
+        .into_iter()
+        .collect(),
+        drops: [
+            (DropReason::UnknownRoute, 17),
+            (DropReason::Malformed, 18),
+            (DropReason::PacketTooBig, 19),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+#[test]
+fn counters_keep_the_json_of_the_node_type_byte_for_byte() {
+    /// The answer as the daemon sent it before the api had a type for
+    /// counters: the node's type turned into a `serde_json::Value`.
+    #[derive(Serialize)]
+    #[serde(tag = "type", content = "data", rename_all = "snake_case")]
+    enum Before {
+        Counters(serde_json::Value),
+    }
+    for counters in [vine_core::node::Counters::default(), busy_counters()] {
+        let value = serde_json::to_value(&counters).expect("json");
+        let typed = CountersInfo::from_node(&counters).expect("decodes");
+        assert_eq!(
+            serde_json::to_value(&typed).expect("json"),
+            value,
+            "no field lost"
+        );
+        let before = Before::Counters(value);
+        let now = ResponseBody::Counters(typed);
+        assert_eq!(
+            serde_json::to_string(&now).expect("json"),
+            serde_json::to_string(&before).expect("json"),
+            "the wire"
+        );
+        assert_eq!(
+            serde_json::to_string_pretty(&now).expect("json"),
+            serde_json::to_string_pretty(&before).expect("json"),
+            "`vine counters --format json`"
+        );
     }
 }

@@ -1,11 +1,12 @@
-//! A blocking client for the control socket (used by the CLI).
+//! A blocking client for the api socket (used by the CLI and
+//! [`crate::lifecycle`]).
 
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::protocol::{
+use crate::api::{
     ErrorBody, MAX_LINE, PROTOCOL_VERSION, Request, RequestBody, Response, ResponseBody,
     encode_line,
 };
