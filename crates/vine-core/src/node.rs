@@ -77,7 +77,7 @@ pub use peer::AllowedPeerConfig;
 pub use relay::{NOTICE_INTERVAL, RelayPairCounters, TokenBucket};
 
 use crate::config::{Config, Policy};
-use crate::control::{self, Candidates, Control, RelayDirection};
+use crate::frame::{self, Candidates, Frame, RelayDirection};
 use crate::identity::Identity;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
@@ -90,7 +90,7 @@ use peer::{Peer, Via};
 /// relay, sealed again for the hop (padded, header, tag), in UDP over IPv4.
 pub const fn relayed_wire_len(len: usize) -> usize {
     let end_to_end = crate::wg::padded_len(len) + crate::wg::DATA_OVERHEAD;
-    crate::wg::padded_len(end_to_end + control::RELAY_HEADER_LEN) + crate::wg::DATA_OVERHEAD + 28
+    crate::wg::padded_len(end_to_end + frame::RELAY_HEADER_LEN) + crate::wg::DATA_OVERHEAD + 28
 }
 
 /// The largest IP packet that crosses a relay in one underlay datagram of
@@ -491,14 +491,14 @@ impl Node {
         if !self.running {
             return;
         }
-        let withdraw = Control::Withdraw {
+        let withdraw = Frame::Withdraw {
             network_id: self.config.network_id.clone(),
             prefix: self.config.prefix,
         };
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in &ids {
             if self.wg.session_ready(id, now) {
-                self.send_control(now, *id, &withdraw);
+                self.send_frame(now, *id, &withdraw);
             }
         }
         for id in ids {
@@ -677,8 +677,8 @@ impl Node {
                 else {
                     return false;
                 };
-                let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
-                control::encode_relay(RelayDirection::Forward, &id, datagram, &mut frame);
+                let mut frame = Vec::with_capacity(datagram.len() + frame::RELAY_HEADER_LEN);
+                frame::encode_relay(RelayDirection::Forward, &id, datagram, &mut frame);
                 let mut out = Vec::with_capacity(frame.len() + 32);
                 if self.wg.encrypt(now, &relay, &frame, &mut out).is_err() {
                     return false;
@@ -688,7 +688,7 @@ impl Node {
         }
     }
 
-    fn send_control(&mut self, now: Instant, id: PeerId, msg: &Control) {
+    fn send_frame(&mut self, now: Instant, id: PeerId, msg: &Frame) {
         let Some(via) = self
             .peers
             .get(&id)
@@ -697,10 +697,10 @@ impl Node {
         else {
             return;
         };
-        self.send_control_via(now, id, via, msg);
+        self.send_frame_via(now, id, via, msg);
     }
 
-    fn send_control_via(&mut self, now: Instant, id: PeerId, via: Via, msg: &Control) {
+    fn send_frame_via(&mut self, now: Instant, id: PeerId, via: Via, msg: &Frame) {
         let plain = msg.to_bytes();
         let mut out = Vec::with_capacity(plain.len() + 48);
         if self.wg.encrypt(now, &id, &plain, &mut out).is_ok() {
@@ -792,7 +792,7 @@ impl Node {
             path.outstanding.push((id, now));
         }
         self.user_probes.insert(id);
-        self.send_control_via(now, *peer, via, &Control::Probe { id });
+        self.send_frame_via(now, *peer, via, &Frame::Probe { id });
         Some(id)
     }
 

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::Node;
 use super::observe::{PathClass, RejectReason};
 use super::peer::{Peer, Via};
-use crate::control::RelayRefusal;
+use crate::frame::RelayRefusal;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 

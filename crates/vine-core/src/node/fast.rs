@@ -69,7 +69,7 @@ impl Node {
     }
 
     /// A transport message the fast path decrypted but did not deliver
-    /// ([`Inbound::Plain`](crate::dataplane::Inbound::Plain)): control and
+    /// ([`Inbound::Plain`](crate::dataplane::Inbound::Plain)): peer and
     /// relay frames, keepalives, data from an unexpected address. `peer`
     /// was authenticated by the keys that opened it.
     pub fn handle_decrypted(

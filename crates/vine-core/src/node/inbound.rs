@@ -1,4 +1,4 @@
-//! Inbound datagrams: decryption, frames, control messages, enrollment,
+//! Inbound datagrams: decryption, plaintexts, peer frames, enrollment,
 //! candidate learning, signaling and relaying.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -9,7 +9,7 @@ use super::explain::{AttemptOutcome, Reason, Rejection, Target};
 use super::ipv4;
 use super::observe::{DropReason, Event, PathClass, RejectReason, WithdrawReason};
 use super::peer::{Membership, Peer, Via};
-use crate::control::{self, Candidates, Control, Frame, RelayDirection, RelayRefusal};
+use crate::frame::{self, Candidates, Frame, Plaintext, RelayDirection, RelayRefusal};
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 use crate::route::RouteState;
@@ -172,7 +172,7 @@ impl Node {
 
     pub(super) fn own_candidates(&self) -> Candidates {
         let mut local = self.local_addresses.clone();
-        local.truncate(control::MAX_CANDIDATES);
+        local.truncate(frame::MAX_CANDIDATES);
         let reflexive = self
             .reflexive
             .iter()
@@ -187,11 +187,11 @@ impl Node {
     }
 
     pub(super) fn handle_plaintext(&mut self, now: Instant, id: PeerId, via: Via, plain: &[u8]) {
-        match control::decode(plain) {
-            Ok(Frame::Keepalive) => {}
-            Ok(Frame::Data(packet)) => self.inbound_data(now, id, packet),
-            Ok(Frame::Control(msg)) => self.handle_control(now, id, via, msg),
-            Ok(Frame::Relay {
+        match frame::decode(plain) {
+            Ok(Plaintext::Keepalive) => {}
+            Ok(Plaintext::Data(packet)) => self.inbound_data(now, id, packet),
+            Ok(Plaintext::Frame(msg)) => self.handle_frame(now, id, via, msg),
+            Ok(Plaintext::Relay {
                 direction,
                 peer,
                 datagram,
@@ -261,9 +261,9 @@ impl Node {
         self.tun_out.push_back(packet.to_vec());
     }
 
-    pub(super) fn handle_control(&mut self, now: Instant, id: PeerId, via: Via, msg: Control) {
+    pub(super) fn handle_frame(&mut self, now: Instant, id: PeerId, via: Via, msg: Frame) {
         match msg {
-            Control::Announce {
+            Frame::Announce {
                 network_id,
                 prefix,
                 candidates,
@@ -277,20 +277,20 @@ impl Node {
                     self.share_member(now, id);
                 }
             }
-            Control::Withdraw { network_id, prefix } => {
+            Frame::Withdraw { network_id, prefix } => {
                 let matches = network_id == self.config.network_id
                     && self.peers.get(&id).and_then(Peer::enrolled_prefix) == Some(prefix);
                 if matches {
                     self.end_membership(id, WithdrawReason::Withdrawn);
                 }
             }
-            Control::PeerInfo { peer, candidates } => {
+            Frame::PeerInfo { peer, candidates } => {
                 self.learn_candidates(now, peer, &candidates, Some(id));
             }
-            Control::PunchRequest { target, candidates } => {
+            Frame::PunchRequest { target, candidates } => {
                 self.signal_punch(now, id, target, candidates);
             }
-            Control::PunchNotify { from, candidates } => {
+            Frame::PunchNotify { from, candidates } => {
                 if !self.config.policy.allow_signaling_upgrade || from == self.local {
                     return;
                 }
@@ -303,22 +303,22 @@ impl Node {
                 }
                 self.learn_candidates(now, from, &candidates, Some(id));
             }
-            Control::Probe { id: probe } => {
+            Frame::Probe { id: probe } => {
                 let observed = match via {
                     Via::Direct(a) => a,
                     Via::Relay(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
                 };
-                self.send_control_via(
+                self.send_frame_via(
                     now,
                     id,
                     via,
-                    &Control::ProbeReply {
+                    &Frame::ProbeReply {
                         id: probe,
                         observed,
                     },
                 );
             }
-            Control::ProbeReply {
+            Frame::ProbeReply {
                 id: probe,
                 observed,
             } => {
@@ -366,7 +366,7 @@ impl Node {
                     });
                 }
             }
-            Control::RelayRefused { peer, reason } => {
+            Frame::RelayRefused { peer, reason } => {
                 let target = Target::Path(Via::Relay(id));
                 let known = self
                     .peers
@@ -546,20 +546,20 @@ impl Node {
             .collect();
         for (other, candidates) in others {
             if !candidates.is_empty() {
-                self.send_control(
+                self.send_frame(
                     now,
                     id,
-                    &Control::PeerInfo {
+                    &Frame::PeerInfo {
                         peer: other,
                         candidates,
                     },
                 );
             }
             if !newcomer.is_empty() {
-                self.send_control(
+                self.send_frame(
                     now,
                     other,
-                    &Control::PeerInfo {
+                    &Frame::PeerInfo {
                         peer: id,
                         candidates: newcomer.clone(),
                     },
@@ -584,7 +584,7 @@ impl Node {
             .map(|a| (*a, false))
             .chain(candidates.reflexive.iter().map(|a| (*a, true)))
             .filter(|(a, _)| !self.is_own_address(a) && !a.ip().is_unspecified() && a.port() != 0)
-            .take(2 * control::MAX_CANDIDATES)
+            .take(2 * frame::MAX_CANDIDATES)
             .collect();
         let ready = self.wg.session_ready(&id, now);
         let Some(p) = self.peers.get_mut(&id) else {
@@ -636,12 +636,12 @@ impl Node {
         {
             candidates.reflexive.insert(0, seen);
         }
-        candidates.local.truncate(control::MAX_CANDIDATES);
-        candidates.reflexive.truncate(control::MAX_CANDIDATES);
-        self.send_control(
+        candidates.local.truncate(frame::MAX_CANDIDATES);
+        candidates.reflexive.truncate(frame::MAX_CANDIDATES);
+        self.send_frame(
             now,
             target,
-            &Control::PunchNotify {
+            &Frame::PunchNotify {
                 from: requester,
                 candidates,
             },

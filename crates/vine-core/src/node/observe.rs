@@ -353,7 +353,7 @@ pub struct Snapshot {
     /// Started and not stopped.
     pub running: bool,
     /// Own endpoint candidates (local and reflexive).
-    pub candidates: crate::control::Candidates,
+    pub candidates: crate::frame::Candidates,
     /// Peers, ordered by PeerId.
     pub peers: Vec<PeerView>,
     /// Route table.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::explain::{Attempts, Target};
 use super::observe::{PathChangeReason, PathClass, PathView, PeerCounters};
-use crate::control::Candidates;
+use crate::frame::Candidates;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 
@@ -266,7 +266,7 @@ impl Peer {
                 reflexive.push(*a);
             }
         }
-        reflexive.truncate(crate::control::MAX_CANDIDATES);
+        reflexive.truncate(crate::frame::MAX_CANDIDATES);
         Candidates { local, reflexive }
     }
 

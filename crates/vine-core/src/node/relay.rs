@@ -19,7 +19,7 @@ use super::Node;
 use super::explain::{AttemptOutcome, Reason, Target};
 use super::observe::{DropReason, PathClass};
 use super::peer::Via;
-use crate::control::{self, Control, RelayDirection, RelayRefusal};
+use crate::frame::{self, Frame, RelayDirection, RelayRefusal};
 use crate::peer_id::PeerId;
 
 /// Least time between two refusal notices for one pair.
@@ -193,8 +193,8 @@ impl Node {
             self.refuse_relay(now, from, dest, reason, both_listed);
             return;
         }
-        let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
-        control::encode_relay(RelayDirection::Deliver, &from, datagram, &mut frame);
+        let mut frame = Vec::with_capacity(datagram.len() + frame::RELAY_HEADER_LEN);
+        frame::encode_relay(RelayDirection::Deliver, &from, datagram, &mut frame);
         let mut out = Vec::with_capacity(frame.len() + 32);
         if self.wg.encrypt(now, &dest, &frame, &mut out).is_err() {
             return;
@@ -313,7 +313,7 @@ impl Node {
             },
         );
         if notify {
-            self.send_control(now, from, &Control::RelayRefused { peer: dest, reason });
+            self.send_frame(now, from, &Frame::RelayRefused { peer: dest, reason });
         }
     }
 }

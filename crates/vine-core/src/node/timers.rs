@@ -6,7 +6,7 @@ use super::Node;
 use super::explain::{AttemptOutcome, Reason, Target};
 use super::observe::{DropReason, Event, PathChangeReason, PathClass, WithdrawReason};
 use super::peer::{Peer, Via};
-use crate::control::Control;
+use crate::frame::Frame;
 use crate::peer_id::PeerId;
 use crate::wg::TimerEvent;
 
@@ -109,10 +109,10 @@ impl Node {
                 }
             }
         }
-        self.send_control(
+        self.send_frame(
             now,
             signaling,
-            &Control::PunchRequest {
+            &Frame::PunchRequest {
                 target: id,
                 candidates,
             },
@@ -275,16 +275,16 @@ impl Node {
                 {
                     path.outstanding.push((probe, now));
                 }
-                self.send_control_via(now, id, via, &Control::Probe { id: probe });
+                self.send_frame_via(now, id, via, &Frame::Probe { id: probe });
             }
             if announce {
-                let msg = Control::Announce {
+                let msg = Frame::Announce {
                     network_id: self.config.network_id.clone(),
                     prefix: self.config.prefix,
                     candidates: self.own_candidates(),
                     seq,
                 };
-                self.send_control(now, id, &msg);
+                self.send_frame(now, id, &msg);
             }
         }
         self.after_change(now);
