@@ -53,37 +53,42 @@
 //! * **Bootstrap names** are resolved by the host, which hands changes in
 //!   with [`Node::update_bootstrap_address`].
 
+mod dataplane_tables;
 mod explain;
-mod fast;
 mod inbound;
 mod ipv4;
 mod observe;
+mod paths;
 mod peer;
 mod relay;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use explain::{AttemptOutcome, AttemptView, MAX_ATTEMPTS};
+pub use explain::MAX_ATTEMPTS;
 pub(crate) use ipv4::addrs as ipv4_addrs;
 pub use ipv4::{build_test_packet, set_dont_fragment};
 pub use observe::{
-    Counters, DropReason, Event, PathChangeReason, PathClass, PathView, PeerCounters, PeerView,
-    RejectReason, Snapshot, WithdrawReason,
+    AttemptOutcome, AttemptView, Counters, DropReason, Event, PathChangeReason, PathClass,
+    PathView, PeerCounters, PeerView, RejectReason, Snapshot, WithdrawReason,
 };
 pub use peer::AllowedPeerConfig;
 pub use relay::{NOTICE_INTERVAL, RelayPairCounters, TokenBucket};
 
 use crate::config::{Config, Policy};
+use crate::dataplane::DataPlane;
 use crate::frame::{self, Candidates, Frame, RelayDirection};
 use crate::identity::Identity;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 use crate::route::RouteTable;
 use crate::wg::Wg;
-use peer::{Peer, Via};
+use dataplane_tables::DataplaneTables;
+use paths::Via;
+use peer::Peer;
 
 /// Bytes an IP packet of `len` bytes takes on the underlay when it crosses a
 /// relay: sealed end to end (padded, plus header and tag), framed for the
@@ -316,8 +321,8 @@ pub struct Node {
     dirty: BTreeSet<PeerId>,
     /// Probes requested through [`Node::probe`], answered by events.
     user_probes: BTreeSet<u64>,
-    /// The fast path, when enabled.
-    fast: fast::FastPath,
+    /// The data plane's tables and counters, when enabled.
+    dataplane: DataplaneTables,
     /// Relaying for others: per-pair counters and rate caps.
     relay: relay::RelayState,
 }
@@ -374,7 +379,7 @@ impl Node {
             scratch: Vec::with_capacity(2048),
             dirty: BTreeSet::new(),
             user_probes: BTreeSet::new(),
-            fast: fast::FastPath::default(),
+            dataplane: DataplaneTables::default(),
             relay: relay::RelayState::default(),
         })
     }
@@ -389,10 +394,10 @@ impl Node {
         &self.config
     }
 
-    /// Node-wide counters (including the fast path's).
+    /// Node-wide counters (including the data plane's).
     pub fn counters(&self) -> Counters {
         let mut counters = self.counters.clone();
-        self.merge_fast_counters(&mut counters);
+        self.dataplane.merge_counters(&mut counters);
         counters.relay_pairs = self.relay.counters();
         counters
     }
@@ -480,7 +485,7 @@ impl Node {
             };
             self.learn_candidates(now, s.peer, &candidates, None);
         }
-        self.fast.mark_dirty();
+        self.dataplane.mark_dirty();
         self.publish_data_plane(now);
     }
 
@@ -506,7 +511,7 @@ impl Node {
         }
         self.running = false;
         self.events.push_back(Event::Stopped);
-        self.fast.mark_dirty();
+        self.dataplane.mark_dirty();
         self.publish_data_plane(now);
     }
 
@@ -536,7 +541,7 @@ impl Node {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         };
-        consider(self.fast.check_at);
+        consider(self.dataplane.poll_timeout());
         let t = &self.config.timers;
         for p in self.peers.values() {
             consider(p.next_connect);
@@ -744,10 +749,10 @@ impl Node {
                         .active_path()
                         .filter(|x| x.alive)
                         .map(|x| x.via.to_string()),
-                    paths: p.paths.iter().map(peer::Path::view).collect(),
+                    paths: p.paths.iter().map(paths::Path::view).collect(),
                     counters: {
                         let mut c = p.counters.clone();
-                        self.merge_fast_peer_counters(&p.id, &mut c);
+                        self.dataplane.merge_peer_counters(&p.id, &mut c);
                         c
                     },
                     why: self.why(p, now),
@@ -794,6 +799,40 @@ impl Node {
         self.user_probes.insert(id);
         self.send_frame_via(now, *peer, via, &Frame::Probe { id });
         Some(id)
+    }
+
+    /// Turns on the data plane and returns the shared [`DataPlane`] whose
+    /// [`Reader`](crate::dataplane::Reader)s data-plane threads use. From
+    /// now on the node republishes the tables whenever keys, paths,
+    /// memberships or routes change, and folds the data plane's counters
+    /// into [`Node::counters`] and [`Node::snapshot`].
+    pub fn enable_data_plane(&mut self, now: Instant) -> Arc<DataPlane> {
+        if let Some(plane) = self.dataplane.plane() {
+            return Arc::clone(plane);
+        }
+        let plane = Arc::new(DataPlane::default());
+        self.attach_data_plane(now, Arc::clone(&plane));
+        plane
+    }
+
+    /// Like [`Node::enable_data_plane`] with an existing [`DataPlane`]: a
+    /// node built to replace another (config reload) takes over the plane
+    /// the running data-plane threads read, and publishes its own tables
+    /// into it at once.
+    pub fn attach_data_plane(&mut self, now: Instant, plane: Arc<DataPlane>) {
+        self.dataplane.attach(now, plane);
+        self.publish_data_plane(now);
+    }
+
+    /// Publishes the data-plane tables if something they depend on changed.
+    fn publish_data_plane(&mut self, now: Instant) {
+        self.dataplane.publish(
+            now,
+            &mut self.wg,
+            &self.peers,
+            &self.routes,
+            self.config.prefix,
+        );
     }
 
     /// The route table.

@@ -5,10 +5,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::Node;
-use super::explain::{AttemptOutcome, Reason, Rejection, Target};
+use super::explain::{Reason, Rejection, Target};
 use super::ipv4;
-use super::observe::{DropReason, Event, PathClass, RejectReason, WithdrawReason};
-use super::peer::{Membership, Peer, Via};
+use super::observe::{AttemptOutcome, DropReason, Event, PathClass, RejectReason, WithdrawReason};
+use super::paths::Via;
+use super::peer::{Membership, Peer};
 use crate::frame::{self, Candidates, Frame, Plaintext, RelayDirection, RelayRefusal};
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
@@ -26,6 +27,33 @@ impl Node {
             return;
         }
         self.receive(now, Via::Direct(from), data, None);
+        self.after_change(now);
+    }
+
+    /// A transport message the data plane decrypted but did not deliver
+    /// ([`Inbound::Plain`](crate::dataplane::Inbound::Plain)): peer and
+    /// relay frames, keepalives, data from an unexpected address. `peer`
+    /// was authenticated by the keys that opened it.
+    pub fn handle_decrypted(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        peer: PeerId,
+        plaintext: &[u8],
+    ) {
+        if !self.running || !self.peers.contains_key(&peer) {
+            return;
+        }
+        let via = Via::Direct(from);
+        self.heard_from(now, peer, via);
+        if self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| p.session_up_at.is_none())
+        {
+            self.session_up(now, peer);
+        }
+        self.handle_plaintext(now, peer, via, plaintext);
         self.after_change(now);
     }
 
@@ -472,11 +500,11 @@ impl Node {
             Membership::Active { seq: old, .. } if seq < old => return false,
             Membership::Active { .. } => {
                 p.membership = Membership::Active { prefix, seq };
-                self.fast.mark_dirty();
+                self.dataplane.mark_dirty();
             }
             _ => {
                 p.membership = Membership::Active { prefix, seq };
-                self.fast.mark_dirty();
+                self.dataplane.mark_dirty();
                 self.events
                     .push_back(Event::MembershipAccepted { peer: id, prefix });
             }
@@ -493,7 +521,7 @@ impl Node {
             return;
         };
         p.membership = Membership::Ended { prefix };
-        self.fast.mark_dirty();
+        self.dataplane.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, RouteState::Withdrawn) {
             self.events.push_back(Event::Route(intent));
         }
@@ -523,7 +551,7 @@ impl Node {
         {
             return;
         }
-        self.fast.mark_dirty();
+        self.dataplane.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, state) {
             self.events.push_back(Event::Route(intent));
         }

@@ -3,9 +3,12 @@
 use std::time::Instant;
 
 use super::Node;
-use super::explain::{AttemptOutcome, Reason, Target};
-use super::observe::{DropReason, Event, PathChangeReason, PathClass, WithdrawReason};
-use super::peer::{Peer, Via};
+use super::explain::{Reason, Target};
+use super::observe::{
+    AttemptOutcome, DropReason, Event, PathChangeReason, PathClass, WithdrawReason,
+};
+use super::paths::Via;
+use super::peer::Peer;
 use crate::frame::Frame;
 use crate::peer_id::PeerId;
 use crate::wg::TimerEvent;
@@ -148,7 +151,7 @@ impl Node {
         if !self.running {
             return;
         }
-        self.absorb_activity(now);
+        self.dataplane.absorb_activity(now, &mut self.peers);
         for (id, event) in self.wg.handle_timeout(now) {
             match event {
                 TimerEvent::HandshakeRetry | TimerEvent::RekeyNeeded => {
@@ -379,7 +382,7 @@ impl Node {
                 let Some(p) = self.peers.get_mut(&id) else {
                     continue;
                 };
-                self.fast.mark_dirty();
+                self.dataplane.mark_dirty();
                 let worse = match (from, to) {
                     (Some(f), Some(t)) => t > f,
                     _ => false,

@@ -1,0 +1,170 @@
+//! The node's side of relaying for others: applying the rules to a relay
+//! frame, forwarding it, and refusing (with a rate-limited notice).
+
+use std::time::Instant;
+
+use super::{NOTICE_INTERVAL, SMALL_FRAME, SMALL_RESERVE, TokenBucket};
+use crate::frame::{self, Frame, RelayDirection, RelayRefusal};
+use crate::node::Node;
+use crate::node::explain::{Reason, Target};
+use crate::node::observe::{AttemptOutcome, DropReason, PathClass};
+use crate::node::paths::Via;
+use crate::peer_id::PeerId;
+
+impl Node {
+    /// A relay frame from `from` asking us to forward `datagram` to `dest`.
+    pub(in crate::node) fn relay_forward(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        dest: PeerId,
+        datagram: &[u8],
+    ) {
+        let listed = |id: &PeerId| self.peers.get(id).is_some_and(|p| p.allow.is_some());
+        let both_listed = listed(&from) && listed(&dest);
+        if from == dest {
+            // Reflection: never sent back, never answered.
+            self.drop_packet(Some(from), DropReason::RelayRefused);
+            self.record(
+                now,
+                from,
+                Target::Forward(dest),
+                PathClass::Relay,
+                AttemptOutcome::Refused,
+                Reason::Reflection,
+            );
+            return;
+        }
+        let limit = self.config.policy.relay_rate_limit_kbps;
+        let refusal = if !self.config.relay_enabled {
+            Some(RelayRefusal::NotARelay)
+        } else if !both_listed {
+            Some(RelayRefusal::NotAllowlisted)
+        } else if !self.wg.session_ready(&dest, now)
+            || !self
+                .peers
+                .get(&dest)
+                .and_then(|p| p.active_path())
+                .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)))
+        {
+            Some(RelayRefusal::DestinationUnreachable)
+        } else if limit > 0 {
+            let pair = self.relay.pair(from, dest);
+            let bucket = pair
+                .bucket
+                .get_or_insert_with(|| TokenBucket::for_kbps(limit, now));
+            (!bucket.take(now, datagram.len(), SMALL_FRAME, SMALL_RESERVE))
+                .then_some(RelayRefusal::RateLimited)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            self.refuse_relay(now, from, dest, reason, both_listed);
+            return;
+        }
+        let mut frame = Vec::with_capacity(datagram.len() + frame::RELAY_HEADER_LEN);
+        frame::encode_relay(RelayDirection::Deliver, &from, datagram, &mut frame);
+        let mut out = Vec::with_capacity(frame.len() + 32);
+        if self.wg.encrypt(now, &dest, &frame, &mut out).is_err() {
+            return;
+        }
+        let via = self
+            .peers
+            .get(&dest)
+            .and_then(|p| p.active_path())
+            .map(|p| p.via);
+        let Some(via) = via else {
+            return;
+        };
+        if !self.send_via(now, dest, via, &out) {
+            return;
+        }
+        self.counters.relayed_for_others += 1;
+        let pair = self.relay.pair(from, dest);
+        pair.counters.frames += 1;
+        pair.counters.bytes += datagram.len() as u64;
+        // Say "forwarding" once, and again only after a rate-cap episode
+        // has been quiet for a while.
+        let target = Target::Forward(dest);
+        let recent_cap = self.peers.get(&from).is_some_and(|p| {
+            p.attempts.outcome(target) == Some(AttemptOutcome::Throttled)
+                && p.attempts
+                    .last_seen(target)
+                    .is_some_and(|t| now.saturating_duration_since(t) < 5 * NOTICE_INTERVAL)
+        });
+        let known = self
+            .peers
+            .get(&from)
+            .and_then(|p| p.attempts.outcome(target))
+            == Some(AttemptOutcome::Working);
+        if !known && !recent_cap {
+            self.record(
+                now,
+                from,
+                target,
+                PathClass::Relay,
+                AttemptOutcome::Working,
+                Reason::Forwarding { to: dest },
+            );
+        }
+    }
+
+    fn refuse_relay(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        dest: PeerId,
+        reason: RelayRefusal,
+        both_listed: bool,
+    ) {
+        let capped = reason == RelayRefusal::RateLimited;
+        self.drop_packet(
+            Some(from),
+            if capped {
+                DropReason::RelayRateLimited
+            } else {
+                DropReason::RelayRefused
+            },
+        );
+        let due = |last: Option<Instant>| {
+            last.is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_INTERVAL)
+        };
+        let notify = if both_listed {
+            let pair = self.relay.pair(from, dest);
+            if capped {
+                pair.counters.rate_limited += 1;
+            } else {
+                pair.counters.refused += 1;
+            }
+            let notify = due(pair.last_notice);
+            if notify {
+                pair.last_notice = Some(now);
+            }
+            notify
+        } else {
+            let notify = due(self.relay.strangers.get(&from).copied());
+            if notify {
+                self.relay.strangers.insert(from, now);
+            }
+            notify
+        };
+        self.record(
+            now,
+            from,
+            Target::Forward(dest),
+            PathClass::Relay,
+            if capped {
+                AttemptOutcome::Throttled
+            } else {
+                AttemptOutcome::Refused
+            },
+            Reason::ForwardRefused {
+                to: dest,
+                refusal: reason,
+            },
+        );
+        if notify {
+            self.send_frame(now, from, &Frame::RelayRefused { peer: dest, reason });
+        }
+    }
+}
