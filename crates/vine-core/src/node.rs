@@ -60,6 +60,7 @@ mod ipv4;
 mod observe;
 mod paths;
 mod peer;
+mod peer_table;
 mod relay;
 mod timers;
 
@@ -88,7 +89,7 @@ use crate::route::RouteTable;
 use crate::wg::Wg;
 use dataplane_tables::DataplaneTables;
 use paths::Via;
-use peer::Peer;
+use peer_table::{DeadlineRules, PeerTable};
 
 /// Bytes an IP packet of `len` bytes takes on the underlay when it crosses a
 /// relay: sealed end to end (padded, plus header and tag), framed for the
@@ -303,7 +304,8 @@ pub struct Node {
     config: NodeConfig,
     local: PeerId,
     wg: Wg,
-    peers: BTreeMap<PeerId, Peer>,
+    /// Every peer, with the timer table of their deadlines.
+    peers: PeerTable,
     routes: RouteTable,
     running: bool,
     epoch: Instant,
@@ -340,12 +342,17 @@ impl Node {
         let local = identity.peer_id();
         config.check(local)?;
         let mut wg = Wg::new(identity.x25519_secret().clone(), rng_seed);
-        let mut peers = BTreeMap::new();
+        let t = &config.timers;
+        let mut peers = PeerTable::new(DeadlineRules {
+            membership_timeout: t.membership_timeout,
+            probe_timeout: t.probe_timeout,
+            allow_signaling: config.policy.allow_signaling_upgrade,
+            punch_delay: t.punch_delay,
+            punch_interval: t.punch_interval,
+        });
         for (id, allow) in &config.allowed {
-            let mut p = Peer::new(*id);
-            p.allow = Some(allow.clone());
+            peers.get_or_insert(*id).allow = Some(allow.clone());
             wg.add_peer(*id);
-            peers.insert(*id, p);
         }
         for (id, addr) in &config.bootstrap {
             if *id == local {
@@ -355,7 +362,7 @@ impl Node {
                 // Its sessions would be refused anyway; do not contact it.
                 continue;
             }
-            let p = peers.entry(*id).or_insert_with(|| Peer::new(*id));
+            let p = peers.get_or_insert(*id);
             p.bootstrap = Some(*addr);
             wg.add_peer(*id);
         }
@@ -435,7 +442,7 @@ impl Node {
             None => self.config.bootstrap.push((peer, addr)),
         }
         self.wg.add_peer(peer);
-        let p = self.peers.entry(peer).or_insert_with(|| Peer::new(peer));
+        let p = self.peers.get_or_insert(peer);
         p.bootstrap = Some(addr);
         if let Some(i) = p.path_index(Via::Direct(addr), now) {
             p.paths[i].next_probe = now;
@@ -542,19 +549,7 @@ impl Node {
             }
         };
         consider(self.dataplane.poll_timeout());
-        let t = &self.config.timers;
-        for p in self.peers.values() {
-            consider(p.next_connect);
-            consider(p.next_announce);
-            consider(p.last_rx.map(|r| r + t.membership_timeout));
-            consider(self.needs_punch_at(p));
-            for path in &p.paths {
-                consider(Some(path.next_probe));
-                for (_, sent) in &path.outstanding {
-                    consider(Some(*sent + t.probe_timeout));
-                }
-            }
-        }
+        consider(self.peers.poll_timeout());
         next
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::observe::{Counters, DropReason, PeerCounters};
 use super::paths::Via;
-use super::peer::Peer;
+use super::peer_table::PeerTable;
 use crate::dataplane::{DataPlane, PeerEntry, PeerStats, Tables};
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
@@ -66,7 +66,7 @@ impl DataplaneTables {
         &mut self,
         now: Instant,
         wg: &mut Wg,
-        peers: &BTreeMap<PeerId, Peer>,
+        peers: &PeerTable,
         routes: &RouteTable,
         prefix: Ipv4Prefix,
     ) {
@@ -80,7 +80,7 @@ impl DataplaneTables {
         self.dirty = false;
         let mut entries = Vec::with_capacity(peers.len());
         let mut recv = Vec::new();
-        for (id, p) in peers {
+        for (id, p) in peers.iter() {
             let stats = Arc::clone(self.stats.entry(*id).or_default());
             let endpoint = match p.active_path().map(|x| x.via) {
                 Some(Via::Direct(addr)) => Some(addr),
@@ -112,7 +112,7 @@ impl DataplaneTables {
     /// keeps delivering is not declared dead because some probes were lost
     /// (random loss must not make it flap); a path that stops delivering
     /// still dies after the usual missed probes.
-    pub(super) fn absorb_activity(&mut self, now: Instant, peers: &mut BTreeMap<PeerId, Peer>) {
+    pub(super) fn absorb_activity(&mut self, now: Instant, peers: &mut PeerTable) {
         if self.plane.is_none() {
             return;
         }

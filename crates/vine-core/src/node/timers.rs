@@ -126,24 +126,7 @@ impl Node {
     }
 
     pub(super) fn needs_punch_at(&self, p: &Peer) -> Option<Instant> {
-        if !self.config.policy.allow_signaling_upgrade {
-            return None;
-        }
-        let has_direct_candidate = p.paths.iter().any(|x| matches!(x.via, Via::Direct(_)));
-        let direct_alive = p
-            .paths
-            .iter()
-            .any(|x| x.alive && matches!(x.via, Via::Direct(_)));
-        if !has_direct_candidate || direct_alive || p.bootstrap.is_some() {
-            return None;
-        }
-        let t = &self.config.timers;
-        let started = p.connecting_since.or(p.session_up_at)?;
-        let mut at = started + t.punch_delay;
-        if let Some(last) = p.last_punch {
-            at = at.max(last + t.punch_interval);
-        }
-        Some(at)
+        self.peers.rules().punch_at(p)
     }
 
     /// Timers fired (call when [`Node::poll_timeout`] is reached).
@@ -418,5 +401,6 @@ impl Node {
             }
         }
         self.publish_data_plane(now);
+        self.peers.refresh();
     }
 }
