@@ -574,7 +574,10 @@ impl Node {
         };
         let id = route.peer;
         let ready = self.wg.session_ready(&id, now);
-        let has_path = self.peers.get(&id).is_some_and(|p| p.active.is_some());
+        let has_path = self
+            .peers
+            .get(&id)
+            .is_some_and(|p| p.paths.active_index().is_some());
         if ready && has_path {
             self.send_data(now, id, packet);
             return;

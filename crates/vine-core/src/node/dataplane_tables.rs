@@ -131,7 +131,7 @@ impl DataplaneTables {
             let seen_rx = self.seen_rx.entry(*id).or_default();
             if rx != *seen_rx {
                 *seen_rx = rx;
-                if let Some(path) = p.active.and_then(|i| p.paths.get_mut(i))
+                if let Some(path) = p.paths.active_index().and_then(|i| p.paths.get_mut(i))
                     && path.alive
                     && matches!(path.via, Via::Direct(_))
                 {

@@ -1,15 +1,16 @@
-//! A peer's candidate paths: how a path reaches the peer ([`Via`]), and
-//! one path's probing state, class and health ([`Path`]).
+//! A peer's candidate paths: how a path reaches the peer ([`Via`]), one
+//! path's probing state, class and health ([`Path`]), and the set of them
+//! with the choice of the active one, promotion and fallback ([`PathSet`]).
 
 use std::fmt;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use super::observe::{PathClass, PathView};
+use super::observe::{PathChangeReason, PathClass, PathView};
 use crate::peer_id::PeerId;
 
 /// Most direct candidate paths kept per peer.
-pub(super) const MAX_DIRECT_PATHS: usize = 8;
+const MAX_DIRECT_PATHS: usize = 8;
 
 /// How a path reaches the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -113,5 +114,138 @@ impl Path {
                 .map(|d| d.as_micros().min(u128::from(u64::MAX)) as u64),
             misses: self.misses,
         }
+    }
+}
+
+/// A peer's candidate paths and which one carries its traffic. Paths are
+/// only added (or, when the direct ones are full, a dead one replaced);
+/// the active one changes only through [`PathSet::select`].
+#[derive(Debug, Default)]
+pub(super) struct PathSet {
+    list: Vec<Path>,
+    active: Option<usize>,
+}
+
+impl PathSet {
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Path> {
+        self.list.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Path> {
+        self.list.iter_mut()
+    }
+
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut Path> {
+        self.list.get_mut(i)
+    }
+
+    /// Index of the path that carries traffic, if any.
+    pub fn active_index(&self) -> Option<usize> {
+        self.active
+    }
+
+    /// The path that carries traffic, if any.
+    pub fn active(&self) -> Option<&Path> {
+        self.active.and_then(|i| self.list.get(i))
+    }
+
+    /// Index of the path with `via`; a new path (marked `reflexive` as
+    /// given) is created if there is room. Returns the index and whether
+    /// the path is new.
+    pub fn index_with(&mut self, via: Via, now: Instant, reflexive: bool) -> Option<(usize, bool)> {
+        if let Some(i) = self.list.iter().position(|p| p.via == via) {
+            return Some((i, false));
+        }
+        if matches!(via, Via::Direct(_))
+            && self
+                .list
+                .iter()
+                .filter(|p| matches!(p.via, Via::Direct(_)))
+                .count()
+                >= MAX_DIRECT_PATHS
+        {
+            // Replace the oldest dead direct path that is not active.
+            let victim = self.list.iter().enumerate().position(|(i, p)| {
+                matches!(p.via, Via::Direct(_)) && !p.alive && Some(i) != self.active
+            })?;
+            self.list[victim] = Path::new(via, now, reflexive);
+            return Some((victim, true));
+        }
+        self.list.push(Path::new(via, now, reflexive));
+        Some((self.list.len() - 1, true))
+    }
+
+    /// Re-evaluates the preferred path. Returns (from, to, reason) when it
+    /// changed. `promote_streak` answered probes in a row are needed before
+    /// a better class replaces a working one (hysteresis).
+    pub fn select(
+        &mut self,
+        promote_streak: u32,
+    ) -> Option<(Option<PathClass>, Option<PathClass>, PathChangeReason)> {
+        let best = self
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.alive)
+            .min_by_key(|(_, p)| p.rank())
+            .map(|(i, _)| i);
+        let current = self
+            .active
+            .filter(|&i| self.list.get(i).is_some_and(|p| p.alive));
+        let from = self.active().and_then(|p| p.class);
+        let (next, reason) = match (self.active, current, best) {
+            (None, _, Some(b)) => (Some(b), PathChangeReason::PathUp),
+            (None, _, None) => return None,
+            (Some(_), None, Some(b)) => (Some(b), PathChangeReason::PreferredPathDead),
+            (Some(_), None, None) => (None, PathChangeReason::AllPathsDead),
+            (Some(c), Some(_), Some(b)) => {
+                let better = self.list[b].rank().0 < self.list[c].rank().0;
+                if better && self.list[b].streak >= promote_streak {
+                    (Some(b), PathChangeReason::Promoted)
+                } else {
+                    return None;
+                }
+            }
+            (Some(_), Some(_), None) => return None,
+        };
+        if next == self.active {
+            return None;
+        }
+        self.active = next;
+        let to = self.active().and_then(|p| p.class);
+        Some((from, to, reason))
+    }
+}
+
+impl std::ops::Index<usize> for PathSet {
+    type Output = Path;
+    fn index(&self, i: usize) -> &Path {
+        &self.list[i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for PathSet {
+    fn index_mut(&mut self, i: usize) -> &mut Path {
+        &mut self.list[i]
+    }
+}
+
+impl<'a> IntoIterator for &'a PathSet {
+    type Item = &'a Path;
+    type IntoIter = std::slice::Iter<'a, Path>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut PathSet {
+    type Item = &'a mut Path;
+    type IntoIter = std::slice::IterMut<'a, Path>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter_mut()
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::explain::{Attempts, Target};
 use super::observe::{PathChangeReason, PathClass, PeerCounters};
-use super::paths::{MAX_DIRECT_PATHS, Path, Via};
+use super::paths::{Path, PathSet, Via};
 use crate::frame::Candidates;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
@@ -42,8 +42,7 @@ pub(super) struct Peer {
     /// Configured bootstrap address, if this is a bootstrap peer.
     pub bootstrap: Option<SocketAddrV4>,
     pub membership: Membership,
-    pub paths: Vec<Path>,
-    pub active: Option<usize>,
+    pub paths: PathSet,
     /// Hole punching was requested or notified for this peer.
     pub punched: bool,
     pub last_punch: Option<Instant>,
@@ -74,8 +73,7 @@ impl Peer {
             allow: None,
             bootstrap: None,
             membership: Membership::None,
-            paths: Vec::new(),
-            active: None,
+            paths: PathSet::default(),
             punched: false,
             last_punch: None,
             info_from: None,
@@ -111,41 +109,19 @@ impl Peer {
         self.path_index_with(via, now, false)
     }
 
-    /// Like [`Peer::path_index`]; a new path is marked `reflexive` as given.
+    /// Like [`Peer::path_index`]; a new path is marked `reflexive` as given
+    /// (and recorded as an attempt).
     pub fn path_index_with(&mut self, via: Via, now: Instant, reflexive: bool) -> Option<usize> {
-        if let Some(i) = self.paths.iter().position(|p| p.via == via) {
-            return Some(i);
-        }
-        if matches!(via, Via::Direct(_))
-            && self
-                .paths
-                .iter()
-                .filter(|p| matches!(p.via, Via::Direct(_)))
-                .count()
-                >= MAX_DIRECT_PATHS
-        {
-            // Replace the oldest dead direct path that is not active.
-            let victim = self.paths.iter().enumerate().position(|(i, p)| {
-                matches!(p.via, Via::Direct(_)) && !p.alive && Some(i) != self.active
-            })?;
-            self.paths[victim] = Path::new(via, now, reflexive);
+        let (i, new) = self.paths.index_with(via, now, reflexive)?;
+        if new {
             self.attempts
-                .begin(now, Target::Path(via), self.paths[victim].expected_class());
-            return Some(victim);
+                .begin(now, Target::Path(via), self.paths[i].expected_class());
         }
-        let path = Path::new(via, now, reflexive);
-        self.attempts
-            .begin(now, Target::Path(via), path.expected_class());
-        self.paths.push(path);
-        Some(self.paths.len() - 1)
+        Some(i)
     }
 
     pub fn active_path(&self) -> Option<&Path> {
-        self.active.and_then(|i| self.paths.get(i))
-    }
-
-    pub fn active_class(&self) -> Option<PathClass> {
-        self.active_path().and_then(|p| p.class)
+        self.paths.active()
     }
 
     /// Candidates to share with others: what it announced, plus the
@@ -173,44 +149,11 @@ impl Peer {
             || !self.queue.is_empty()
     }
 
-    /// Re-evaluates the preferred path. Returns (from, to, reason) when it
-    /// changed. `promote_streak` answered probes in a row are needed before
-    /// a better class replaces a working one (hysteresis).
+    /// Re-evaluates the preferred path ([`PathSet::select`]).
     pub fn select(
         &mut self,
         promote_streak: u32,
     ) -> Option<(Option<PathClass>, Option<PathClass>, PathChangeReason)> {
-        let best = self
-            .paths
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.alive)
-            .min_by_key(|(_, p)| p.rank())
-            .map(|(i, _)| i);
-        let current = self
-            .active
-            .filter(|&i| self.paths.get(i).is_some_and(|p| p.alive));
-        let from = self.active_class();
-        let (next, reason) = match (self.active, current, best) {
-            (None, _, Some(b)) => (Some(b), PathChangeReason::PathUp),
-            (None, _, None) => return None,
-            (Some(_), None, Some(b)) => (Some(b), PathChangeReason::PreferredPathDead),
-            (Some(_), None, None) => (None, PathChangeReason::AllPathsDead),
-            (Some(c), Some(_), Some(b)) => {
-                let better = self.paths[b].rank().0 < self.paths[c].rank().0;
-                if better && self.paths[b].streak >= promote_streak {
-                    (Some(b), PathChangeReason::Promoted)
-                } else {
-                    return None;
-                }
-            }
-            (Some(_), Some(_), None) => return None,
-        };
-        if next == self.active {
-            return None;
-        }
-        self.active = next;
-        let to = self.active_class();
-        Some((from, to, reason))
+        self.paths.select(promote_streak)
     }
 }

@@ -186,7 +186,7 @@ impl Node {
             }
             let busy = p.busy(now);
             let mut lost = Vec::new();
-            let active = p.active;
+            let active = p.paths.active_index();
             let mut probes = Vec::new();
             // Paths that just crossed into "no answer": (via, probes lost).
             let mut silent = Vec::new();
@@ -388,7 +388,7 @@ impl Node {
                 && self
                     .peers
                     .get(&id)
-                    .is_some_and(|p| p.active.is_some() && !p.queue.is_empty());
+                    .is_some_and(|p| p.paths.active_index().is_some() && !p.queue.is_empty());
             if flush {
                 let queued: Vec<Vec<u8>> = self
                     .peers
