@@ -57,6 +57,7 @@ mod dataplane_tables;
 mod explain;
 mod inbound;
 mod ipv4;
+mod membership;
 mod observe;
 mod paths;
 mod peer;

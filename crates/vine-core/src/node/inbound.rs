@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use super::Node;
 use super::explain::{Reason, Rejection, Target};
 use super::ipv4;
-use super::observe::{AttemptOutcome, DropReason, Event, PathClass, RejectReason, WithdrawReason};
+use super::membership::{Accepted, check_announce};
+use super::observe::{AttemptOutcome, DropReason, Event, PathClass, WithdrawReason};
 use super::paths::Via;
-use super::peer::{Membership, Peer};
+use super::peer::Peer;
 use crate::frame::{self, Candidates, Frame, Plaintext, RelayDirection, RelayRefusal};
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
@@ -457,12 +458,7 @@ impl Node {
             .get(&id)
             .and_then(|p| p.allow.as_ref())
             .map(|a| a.prefix);
-        let reject = match allowed {
-            None => Some(RejectReason::NotAllowlisted),
-            Some(_) if network_id != self.config.network_id => Some(RejectReason::WrongNetwork),
-            Some(configured) if configured != prefix => Some(RejectReason::PrefixMismatch),
-            Some(_) => None,
-        };
+        let reject = check_announce(allowed, &self.config.network_id, network_id, prefix);
         if let Some(reason) = reject {
             *self
                 .counters
@@ -496,14 +492,10 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return false;
         };
-        match p.membership {
-            Membership::Active { seq: old, .. } if seq < old => return false,
-            Membership::Active { .. } => {
-                p.membership = Membership::Active { prefix, seq };
-                self.dataplane.mark_dirty();
-            }
-            _ => {
-                p.membership = Membership::Active { prefix, seq };
+        match p.membership.accept(prefix, seq) {
+            Accepted::Stale => return false,
+            Accepted::Renewed => self.dataplane.mark_dirty(),
+            Accepted::New => {
                 self.dataplane.mark_dirty();
                 self.events
                     .push_back(Event::MembershipAccepted { peer: id, prefix });
@@ -517,10 +509,9 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        let Membership::Active { prefix, .. } = p.membership else {
+        let Some(prefix) = p.membership.end() else {
             return;
         };
-        p.membership = Membership::Ended { prefix };
         self.dataplane.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, RouteState::Withdrawn) {
             self.events.push_back(Event::Route(intent));

@@ -6,22 +6,12 @@ use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use super::explain::{Attempts, Target};
+use super::membership::Membership;
 use super::observe::{PathChangeReason, PathClass, PeerCounters};
 use super::paths::{Path, PathSet, Via};
 use crate::frame::Candidates;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
-
-/// Membership of a remote peer as this node sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Membership {
-    /// Never enrolled.
-    None,
-    /// Enrolled with this prefix.
-    Active { prefix: Ipv4Prefix, seq: u64 },
-    /// Was enrolled; withdrawn or expired.
-    Ended { prefix: Ipv4Prefix },
-}
 
 /// Allowlist entry of a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +62,7 @@ impl Peer {
             id,
             allow: None,
             bootstrap: None,
-            membership: Membership::None,
+            membership: Membership::default(),
             paths: PathSet::default(),
             punched: false,
             last_punch: None,
@@ -97,10 +87,7 @@ impl Peer {
     }
 
     pub fn enrolled_prefix(&self) -> Option<Ipv4Prefix> {
-        match self.membership {
-            Membership::Active { prefix, .. } => Some(prefix),
-            _ => None,
-        }
+        self.membership.prefix()
     }
 
     /// Index of the path with `via`, creating it (as the peer's own
