@@ -52,6 +52,30 @@
 //!   a reason (`explain` module), in [`Snapshot`] as `why` and `attempts`.
 //! * **Bootstrap names** are resolved by the host, which hands changes in
 //!   with [`Node::update_bootstrap_address`].
+//!
+//! # Layout
+//!
+//! `Node` (this file: the API, outbound packets, sending) is the parent of
+//! components that own their state, and the modules that act on it:
+//!
+//! * `peer_table`: every peer, and the timer table of their deadlines that
+//!   [`Node::poll_timeout`] reads instead of rescanning.
+//! * `peer`: one peer's state; its `paths` ([`PathClass`] per path, the
+//!   active one, promotion and fallback) and `membership` (the enrollment
+//!   rule) are components of their own.
+//! * `dataplane_tables`: the tables published to [`crate::dataplane`] and
+//!   the counters folded back.
+//! * `relay`: relaying for others (pair counters, rate caps); its
+//!   `forward` child applies the rules to a frame.
+//! * `explain`: the per-peer attempt records; its `report` child records
+//!   outcomes and renders `why` / `attempts`.
+//! * `inbound` (datagrams, peer frames, enrollment, signaling) and
+//!   `timers` (`handle_timeout`, `after_change`) are the node's handlers.
+//! * `observe`: what the node tells the outside (events, counters, views);
+//!   `ipv4`: header helpers.
+//!
+//! Children never use this file's items except `Node` itself in `impl
+//! Node` blocks of handler modules; shared types live in leaf modules.
 
 mod dataplane_tables;
 mod explain;

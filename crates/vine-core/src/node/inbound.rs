@@ -1,5 +1,6 @@
-//! Inbound datagrams: decryption, plaintexts, peer frames, enrollment,
-//! candidate learning, signaling and relaying.
+//! Inbound datagrams (`handle_datagram`, and `handle_decrypted` for what
+//! the data plane hands over): decryption, plaintexts, peer frames,
+//! enrollment, candidate learning, signaling and relaying.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};

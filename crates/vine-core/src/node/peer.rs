@@ -1,5 +1,6 @@
-//! Per-peer state: membership, candidate paths, path choice with
-//! hysteresis, and the queue of packets waiting for a session.
+//! Per-peer state: the allowlist entry, membership, the path set, the
+//! connecting / announcing / punching times, the queue of packets waiting
+//! for a session, counters and the explain record.
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;

@@ -1,4 +1,7 @@
-//! Connecting, hole-punch requests, probes, timers and path re-evaluation.
+//! The node's timed work: connecting and handshakes, hole-punch requests,
+//! probes and their loss, membership expiry and session failure
+//! (`handle_timeout`), and re-evaluating changed peers' paths, routes and
+//! queues (`after_change`).
 
 use std::time::Instant;
 
