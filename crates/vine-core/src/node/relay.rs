@@ -136,6 +136,65 @@ impl RelayState {
         self.pairs.values().map(|p| p.counters.clone()).collect()
     }
 
+    /// Takes `len` bytes from the pair's rate cap of `limit_kbps`; false
+    /// when the cap refuses the frame.
+    pub(super) fn admit(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        dest: PeerId,
+        limit_kbps: u32,
+        len: usize,
+    ) -> bool {
+        let bucket = self
+            .pair(from, dest)
+            .bucket
+            .get_or_insert_with(|| TokenBucket::for_kbps(limit_kbps, now));
+        bucket.take(now, len, SMALL_FRAME, SMALL_RESERVE)
+    }
+
+    /// Counts a forwarded frame of `len` bytes.
+    pub(super) fn count_forwarded(&mut self, from: PeerId, dest: PeerId, len: usize) {
+        let pair = self.pair(from, dest);
+        pair.counters.frames += 1;
+        pair.counters.bytes += len as u64;
+    }
+
+    /// Counts a refused frame (`capped`: by the rate cap) and says whether
+    /// a refusal notice is due: at most one per [`NOTICE_INTERVAL`] per
+    /// pair, or per source for a pair that is not allowlisted.
+    pub(super) fn count_refused(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        dest: PeerId,
+        capped: bool,
+        both_listed: bool,
+    ) -> bool {
+        let due = |last: Option<Instant>| {
+            last.is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_INTERVAL)
+        };
+        if both_listed {
+            let pair = self.pair(from, dest);
+            if capped {
+                pair.counters.rate_limited += 1;
+            } else {
+                pair.counters.refused += 1;
+            }
+            let notify = due(pair.last_notice);
+            if notify {
+                pair.last_notice = Some(now);
+            }
+            notify
+        } else {
+            let notify = due(self.strangers.get(&from).copied());
+            if notify {
+                self.strangers.insert(from, now);
+            }
+            notify
+        }
+    }
+
     /// The entry of the pair (`from`, `dest`), created empty if new.
     fn pair(&mut self, from: PeerId, dest: PeerId) -> &mut Pair {
         self.pairs.entry((from, dest)).or_insert_with(|| Pair {

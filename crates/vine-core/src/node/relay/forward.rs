@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{NOTICE_INTERVAL, SMALL_FRAME, SMALL_RESERVE, TokenBucket};
+use super::NOTICE_INTERVAL;
 use crate::frame::{self, Frame, RelayDirection, RelayRefusal};
 use crate::node::Node;
 use crate::node::explain::{Reason, Target};
@@ -49,11 +49,7 @@ impl Node {
         {
             Some(RelayRefusal::DestinationUnreachable)
         } else if limit > 0 {
-            let pair = self.relay.pair(from, dest);
-            let bucket = pair
-                .bucket
-                .get_or_insert_with(|| TokenBucket::for_kbps(limit, now));
-            (!bucket.take(now, datagram.len(), SMALL_FRAME, SMALL_RESERVE))
+            (!self.relay.admit(now, from, dest, limit, datagram.len()))
                 .then_some(RelayRefusal::RateLimited)
         } else {
             None
@@ -80,9 +76,7 @@ impl Node {
             return;
         }
         self.counters.relayed_for_others += 1;
-        let pair = self.relay.pair(from, dest);
-        pair.counters.frames += 1;
-        pair.counters.bytes += datagram.len() as u64;
+        self.relay.count_forwarded(from, dest, datagram.len());
         // Say "forwarding" once, and again only after a rate-cap episode
         // has been quiet for a while.
         let target = Target::Forward(dest);
@@ -126,28 +120,9 @@ impl Node {
                 DropReason::RelayRefused
             },
         );
-        let due = |last: Option<Instant>| {
-            last.is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_INTERVAL)
-        };
-        let notify = if both_listed {
-            let pair = self.relay.pair(from, dest);
-            if capped {
-                pair.counters.rate_limited += 1;
-            } else {
-                pair.counters.refused += 1;
-            }
-            let notify = due(pair.last_notice);
-            if notify {
-                pair.last_notice = Some(now);
-            }
-            notify
-        } else {
-            let notify = due(self.relay.strangers.get(&from).copied());
-            if notify {
-                self.relay.strangers.insert(from, now);
-            }
-            notify
-        };
+        let notify = self
+            .relay
+            .count_refused(now, from, dest, capped, both_listed);
         self.record(
             now,
             from,
