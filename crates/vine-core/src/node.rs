@@ -376,7 +376,7 @@ impl Node {
             punch_interval: t.punch_interval,
         });
         for (id, allow) in &config.allowed {
-            peers.get_or_insert(*id).allow = Some(allow.clone());
+            peers.get_or_insert(*id).set_allow(allow.clone());
             wg.add_peer(*id);
         }
         for (id, addr) in &config.bootstrap {
@@ -388,7 +388,7 @@ impl Node {
                 continue;
             }
             let p = peers.get_or_insert(*id);
-            p.bootstrap = Some(*addr);
+            p.set_bootstrap(*addr);
             wg.add_peer(*id);
         }
         Ok(Self {
@@ -468,13 +468,13 @@ impl Node {
         }
         self.wg.add_peer(peer);
         let p = self.peers.get_or_insert(peer);
-        p.bootstrap = Some(addr);
+        p.set_bootstrap(addr);
         if let Some(i) = p.path_index(Via::Direct(addr), now) {
             p.paths[i].next_probe = now;
         }
         self.dirty.insert(peer);
         if self.running && !self.wg.session_ready(&peer, now) {
-            if p.connecting_since.is_some() {
+            if p.is_connecting() {
                 self.send_handshake(now, peer);
             } else {
                 self.connect(now, peer);
@@ -614,17 +614,17 @@ impl Node {
         if p.paths.is_empty() || ready {
             // No way to reach it, or keys but every path is dead (the route
             // is tombstoned): drop rather than queue indefinitely.
-            p.last_data = Some(now);
+            p.touch_data(now);
             self.drop_packet(Some(id), DropReason::NoSession);
             return;
         }
-        if p.queue.len() >= QUEUE_LIMIT {
+        if p.queue_len() >= QUEUE_LIMIT {
             self.drop_packet(Some(id), DropReason::QueueFull);
             return;
         }
-        p.queue.push_back(packet.to_vec());
-        p.last_data = Some(now);
-        if !ready && p.connecting_since.is_none() {
+        p.enqueue(packet.to_vec());
+        p.touch_data(now);
+        if !ready && !p.is_connecting() {
             self.connect(now, id);
         }
     }
@@ -670,7 +670,7 @@ impl Node {
                     if let Some(p) = self.peers.get_mut(&id) {
                         p.counters.packets_sent += 1;
                         p.counters.bytes_sent += packet.len() as u64;
-                        p.last_data = Some(now);
+                        p.touch_data(now);
                         if relayed {
                             p.counters.relay_usage += 1;
                         }
@@ -762,8 +762,8 @@ impl Node {
                 .values()
                 .map(|p| PeerView {
                     peer_id: p.id,
-                    name: p.allow.as_ref().and_then(|a| a.name.clone()),
-                    prefix: p.allow.as_ref().map(|a| a.prefix),
+                    name: p.allow().and_then(|a| a.name.clone()),
+                    prefix: p.allow().map(|a| a.prefix),
                     relay_capable: p.relay_capable(),
                     enrolled: p.enrolled_prefix().is_some(),
                     session_up: self.wg.session_ready(&p.id, now),

@@ -125,7 +125,7 @@ impl DataplaneTables {
             let seen = self.seen.entry(*id).or_default();
             if activity != *seen {
                 *seen = activity;
-                p.last_data = Some(now);
+                p.touch_data(now);
             }
             let rx = stats.packets_received.load(Ordering::Relaxed);
             let seen_rx = self.seen_rx.entry(*id).or_default();

@@ -48,11 +48,7 @@ impl Node {
         }
         let via = Via::Direct(from);
         self.heard_from(now, peer, via);
-        if self
-            .peers
-            .get(&peer)
-            .is_some_and(|p| p.session_up_at.is_none())
-        {
+        if self.peers.get(&peer).is_some_and(|p| !p.session_is_up()) {
             self.session_up(now, peer);
         }
         self.handle_plaintext(now, peer, via, plaintext);
@@ -98,11 +94,7 @@ impl Node {
                 self.session_up(now, id);
             }
             Received::Data { .. } => {
-                if self
-                    .peers
-                    .get(&id)
-                    .is_some_and(|p| p.session_up_at.is_none())
-                {
+                if self.peers.get(&id).is_some_and(|p| !p.session_is_up()) {
                     self.session_up(now, id);
                 }
                 self.handle_plaintext(now, id, via, &plain);
@@ -115,16 +107,13 @@ impl Node {
             return;
         };
         self.dirty.insert(id);
-        p.last_rx = Some(now);
+        p.heard(now, via);
         // A new path learned from inbound traffic: unless the address is
         // one the peer owns (announced as local, or configured), it is a NAT
         // mapping of the peer. A probe reply may still show that the peer
         // reached our own address, which makes the path direct.
         let mapping = match via {
-            Via::Direct(addr) => {
-                p.observed = Some(addr);
-                p.bootstrap != Some(addr) && !p.announced.local.contains(&addr)
-            }
+            Via::Direct(addr) => !p.owns_address(addr),
             Via::Relay(_) => false,
         };
         let Some(i) = p.path_index_with(via, now, mapping) else {
@@ -187,14 +176,11 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        p.session_up_at = Some(now);
-        p.connecting_since = None;
-        p.next_connect = None;
-        p.next_announce = Some(now);
+        p.mark_session_up(now);
         for path in &mut p.paths {
             path.next_probe = now;
         }
-        if p.bootstrap.is_some() {
+        if p.bootstrap().is_some() {
             self.events
                 .push_back(Event::BootstrapConnected { peer: id });
         }
@@ -286,7 +272,7 @@ impl Node {
         if let Some(p) = self.peers.get_mut(&id) {
             p.counters.packets_received += 1;
             p.counters.bytes_received += packet.len() as u64;
-            p.last_data = Some(now);
+            p.touch_data(now);
         }
         self.tun_out.push_back(packet.to_vec());
     }
@@ -301,7 +287,7 @@ impl Node {
             } => {
                 if self.enroll(now, id, via, &network_id, prefix, seq) {
                     if let Some(p) = self.peers.get_mut(&id) {
-                        p.announced = candidates.clone();
+                        p.set_announced(candidates.clone());
                     }
                     self.learn_candidates(now, id, &candidates, None);
                     self.share_member(now, id);
@@ -325,9 +311,7 @@ impl Node {
                     return;
                 }
                 if let Some(p) = self.peers.get_mut(&from) {
-                    p.punched = true;
-                    p.last_punch = Some(now);
-                    p.info_from = Some(id);
+                    p.note_punch_notified(now, id);
                 } else {
                     return;
                 }
@@ -457,7 +441,7 @@ impl Node {
         let allowed = self
             .peers
             .get(&id)
-            .and_then(|p| p.allow.as_ref())
+            .and_then(|p| p.allow())
             .map(|a| a.prefix);
         let reject = check_announce(allowed, &self.config.network_id, network_id, prefix);
         if let Some(reason) = reject {
@@ -611,8 +595,8 @@ impl Node {
             return;
         };
         self.dirty.insert(id);
-        if from.is_some() {
-            p.info_from = from;
+        if let Some(from) = from {
+            p.set_info_from(from);
         }
         let mut added = false;
         for (addr, reflexive) in addrs {
@@ -625,7 +609,7 @@ impl Node {
             }
         }
         if !ready && self.running {
-            if p.connecting_since.is_some() {
+            if p.is_connecting() {
                 if !added {
                     return;
                 }
@@ -646,11 +630,11 @@ impl Node {
     ) {
         let both_listed = [requester, target]
             .iter()
-            .all(|x| self.peers.get(x).is_some_and(|p| p.allow.is_some()));
+            .all(|x| self.peers.get(x).is_some_and(|p| p.allow().is_some()));
         if !both_listed || !self.wg.session_ready(&target, now) || requester == target {
             return;
         }
-        if let Some(seen) = self.peers.get(&requester).and_then(|p| p.observed)
+        if let Some(seen) = self.peers.get(&requester).and_then(|p| p.observed())
             && !candidates.reflexive.contains(&seen)
             && !candidates.local.contains(&seen)
         {

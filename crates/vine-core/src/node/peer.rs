@@ -28,30 +28,33 @@ pub struct AllowedPeerConfig {
 /// Everything this node tracks about one remote peer.
 #[derive(Debug)]
 pub(super) struct Peer {
+    // The components (membership, paths, the explain record) and the
+    // counters are fields of their own; the rest changes only through the
+    // methods below.
     pub id: PeerId,
-    pub allow: Option<AllowedPeerConfig>,
+    allow: Option<AllowedPeerConfig>,
     /// Configured bootstrap address, if this is a bootstrap peer.
-    pub bootstrap: Option<SocketAddrV4>,
+    bootstrap: Option<SocketAddrV4>,
     pub membership: Membership,
     pub paths: PathSet,
     /// Hole punching was requested or notified for this peer.
-    pub punched: bool,
-    pub last_punch: Option<Instant>,
+    punched: bool,
+    last_punch: Option<Instant>,
     /// Who told us about this peer (used as its signaling peer).
-    pub info_from: Option<PeerId>,
-    pub queue: VecDeque<Vec<u8>>,
+    info_from: Option<PeerId>,
+    queue: VecDeque<Vec<u8>>,
     /// When the current connection attempt started.
-    pub connecting_since: Option<Instant>,
-    pub next_connect: Option<Instant>,
-    pub session_up_at: Option<Instant>,
-    pub next_announce: Option<Instant>,
-    pub announce_seq: u64,
-    pub last_rx: Option<Instant>,
-    pub last_data: Option<Instant>,
+    connecting_since: Option<Instant>,
+    next_connect: Option<Instant>,
+    session_up_at: Option<Instant>,
+    next_announce: Option<Instant>,
+    announce_seq: u64,
+    last_rx: Option<Instant>,
+    last_data: Option<Instant>,
     /// Candidates it announced.
-    pub announced: Candidates,
+    announced: Candidates,
     /// Address its direct datagrams come from, as we see it.
-    pub observed: Option<SocketAddrV4>,
+    observed: Option<SocketAddrV4>,
     pub counters: PeerCounters,
     /// Recent path attempts and their outcomes (`vine sessions --explain`).
     pub attempts: Attempts,
@@ -81,6 +84,196 @@ impl Peer {
             counters: PeerCounters::default(),
             attempts: Attempts::default(),
         }
+    }
+
+    pub fn allow(&self) -> Option<&AllowedPeerConfig> {
+        self.allow.as_ref()
+    }
+
+    pub fn set_allow(&mut self, allow: AllowedPeerConfig) {
+        self.allow = Some(allow);
+    }
+
+    /// Configured bootstrap address, if this is a bootstrap peer.
+    pub fn bootstrap(&self) -> Option<SocketAddrV4> {
+        self.bootstrap
+    }
+
+    pub fn set_bootstrap(&mut self, addr: SocketAddrV4) {
+        self.bootstrap = Some(addr);
+    }
+
+    /// Whether `addr` is one the peer owns (configured or announced as
+    /// local), not a NAT mapping of it.
+    pub fn owns_address(&self, addr: SocketAddrV4) -> bool {
+        self.bootstrap == Some(addr) || self.announced.local.contains(&addr)
+    }
+
+    /// Candidates it announced.
+    pub fn set_announced(&mut self, candidates: Candidates) {
+        self.announced = candidates;
+    }
+
+    /// Address its direct datagrams come from, as we see it.
+    pub fn observed(&self) -> Option<SocketAddrV4> {
+        self.observed
+    }
+
+    /// Authenticated traffic came from it over `via`.
+    pub fn heard(&mut self, now: Instant, via: Via) {
+        self.last_rx = Some(now);
+        if let Via::Direct(addr) = via {
+            self.observed = Some(addr);
+        }
+    }
+
+    /// Whether its membership timed out (nothing heard for `timeout`);
+    /// if so, the silence is consumed.
+    pub fn take_expired(&mut self, now: Instant, timeout: Duration) -> bool {
+        if self.last_rx.is_some_and(|r| r + timeout <= now) {
+            self.last_rx = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Data went to or came from it (it counts as busy).
+    pub fn touch_data(&mut self, now: Instant) {
+        self.last_data = Some(now);
+    }
+
+    /// Who told us about this peer (used as its signaling peer).
+    pub fn info_from(&self) -> Option<PeerId> {
+        self.info_from
+    }
+
+    pub fn set_info_from(&mut self, from: PeerId) {
+        self.info_from = Some(from);
+    }
+
+    /// Hole punching was requested or notified for this peer.
+    pub fn punched(&self) -> bool {
+        self.punched
+    }
+
+    pub fn mark_punched(&mut self) {
+        self.punched = true;
+    }
+
+    /// A punch was requested (or could not be): the next waits a full
+    /// interval.
+    pub fn note_punch_attempt(&mut self, now: Instant) {
+        self.last_punch = Some(now);
+    }
+
+    /// `by` told us this peer is punching towards us.
+    pub fn note_punch_notified(&mut self, now: Instant, by: PeerId) {
+        self.punched = true;
+        self.last_punch = Some(now);
+        self.info_from = Some(by);
+    }
+
+    /// When hole punching should be requested, given the direct attempts
+    /// run `delay` alone and requests are `interval` apart (the caller
+    /// checks policy and candidates).
+    pub fn punch_at(&self, delay: Duration, interval: Duration) -> Option<Instant> {
+        let started = self.connecting_since.or(self.session_up_at)?;
+        let mut at = started + delay;
+        if let Some(last) = self.last_punch {
+            at = at.max(last + interval);
+        }
+        Some(at)
+    }
+
+    /// The earliest of its own timers: connecting, announcing, expiry.
+    pub fn next_timer(&self, membership_timeout: Duration) -> [Option<Instant>; 3] {
+        [
+            self.next_connect,
+            self.next_announce,
+            self.last_rx.map(|r| r + membership_timeout),
+        ]
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn queue_is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Queues a packet until the session is up.
+    pub fn enqueue(&mut self, packet: Vec<u8>) {
+        self.queue.push_back(packet);
+    }
+
+    /// Takes every queued packet, oldest first.
+    pub fn take_queue(&mut self) -> Vec<Vec<u8>> {
+        self.queue.drain(..).collect()
+    }
+
+    /// Whether a connection attempt is running.
+    pub fn is_connecting(&self) -> bool {
+        self.connecting_since.is_some()
+    }
+
+    /// Whether the session came up (and has not failed since).
+    pub fn session_is_up(&self) -> bool {
+        self.session_up_at.is_some()
+    }
+
+    /// A connection attempt starts now (or goes on).
+    pub fn start_connecting(&mut self, now: Instant) {
+        if self.connecting_since.is_none() {
+            self.connecting_since = Some(now);
+        }
+        self.next_connect = None;
+    }
+
+    /// Whether the reconnect timer is due; if so it is consumed.
+    pub fn take_connect_due(&mut self, now: Instant) -> bool {
+        if self.next_connect.is_some_and(|at| at <= now) {
+            self.next_connect = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The session came up: connecting ends, announce at once.
+    pub fn mark_session_up(&mut self, now: Instant) {
+        self.session_up_at = Some(now);
+        self.connecting_since = None;
+        self.next_connect = None;
+        self.next_announce = Some(now);
+    }
+
+    /// Session setup failed: retry after `reconnect_after`; returns how
+    /// many queued packets were dropped.
+    pub fn mark_session_failed(&mut self, now: Instant, reconnect_after: Duration) -> usize {
+        self.connecting_since = None;
+        self.session_up_at = None;
+        self.next_connect = Some(now + reconnect_after);
+        let dropped = self.queue.len();
+        self.queue.clear();
+        dropped
+    }
+
+    /// Whether an announce is due (`ready`: the session has keys; without
+    /// them the announce waits for the session), rescheduling the next one
+    /// `interval` later; returns that and the announce sequence number.
+    pub fn announce_due(&mut self, now: Instant, ready: bool, interval: Duration) -> (bool, u64) {
+        if !ready && self.next_announce.is_some_and(|at| at <= now) {
+            // Announced again when the session is back up.
+            self.next_announce = None;
+        }
+        let announce = ready && self.next_announce.is_some_and(|at| at <= now);
+        if announce {
+            self.next_announce = Some(now + interval);
+            self.announce_seq += 1;
+        }
+        (announce, self.announce_seq)
     }
 
     pub fn relay_capable(&self) -> bool {

@@ -42,15 +42,10 @@ impl DeadlineRules {
             .paths
             .iter()
             .any(|x| x.alive && matches!(x.via, Via::Direct(_)));
-        if !has_direct_candidate || direct_alive || p.bootstrap.is_some() {
+        if !has_direct_candidate || direct_alive || p.bootstrap().is_some() {
             return None;
         }
-        let started = p.connecting_since.or(p.session_up_at)?;
-        let mut at = started + self.punch_delay;
-        if let Some(last) = p.last_punch {
-            at = at.max(last + self.punch_interval);
-        }
-        Some(at)
+        p.punch_at(self.punch_delay, self.punch_interval)
     }
 
     /// The earliest time anything of `p` is due: connecting, announcing,
@@ -62,9 +57,9 @@ impl DeadlineRules {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         };
-        consider(p.next_connect);
-        consider(p.next_announce);
-        consider(p.last_rx.map(|r| r + self.membership_timeout));
+        for t in p.next_timer(self.membership_timeout) {
+            consider(t);
+        }
         consider(self.punch_at(p));
         for path in &p.paths {
             consider(Some(path.next_probe));

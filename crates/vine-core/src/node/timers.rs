@@ -28,10 +28,7 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        if p.connecting_since.is_none() {
-            p.connecting_since = Some(now);
-        }
-        p.next_connect = None;
+        p.start_connecting(now);
         self.send_handshake(now, id);
     }
 
@@ -80,7 +77,7 @@ impl Node {
             let Some(p) = self.peers.get(&id) else {
                 return;
             };
-            p.info_from
+            p.info_from()
                 .filter(|s| self.wg.session_ready(s, now))
                 .or_else(|| {
                     self.config
@@ -93,7 +90,7 @@ impl Node {
         if let Some(p) = self.peers.get_mut(&id) {
             // Even without a signaling peer, wait a full interval before
             // trying again.
-            p.last_punch = Some(now);
+            p.note_punch_attempt(now);
         }
         let Some(signaling) = signaling else {
             self.record(
@@ -108,7 +105,7 @@ impl Node {
         };
         let candidates = self.own_candidates();
         if let Some(p) = self.peers.get_mut(&id) {
-            p.punched = true;
+            p.mark_punched();
             for path in &mut p.paths {
                 if matches!(path.via, Via::Direct(_)) && !path.alive {
                     path.next_probe = now;
@@ -158,13 +155,11 @@ impl Node {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
             };
-            if p.next_connect.is_some_and(|at| at <= now) {
-                p.next_connect = None;
+            if p.take_connect_due(now) {
                 self.connect(now, id);
                 continue;
             }
-            if p.last_rx.is_some_and(|r| r + t.membership_timeout <= now) {
-                p.last_rx = None;
+            if p.take_expired(now, t.membership_timeout) {
                 let mut expired = Vec::new();
                 for path in &mut p.paths {
                     if path.alive {
@@ -235,16 +230,7 @@ impl Node {
                     probes.push(path.via);
                 }
             }
-            if !ready && p.next_announce.is_some_and(|at| at <= now) {
-                // Announced again when the session is back up.
-                p.next_announce = None;
-            }
-            let announce = ready && p.next_announce.is_some_and(|at| at <= now);
-            if announce {
-                p.next_announce = Some(now + t.announce_interval);
-                p.announce_seq += 1;
-            }
-            let seq = p.announce_seq;
+            let (announce, seq) = p.announce_due(now, ready, t.announce_interval);
             for probe in lost {
                 if self.user_probes.remove(&probe) {
                     self.events.push_back(Event::ProbeLost { peer: id, probe });
@@ -286,16 +272,12 @@ impl Node {
             return;
         };
         p.counters.session_failures += 1;
-        p.connecting_since = None;
-        p.session_up_at = None;
-        p.next_connect = Some(now + t.reconnect_after);
         for path in &mut p.paths {
             path.alive = false;
             path.outstanding.clear();
         }
-        let dropped = p.queue.len();
-        p.queue.clear();
-        let bootstrap = p.bootstrap;
+        let dropped = p.mark_session_failed(now, t.reconnect_after);
+        let bootstrap = p.bootstrap();
         let unanswered: Vec<_> = p
             .paths
             .iter()
@@ -391,12 +373,12 @@ impl Node {
                 && self
                     .peers
                     .get(&id)
-                    .is_some_and(|p| p.paths.active_index().is_some() && !p.queue.is_empty());
+                    .is_some_and(|p| p.paths.active_index().is_some() && !p.queue_is_empty());
             if flush {
                 let queued: Vec<Vec<u8>> = self
                     .peers
                     .get_mut(&id)
-                    .map(|p| p.queue.drain(..).collect())
+                    .map(|p| p.take_queue())
                     .unwrap_or_default();
                 for packet in queued {
                     self.send_data(now, id, &packet);

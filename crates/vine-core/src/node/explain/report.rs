@@ -17,7 +17,7 @@ impl Node {
     pub(in crate::node) fn display_name(&self, id: &PeerId) -> String {
         self.peers
             .get(id)
-            .and_then(|p| p.allow.as_ref())
+            .and_then(|p| p.allow())
             .and_then(|a| a.name.clone())
             .unwrap_or_else(|| id.short())
     }
@@ -108,7 +108,7 @@ impl Node {
             .is_some_and(AttemptOutcome::succeeded);
         let reason = if worked {
             Reason::StoppedAnswering { probes }
-        } else if path.reflexive && p.punched {
+        } else if path.reflexive && p.punched() {
             Reason::FilteredByNat
         } else if path.reflexive && !allow_signaling {
             Reason::NotPunched
@@ -147,7 +147,7 @@ impl Node {
             return;
         }
         let has_direct = p.paths.iter().any(|x| matches!(x.via, Via::Direct(_)));
-        if !policy.allow_signaling_upgrade && has_direct && p.bootstrap.is_none() {
+        if !policy.allow_signaling_upgrade && has_direct && p.bootstrap().is_none() {
             p.attempts.record(
                 now,
                 Target::Class(PathClass::SignalingThenDirect),
@@ -258,7 +258,7 @@ impl Node {
                     PathClass::Direct => "the peer answers at its own address".to_owned(),
                     PathClass::SignalingThenDirect => format!(
                         "hole punching{} opened a NAT mapping; no address of its own answered",
-                        p.info_from
+                        p.info_from()
                             .map(|s| format!(" coordinated by {}", name(&s)))
                             .unwrap_or_default()
                     ),
@@ -305,7 +305,7 @@ impl Node {
             });
             if let Some(r) = rejected {
                 line.push_str(&format!("; membership refused: {r}"));
-            } else if p.allow.is_none() {
+            } else if p.allow().is_none() {
                 line.push_str("; not in [[allowed_peers]], so it never owns a route");
             }
         }

@@ -20,7 +20,7 @@ impl Node {
         dest: PeerId,
         datagram: &[u8],
     ) {
-        let listed = |id: &PeerId| self.peers.get(id).is_some_and(|p| p.allow.is_some());
+        let listed = |id: &PeerId| self.peers.get(id).is_some_and(|p| p.allow().is_some());
         let both_listed = listed(&from) && listed(&dest);
         if from == dest {
             // Reflection: never sent back, never answered.
