@@ -86,6 +86,63 @@ pub(super) enum Reason {
     Reflection,
 }
 
+/// Something that happened to a peer, as the handlers report it to its
+/// explain record ([`Node::explain`](crate::node::Node)); which entry it
+/// updates, with what outcome and reason, is decided in one place
+/// (`report`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Happened {
+    /// A relay frame from `relay` carrying this peer's traffic broke a
+    /// rule (`why`).
+    RelayPathRefused { relay: PeerId, why: Reason },
+    /// Our relay `relay` refused (or, rate-capped, throttled) frames for
+    /// this peer.
+    RelayRefusedUs {
+        relay: PeerId,
+        refusal: RelayRefusal,
+    },
+    /// The peer's membership update over `via` (a path of `class`) was
+    /// refused.
+    MembershipRejected {
+        via: Via,
+        class: PathClass,
+        rejection: Rejection,
+    },
+    /// Hole punching was due, but no signaling peer has a session.
+    NoSignalingPeer,
+    /// The working path `via` ended with the membership: nothing heard for
+    /// `secs`.
+    PathExpired {
+        via: Via,
+        class: PathClass,
+        secs: u64,
+    },
+    /// Session setup gave up while `via` was still being tried.
+    SessionFailed { via: Via, class: PathClass },
+    /// `via` replaced a path of class `from` after `streak` answers.
+    Promoted {
+        via: Via,
+        class: PathClass,
+        from: Option<PathClass>,
+        streak: u32,
+    },
+    /// `via` took over from the preferred path `old` (of class `from`),
+    /// which stopped answering; `worse`: it is of a worse class.
+    TookOver {
+        via: Via,
+        class: PathClass,
+        from: Option<PathClass>,
+        old: Option<String>,
+        worse: bool,
+    },
+    /// As a relay: a frame of this peer was addressed back to it.
+    Reflection { to: PeerId },
+    /// As a relay: this peer's frames are forwarded to `to`.
+    Forwarding { to: PeerId },
+    /// As a relay: a frame of this peer for `to` was refused.
+    ForwardRefused { to: PeerId, refusal: RelayRefusal },
+}
+
 /// A refused membership update with what was claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Rejection {

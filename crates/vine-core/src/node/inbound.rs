@@ -6,10 +6,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::Node;
-use super::explain::{Reason, Rejection, Target};
+use super::explain::{Happened, Reason, Rejection};
 use super::ipv4;
 use super::membership::{Accepted, check_announce};
-use super::observe::{AttemptOutcome, DropReason, Event, PathClass, WithdrawReason};
+use super::observe::{DropReason, Event, PathClass, WithdrawReason};
 use super::paths::Via;
 use super::peer::Peer;
 use crate::frame::{self, Candidates, Frame, Plaintext, RelayDirection, RelayRefusal};
@@ -230,13 +230,13 @@ impl Node {
                         if reason.is_some() || !self.peers.contains_key(&peer) {
                             self.drop_packet(Some(id), DropReason::RelayNotAllowed);
                             if let Some(reason) = reason.filter(|_| peer != id) {
-                                self.record(
+                                self.explain(
                                     now,
                                     peer,
-                                    Target::Path(Via::Relay(id)),
-                                    PathClass::Relay,
-                                    AttemptOutcome::Refused,
-                                    reason,
+                                    Happened::RelayPathRefused {
+                                        relay: id,
+                                        why: reason,
+                                    },
                                 );
                             }
                             return;
@@ -381,7 +381,6 @@ impl Node {
                 }
             }
             Frame::RelayRefused { peer, reason } => {
-                let target = Target::Path(Via::Relay(id));
                 let known = self
                     .peers
                     .get(&peer)
@@ -390,21 +389,14 @@ impl Node {
                     // Not a relay path of ours: nothing to explain or change.
                     return;
                 }
-                let refused = Reason::RelayRefused {
+                let refused = Happened::RelayRefusedUs {
                     relay: id,
                     refusal: reason,
                 };
                 if reason == RelayRefusal::RateLimited {
                     // Throttled, not refused: the path still carries what
                     // fits under the cap.
-                    self.record(
-                        now,
-                        peer,
-                        target,
-                        PathClass::Relay,
-                        AttemptOutcome::Throttled,
-                        refused,
-                    );
+                    self.explain(now, peer, refused);
                     return;
                 }
                 self.dirty.insert(peer);
@@ -415,14 +407,7 @@ impl Node {
                     path.streak = 0;
                     path.misses = self.config.timers.dead_after_misses;
                 }
-                self.record(
-                    now,
-                    peer,
-                    target,
-                    PathClass::Relay,
-                    AttemptOutcome::Refused,
-                    refused,
-                );
+                self.explain(now, peer, refused);
             }
         }
     }
@@ -464,13 +449,14 @@ impl Node {
                 configured_prefix: allowed,
                 network: self.config.network_id.clone(),
             };
-            self.record(
+            self.explain(
                 now,
                 id,
-                Target::Membership(via),
-                class,
-                AttemptOutcome::Refused,
-                Reason::Rejected(rejection),
+                Happened::MembershipRejected {
+                    via,
+                    class,
+                    rejection,
+                },
             );
             return false;
         }

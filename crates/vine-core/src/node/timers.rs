@@ -6,10 +6,8 @@
 use std::time::Instant;
 
 use super::Node;
-use super::explain::{Reason, Target};
-use super::observe::{
-    AttemptOutcome, DropReason, Event, PathChangeReason, PathClass, WithdrawReason,
-};
+use super::explain::{Happened, Target};
+use super::observe::{AttemptOutcome, DropReason, Event, PathChangeReason, WithdrawReason};
 use super::paths::Via;
 use super::peer::Peer;
 use crate::frame::Frame;
@@ -93,14 +91,7 @@ impl Node {
             p.note_punch_attempt(now);
         }
         let Some(signaling) = signaling else {
-            self.record(
-                now,
-                id,
-                Target::Class(PathClass::SignalingThenDirect),
-                PathClass::SignalingThenDirect,
-                AttemptOutcome::NotTried,
-                Reason::NoSignalingPeer,
-            );
+            self.explain(now, id, Happened::NoSignalingPeer);
             return;
         };
         let candidates = self.own_candidates();
@@ -168,13 +159,12 @@ impl Node {
                     path.alive = false;
                 }
                 for (via, class) in expired {
-                    self.record(
+                    self.explain(
                         now,
                         id,
-                        Target::Path(via),
-                        class,
-                        AttemptOutcome::NoAnswer,
-                        Reason::Expired {
+                        Happened::PathExpired {
+                            via,
+                            class,
                             secs: t.membership_timeout.as_secs(),
                         },
                     );
@@ -289,14 +279,7 @@ impl Node {
             .map(|x| (x.via, x.expected_class()))
             .collect();
         for (via, class) in unanswered {
-            self.record(
-                now,
-                id,
-                Target::Path(via),
-                class,
-                AttemptOutcome::NoAnswer,
-                Reason::SessionFailed,
-            );
+            self.explain(now, id, Happened::SessionFailed { via, class });
         }
         self.note_alternatives(now, id);
         for _ in 0..dropped {
@@ -323,28 +306,23 @@ impl Node {
                 if let Some((via, class)) = new {
                     let worse = matches!((from, to), (Some(f), Some(t)) if t > f);
                     let noted = match reason {
-                        PathChangeReason::Promoted => Some((
-                            AttemptOutcome::Promoted,
-                            Reason::PromotedOver {
-                                from,
-                                streak: promote,
-                            },
-                        )),
-                        PathChangeReason::PreferredPathDead => Some((
-                            if worse {
-                                AttemptOutcome::FellBack
-                            } else {
-                                AttemptOutcome::Working
-                            },
-                            Reason::TookOver {
-                                from,
-                                via: old.map(|v| self.via_name(v)),
-                            },
-                        )),
+                        PathChangeReason::Promoted => Some(Happened::Promoted {
+                            via,
+                            class,
+                            from,
+                            streak: promote,
+                        }),
+                        PathChangeReason::PreferredPathDead => Some(Happened::TookOver {
+                            via,
+                            class,
+                            from,
+                            old: old.map(|v| self.via_name(v)),
+                            worse,
+                        }),
                         PathChangeReason::PathUp | PathChangeReason::AllPathsDead => None,
                     };
-                    if let Some((outcome, why)) = noted {
-                        self.record(now, id, Target::Path(via), class, outcome, why);
+                    if let Some(what) = noted {
+                        self.explain(now, id, what);
                     }
                 }
                 let Some(p) = self.peers.get_mut(&id) else {

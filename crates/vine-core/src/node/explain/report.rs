@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Attempt, AttemptOutcome, AttemptView, Reason, Target, ms};
+use super::{Attempt, AttemptOutcome, AttemptView, Happened, Reason, Target, ms};
+use crate::frame::RelayRefusal;
 use crate::node::Node;
 use crate::node::observe::PathClass;
 use crate::node::paths::Via;
@@ -41,8 +42,104 @@ impl Node {
         }
     }
 
+    /// Notes what happened to peer `id` in its explain record.
+    pub(in crate::node) fn explain(&mut self, now: Instant, id: PeerId, what: Happened) {
+        use AttemptOutcome as O;
+        let (target, class, outcome, reason) = match what {
+            Happened::RelayPathRefused { relay, why } => (
+                Target::Path(Via::Relay(relay)),
+                PathClass::Relay,
+                O::Refused,
+                why,
+            ),
+            Happened::RelayRefusedUs { relay, refusal } => (
+                Target::Path(Via::Relay(relay)),
+                PathClass::Relay,
+                if refusal == RelayRefusal::RateLimited {
+                    // Throttled, not refused: the path still carries what
+                    // fits under the cap.
+                    O::Throttled
+                } else {
+                    O::Refused
+                },
+                Reason::RelayRefused { relay, refusal },
+            ),
+            Happened::MembershipRejected {
+                via,
+                class,
+                rejection,
+            } => (
+                Target::Membership(via),
+                class,
+                O::Refused,
+                Reason::Rejected(rejection),
+            ),
+            Happened::NoSignalingPeer => (
+                Target::Class(PathClass::SignalingThenDirect),
+                PathClass::SignalingThenDirect,
+                O::NotTried,
+                Reason::NoSignalingPeer,
+            ),
+            Happened::PathExpired { via, class, secs } => (
+                Target::Path(via),
+                class,
+                O::NoAnswer,
+                Reason::Expired { secs },
+            ),
+            Happened::SessionFailed { via, class } => {
+                (Target::Path(via), class, O::NoAnswer, Reason::SessionFailed)
+            }
+            Happened::Promoted {
+                via,
+                class,
+                from,
+                streak,
+            } => (
+                Target::Path(via),
+                class,
+                O::Promoted,
+                Reason::PromotedOver { from, streak },
+            ),
+            Happened::TookOver {
+                via,
+                class,
+                from,
+                old,
+                worse,
+            } => (
+                Target::Path(via),
+                class,
+                if worse { O::FellBack } else { O::Working },
+                Reason::TookOver { from, via: old },
+            ),
+            Happened::Reflection { to } => (
+                Target::Forward(to),
+                PathClass::Relay,
+                O::Refused,
+                Reason::Reflection,
+            ),
+            Happened::Forwarding { to } => (
+                Target::Forward(to),
+                PathClass::Relay,
+                O::Working,
+                Reason::Forwarding { to },
+            ),
+            Happened::ForwardRefused { to, refusal } => (
+                Target::Forward(to),
+                PathClass::Relay,
+                if refusal == RelayRefusal::RateLimited {
+                    O::Throttled
+                } else {
+                    O::Refused
+                },
+                Reason::ForwardRefused { to, refusal },
+            ),
+        };
+        self.record(now, id, target, class, outcome, reason);
+    }
+
     /// Records an outcome for `target` of peer `id`.
-    pub(in crate::node) fn record(
+    fn record(
         &mut self,
         now: Instant,
         id: PeerId,

@@ -6,8 +6,8 @@ use std::time::Instant;
 use super::NOTICE_INTERVAL;
 use crate::frame::{self, Frame, RelayDirection, RelayRefusal};
 use crate::node::Node;
-use crate::node::explain::{Reason, Target};
-use crate::node::observe::{AttemptOutcome, DropReason, PathClass};
+use crate::node::explain::{Happened, Target};
+use crate::node::observe::{AttemptOutcome, DropReason};
 use crate::node::paths::Via;
 use crate::peer_id::PeerId;
 
@@ -25,14 +25,7 @@ impl Node {
         if from == dest {
             // Reflection: never sent back, never answered.
             self.drop_packet(Some(from), DropReason::RelayRefused);
-            self.record(
-                now,
-                from,
-                Target::Forward(dest),
-                PathClass::Relay,
-                AttemptOutcome::Refused,
-                Reason::Reflection,
-            );
+            self.explain(now, from, Happened::Reflection { to: dest });
             return;
         }
         let limit = self.config.policy.relay_rate_limit_kbps;
@@ -92,14 +85,7 @@ impl Node {
             .and_then(|p| p.attempts.outcome(target))
             == Some(AttemptOutcome::Working);
         if !known && !recent_cap {
-            self.record(
-                now,
-                from,
-                target,
-                PathClass::Relay,
-                AttemptOutcome::Working,
-                Reason::Forwarding { to: dest },
-            );
+            self.explain(now, from, Happened::Forwarding { to: dest });
         }
     }
 
@@ -123,17 +109,10 @@ impl Node {
         let notify = self
             .relay
             .count_refused(now, from, dest, capped, both_listed);
-        self.record(
+        self.explain(
             now,
             from,
-            Target::Forward(dest),
-            PathClass::Relay,
-            if capped {
-                AttemptOutcome::Throttled
-            } else {
-                AttemptOutcome::Refused
-            },
-            Reason::ForwardRefused {
+            Happened::ForwardRefused {
                 to: dest,
                 refusal: reason,
             },
