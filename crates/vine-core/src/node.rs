@@ -59,7 +59,9 @@
 //! components that own their state, and the modules that act on it:
 //!
 //! * `peer_table`: every peer, and the timer table of their deadlines that
-//!   [`Node::poll_timeout`] reads instead of rescanning.
+//!   [`Node::poll_timeout`] reads instead of rescanning (each peer's
+//!   deadline comes from its own timers and its path set's
+//!   `poll_timeout`).
 //! * `peer`: one peer's state; its `paths` ([`PathClass`] per path, the
 //!   active one, promotion and fallback) and `membership` (the enrollment
 //!   rule) are components of their own.
@@ -67,8 +69,9 @@
 //!   the counters folded back.
 //! * `relay`: relaying for others (pair counters, rate caps); its
 //!   `forward` child applies the rules to a frame.
-//! * `explain`: the per-peer attempt records; its `report` child records
-//!   outcomes and renders `why` / `attempts`.
+//! * `explain`: the per-peer attempt records; handlers report what
+//!   happened (`Happened`) and its `report` child alone turns that into
+//!   records and renders `why` / `attempts`.
 //! * `inbound` (datagrams, peer frames, enrollment, signaling) and
 //!   `timers` (`handle_timeout`, `after_change`) are the node's handlers.
 //! * `observe`: what the node tells the outside (events, counters, views);

@@ -143,6 +143,21 @@ impl PathSet {
         self.list.get_mut(i)
     }
 
+    /// When the next probe is due or the next outstanding one times out
+    /// (`probe_timeout` after it was sent).
+    pub fn poll_timeout(&self, probe_timeout: Duration) -> Option<Instant> {
+        self.list
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.next_probe).chain(
+                    p.outstanding
+                        .iter()
+                        .map(move |(_, sent)| *sent + probe_timeout),
+                )
+            })
+            .min()
+    }
+
     /// Index of the path that carries traffic, if any.
     pub fn active_index(&self) -> Option<usize> {
         self.active

@@ -61,12 +61,7 @@ impl DeadlineRules {
             consider(t);
         }
         consider(self.punch_at(p));
-        for path in &p.paths {
-            consider(Some(path.next_probe));
-            for (_, sent) in &path.outstanding {
-                consider(Some(*sent + self.probe_timeout));
-            }
-        }
+        consider(p.paths.poll_timeout(self.probe_timeout));
         next
     }
 }
