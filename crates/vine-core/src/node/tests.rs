@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::*;
-use crate::config;
+use crate::config::{self, Config};
 
 fn text(peer: &PeerId, address: &str, bootstrap: &str) -> String {
     format!(
