@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::control::{self, Frame};
+use crate::frame::{self, Plaintext};
 use crate::net::Ipv4Prefix;
 use crate::node::DropReason;
 use crate::peer_id::PeerId;
@@ -302,7 +302,7 @@ impl Tables {
                 range: start..start + n,
             };
         }
-        let Ok(Frame::Data(packet)) = control::decode(plain) else {
+        let Ok(Plaintext::Data(packet)) = frame::decode(plain) else {
             peer.stats.add_drop(DropReason::Malformed);
             return Inbound::Drop(DropReason::Malformed);
         };

@@ -6,7 +6,7 @@
 //! text file format ([`identity`]), peer identifiers and fingerprints
 //! ([`peer_id`]), IPv4 prefixes ([`net`]), the TOML configuration model
 //! with its validator ([`config`]), the WireGuard-protocol sessions ([`wg`]),
-//! the framing and control protocol inside them ([`control`]), the route
+//! the peer frames inside them ([`frame`]), the route
 //! table ([`route`]) and the overlay [`node`] state machine that ties them
 //! together.
 //!
@@ -20,8 +20,8 @@
 //! run many nodes on a virtual clock.
 
 pub mod config;
-pub mod control;
 pub mod dataplane;
+pub mod frame;
 pub mod identity;
 pub mod net;
 pub mod node;

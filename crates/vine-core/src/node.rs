@@ -52,45 +52,79 @@
 //!   a reason (`explain` module), in [`Snapshot`] as `why` and `attempts`.
 //! * **Bootstrap names** are resolved by the host, which hands changes in
 //!   with [`Node::update_bootstrap_address`].
+//!
+//! # Layout
+//!
+//! `Node` (this file: the API, outbound packets, sending) is the parent of
+//! components that own their state, and the modules that act on it:
+//!
+//! * `peer_table`: every peer, and the timer table of their deadlines that
+//!   [`Node::poll_timeout`] reads instead of rescanning (each peer's
+//!   deadline comes from its own timers and its path set's
+//!   `poll_timeout`).
+//! * `peer`: one peer's state; its `paths` ([`PathClass`] per path, the
+//!   active one, promotion and fallback) and `membership` (the enrollment
+//!   rule) are components of their own.
+//! * `dataplane_tables`: the tables published to [`crate::dataplane`] and
+//!   the counters folded back.
+//! * `relay`: relaying for others (pair counters, rate caps); its
+//!   `forward` child applies the rules to a frame.
+//! * `explain`: the per-peer attempt records; handlers report what
+//!   happened (`Happened`) and its `report` child alone turns that into
+//!   records and renders `why` / `attempts`.
+//! * `inbound` (datagrams, peer frames, enrollment, signaling) and
+//!   `timers` (`handle_timeout`, `after_change`) are the node's handlers.
+//! * `observe`: what the node tells the outside (events, counters, views);
+//!   `node_config`: what a node is built from; `ipv4`: header helpers.
+//!
+//! Children never use this file's items except `Node` itself in `impl
+//! Node` blocks of handler modules; shared types live in leaf modules.
 
+mod dataplane_tables;
 mod explain;
-mod fast;
 mod inbound;
 mod ipv4;
+mod membership;
+mod node_config;
 mod observe;
+mod paths;
 mod peer;
+mod peer_table;
 mod relay;
 mod timers;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddrV4;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use explain::{AttemptOutcome, AttemptView, MAX_ATTEMPTS};
+pub use explain::MAX_ATTEMPTS;
 pub(crate) use ipv4::addrs as ipv4_addrs;
 pub use ipv4::{build_test_packet, set_dont_fragment};
+pub use node_config::{NodeConfig, NodeError, SeedRecord, Timers};
 pub use observe::{
-    Counters, DropReason, Event, PathChangeReason, PathClass, PathView, PeerCounters, PeerView,
-    RejectReason, Snapshot, WithdrawReason,
+    AttemptOutcome, AttemptView, Counters, DropReason, Event, PathChangeReason, PathClass,
+    PathView, PeerCounters, PeerView, RejectReason, Snapshot, WithdrawReason,
 };
 pub use peer::AllowedPeerConfig;
 pub use relay::{NOTICE_INTERVAL, RelayPairCounters, TokenBucket};
 
-use crate::config::{Config, Policy};
-use crate::control::{self, Candidates, Control, RelayDirection};
+use crate::dataplane::DataPlane;
+use crate::frame::{self, Candidates, Frame, RelayDirection};
 use crate::identity::Identity;
-use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 use crate::route::RouteTable;
 use crate::wg::Wg;
-use peer::{Peer, Via};
+use dataplane_tables::DataplaneTables;
+use paths::Via;
+use peer_table::{DeadlineRules, PeerTable};
 
 /// Bytes an IP packet of `len` bytes takes on the underlay when it crosses a
 /// relay: sealed end to end (padded, plus header and tag), framed for the
 /// relay, sealed again for the hop (padded, header, tag), in UDP over IPv4.
 pub const fn relayed_wire_len(len: usize) -> usize {
     let end_to_end = crate::wg::padded_len(len) + crate::wg::DATA_OVERHEAD;
-    crate::wg::padded_len(end_to_end + control::RELAY_HEADER_LEN) + crate::wg::DATA_OVERHEAD + 28
+    crate::wg::padded_len(end_to_end + frame::RELAY_HEADER_LEN) + crate::wg::DATA_OVERHEAD + 28
 }
 
 /// The largest IP packet that crosses a relay in one underlay datagram of
@@ -118,179 +152,8 @@ pub struct Transmit {
     pub data: Vec<u8>,
 }
 
-/// Protocol timing. The defaults suit real networks; tests may shorten them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timers {
-    /// Probe interval on the preferred path while the peer is busy.
-    pub probe_active: Duration,
-    /// Probe interval on other paths while the peer is busy.
-    pub probe_candidate: Duration,
-    /// Probe interval on every path while the peer is idle (keepalive).
-    pub probe_idle: Duration,
-    /// A probe unanswered for this long counts as a miss.
-    pub probe_timeout: Duration,
-    /// Consecutive misses that make a path dead.
-    pub dead_after_misses: u32,
-    /// Consecutive answers a better-class path needs before promotion.
-    pub promote_streak: u32,
-    /// How long direct attempts run alone before hole punching is requested.
-    pub punch_delay: Duration,
-    /// Minimum time between two punch requests for one peer.
-    pub punch_interval: Duration,
-    /// Re-announce interval.
-    pub announce_interval: Duration,
-    /// Membership expires after this long without authenticated traffic.
-    pub membership_timeout: Duration,
-    /// Wait before retrying a peer whose session setup failed.
-    pub reconnect_after: Duration,
-}
-
-impl Default for Timers {
-    fn default() -> Self {
-        Self {
-            probe_active: Duration::from_millis(500),
-            probe_candidate: Duration::from_millis(1000),
-            probe_idle: Duration::from_secs(5),
-            probe_timeout: Duration::from_millis(1000),
-            dead_after_misses: 3,
-            promote_streak: 3,
-            punch_delay: Duration::from_millis(500),
-            punch_interval: Duration::from_secs(10),
-            announce_interval: Duration::from_secs(10),
-            membership_timeout: Duration::from_secs(30),
-            reconnect_after: Duration::from_secs(15),
-        }
-    }
-}
-
 /// Most packets queued per peer while its session is being set up.
 const QUEUE_LIMIT: usize = 64;
-
-/// Runtime configuration of a node: the config file and identity translated
-/// into what the engine needs.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// Overlay name.
-    pub network_id: String,
-    /// Own overlay address (from `[tun] address`).
-    pub address: Ipv4Addr,
-    /// Own prefix (from `[tun] address/prefix_len`).
-    pub prefix: Ipv4Prefix,
-    /// Allowlist: PeerId → owned prefix.
-    pub allowed: BTreeMap<PeerId, AllowedPeerConfig>,
-    /// Bootstrap peers with resolved addresses, in config order.
-    pub bootstrap: Vec<(PeerId, SocketAddrV4)>,
-    /// Policy toggles.
-    pub policy: Policy,
-    /// Forward relay frames between allowlisted peers.
-    pub relay_enabled: bool,
-    /// Protocol timing.
-    pub timers: Timers,
-    /// The smallest underlay MTU between nodes (`[node] underlay_mtu`):
-    /// bounds what a relayed path carries ([`relay_max_packet`]).
-    pub underlay_mtu: u16,
-}
-
-/// Why a node could not be created.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NodeError {
-    /// Two allowlisted prefixes overlap, or one overlaps the local prefix.
-    #[error("prefix {a} overlaps {b}; every node must own a prefix of its own")]
-    OverlappingPrefixes {
-        /// One prefix.
-        a: Ipv4Prefix,
-        /// The other.
-        b: Ipv4Prefix,
-    },
-    /// The local node is in its own allowlist.
-    #[error("this node's own PeerId is in its allowlist")]
-    SelfInAllowlist,
-    /// A bootstrap host name could not be resolved.
-    #[error("bootstrap address {0} could not be resolved to an IPv4 address")]
-    Unresolved(String),
-}
-
-impl NodeConfig {
-    /// Translates a validated config. Host names in bootstrap addresses are
-    /// passed to `resolve` (the core does no DNS); IPv4 literals are used
-    /// as they are. A name that does not resolve is left out (the host keeps
-    /// re-resolving it and hands the address over with
-    /// [`Node::update_bootstrap_address`]) unless no bootstrap peer is left
-    /// at all, which is [`NodeError::Unresolved`].
-    pub fn from_config(
-        config: &Config,
-        identity: &Identity,
-        mut resolve: impl FnMut(&str, u16) -> Option<SocketAddrV4>,
-    ) -> Result<Self, NodeError> {
-        let mut allowed = BTreeMap::new();
-        for p in &config.allowed_peers {
-            allowed.insert(
-                p.peer_id,
-                AllowedPeerConfig {
-                    prefix: p.prefix,
-                    relay_capable: p.relay_capable,
-                    name: p.name.clone(),
-                },
-            );
-        }
-        let mut bootstrap = Vec::new();
-        let mut unresolved = None;
-        for b in &config.bootstrap_peers {
-            let addr = match b.address.host.parse::<Ipv4Addr>() {
-                Ok(ip) => Some(SocketAddrV4::new(ip, b.address.port)),
-                Err(_) => resolve(&b.address.host, b.address.port),
-            };
-            match addr {
-                Some(addr) => bootstrap.push((b.peer_id, addr)),
-                None => {
-                    unresolved.get_or_insert_with(|| b.address.to_string());
-                }
-            }
-        }
-        if let (Some(name), true) = (unresolved, bootstrap.is_empty()) {
-            return Err(NodeError::Unresolved(name));
-        }
-        let nc = Self {
-            network_id: config.node.network_id.clone(),
-            address: config.tun.address,
-            prefix: config.tun.local_prefix(),
-            allowed,
-            bootstrap,
-            policy: config.policy,
-            relay_enabled: true,
-            timers: Timers::default(),
-            underlay_mtu: config.node.underlay_mtu,
-        };
-        nc.check(identity.peer_id())?;
-        Ok(nc)
-    }
-
-    /// Startup checks: no overlapping prefixes, not enrolled as own peer.
-    pub fn check(&self, local: PeerId) -> Result<(), NodeError> {
-        if self.allowed.contains_key(&local) {
-            return Err(NodeError::SelfInAllowlist);
-        }
-        let prefixes: Vec<Ipv4Prefix> = std::iter::once(self.prefix)
-            .chain(self.allowed.values().map(|a| a.prefix))
-            .collect();
-        for (i, a) in prefixes.iter().enumerate() {
-            if let Some(b) = prefixes[..i].iter().find(|b| b.overlaps(a)) {
-                return Err(NodeError::OverlappingPrefixes { a: *b, b: *a });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A peer record supplied by the embedding application (a "seed record"):
-/// where a peer can be reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeedRecord {
-    /// The peer.
-    pub peer: PeerId,
-    /// Its endpoints.
-    pub candidates: Vec<SocketAddrV4>,
-}
 
 /// The overlay node. See the module docs for how to drive it.
 #[derive(Debug)]
@@ -298,7 +161,8 @@ pub struct Node {
     config: NodeConfig,
     local: PeerId,
     wg: Wg,
-    peers: BTreeMap<PeerId, Peer>,
+    /// Every peer, with the timer table of their deadlines.
+    peers: PeerTable,
     routes: RouteTable,
     running: bool,
     epoch: Instant,
@@ -316,8 +180,8 @@ pub struct Node {
     dirty: BTreeSet<PeerId>,
     /// Probes requested through [`Node::probe`], answered by events.
     user_probes: BTreeSet<u64>,
-    /// The fast path, when enabled.
-    fast: fast::FastPath,
+    /// The data plane's tables and counters, when enabled.
+    dataplane: DataplaneTables,
     /// Relaying for others: per-pair counters and rate caps.
     relay: relay::RelayState,
 }
@@ -335,12 +199,17 @@ impl Node {
         let local = identity.peer_id();
         config.check(local)?;
         let mut wg = Wg::new(identity.x25519_secret().clone(), rng_seed);
-        let mut peers = BTreeMap::new();
+        let t = &config.timers;
+        let mut peers = PeerTable::new(DeadlineRules {
+            membership_timeout: t.membership_timeout,
+            probe_timeout: t.probe_timeout,
+            allow_signaling: config.policy.allow_signaling_upgrade,
+            punch_delay: t.punch_delay,
+            punch_interval: t.punch_interval,
+        });
         for (id, allow) in &config.allowed {
-            let mut p = Peer::new(*id);
-            p.allow = Some(allow.clone());
+            peers.get_or_insert(*id).set_allow(allow.clone());
             wg.add_peer(*id);
-            peers.insert(*id, p);
         }
         for (id, addr) in &config.bootstrap {
             if *id == local {
@@ -350,8 +219,8 @@ impl Node {
                 // Its sessions would be refused anyway; do not contact it.
                 continue;
             }
-            let p = peers.entry(*id).or_insert_with(|| Peer::new(*id));
-            p.bootstrap = Some(*addr);
+            let p = peers.get_or_insert(*id);
+            p.set_bootstrap(*addr);
             wg.add_peer(*id);
         }
         Ok(Self {
@@ -374,7 +243,7 @@ impl Node {
             scratch: Vec::with_capacity(2048),
             dirty: BTreeSet::new(),
             user_probes: BTreeSet::new(),
-            fast: fast::FastPath::default(),
+            dataplane: DataplaneTables::default(),
             relay: relay::RelayState::default(),
         })
     }
@@ -389,10 +258,10 @@ impl Node {
         &self.config
     }
 
-    /// Node-wide counters (including the fast path's).
+    /// Node-wide counters (including the data plane's).
     pub fn counters(&self) -> Counters {
         let mut counters = self.counters.clone();
-        self.merge_fast_counters(&mut counters);
+        self.dataplane.merge_counters(&mut counters);
         counters.relay_pairs = self.relay.counters();
         counters
     }
@@ -430,14 +299,14 @@ impl Node {
             None => self.config.bootstrap.push((peer, addr)),
         }
         self.wg.add_peer(peer);
-        let p = self.peers.entry(peer).or_insert_with(|| Peer::new(peer));
-        p.bootstrap = Some(addr);
+        let p = self.peers.get_or_insert(peer);
+        p.set_bootstrap(addr);
         if let Some(i) = p.path_index(Via::Direct(addr), now) {
             p.paths[i].next_probe = now;
         }
         self.dirty.insert(peer);
         if self.running && !self.wg.session_ready(&peer, now) {
-            if p.connecting_since.is_some() {
+            if p.is_connecting() {
                 self.send_handshake(now, peer);
             } else {
                 self.connect(now, peer);
@@ -480,7 +349,7 @@ impl Node {
             };
             self.learn_candidates(now, s.peer, &candidates, None);
         }
-        self.fast.mark_dirty();
+        self.dataplane.mark_dirty();
         self.publish_data_plane(now);
     }
 
@@ -491,14 +360,14 @@ impl Node {
         if !self.running {
             return;
         }
-        let withdraw = Control::Withdraw {
+        let withdraw = Frame::Withdraw {
             network_id: self.config.network_id.clone(),
             prefix: self.config.prefix,
         };
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in &ids {
             if self.wg.session_ready(id, now) {
-                self.send_control(now, *id, &withdraw);
+                self.send_frame(now, *id, &withdraw);
             }
         }
         for id in ids {
@@ -506,7 +375,7 @@ impl Node {
         }
         self.running = false;
         self.events.push_back(Event::Stopped);
-        self.fast.mark_dirty();
+        self.dataplane.mark_dirty();
         self.publish_data_plane(now);
     }
 
@@ -536,20 +405,8 @@ impl Node {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         };
-        consider(self.fast.check_at);
-        let t = &self.config.timers;
-        for p in self.peers.values() {
-            consider(p.next_connect);
-            consider(p.next_announce);
-            consider(p.last_rx.map(|r| r + t.membership_timeout));
-            consider(self.needs_punch_at(p));
-            for path in &p.paths {
-                consider(Some(path.next_probe));
-                for (_, sent) in &path.outstanding {
-                    consider(Some(*sent + t.probe_timeout));
-                }
-            }
-        }
+        consider(self.dataplane.poll_timeout());
+        consider(self.peers.poll_timeout());
         next
     }
 
@@ -574,7 +431,10 @@ impl Node {
         };
         let id = route.peer;
         let ready = self.wg.session_ready(&id, now);
-        let has_path = self.peers.get(&id).is_some_and(|p| p.active.is_some());
+        let has_path = self
+            .peers
+            .get(&id)
+            .is_some_and(|p| p.paths.active_index().is_some());
         if ready && has_path {
             self.send_data(now, id, packet);
             return;
@@ -586,17 +446,17 @@ impl Node {
         if p.paths.is_empty() || ready {
             // No way to reach it, or keys but every path is dead (the route
             // is tombstoned): drop rather than queue indefinitely.
-            p.last_data = Some(now);
+            p.touch_data(now);
             self.drop_packet(Some(id), DropReason::NoSession);
             return;
         }
-        if p.queue.len() >= QUEUE_LIMIT {
+        if p.queue_len() >= QUEUE_LIMIT {
             self.drop_packet(Some(id), DropReason::QueueFull);
             return;
         }
-        p.queue.push_back(packet.to_vec());
-        p.last_data = Some(now);
-        if !ready && p.connecting_since.is_none() {
+        p.enqueue(packet.to_vec());
+        p.touch_data(now);
+        if !ready && !p.is_connecting() {
             self.connect(now, id);
         }
     }
@@ -642,7 +502,7 @@ impl Node {
                     if let Some(p) = self.peers.get_mut(&id) {
                         p.counters.packets_sent += 1;
                         p.counters.bytes_sent += packet.len() as u64;
-                        p.last_data = Some(now);
+                        p.touch_data(now);
                         if relayed {
                             p.counters.relay_usage += 1;
                         }
@@ -677,8 +537,8 @@ impl Node {
                 else {
                     return false;
                 };
-                let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
-                control::encode_relay(RelayDirection::Forward, &id, datagram, &mut frame);
+                let mut frame = Vec::with_capacity(datagram.len() + frame::RELAY_HEADER_LEN);
+                frame::encode_relay(RelayDirection::Forward, &id, datagram, &mut frame);
                 let mut out = Vec::with_capacity(frame.len() + 32);
                 if self.wg.encrypt(now, &relay, &frame, &mut out).is_err() {
                     return false;
@@ -688,7 +548,7 @@ impl Node {
         }
     }
 
-    fn send_control(&mut self, now: Instant, id: PeerId, msg: &Control) {
+    fn send_frame(&mut self, now: Instant, id: PeerId, msg: &Frame) {
         let Some(via) = self
             .peers
             .get(&id)
@@ -697,10 +557,10 @@ impl Node {
         else {
             return;
         };
-        self.send_control_via(now, id, via, msg);
+        self.send_frame_via(now, id, via, msg);
     }
 
-    fn send_control_via(&mut self, now: Instant, id: PeerId, via: Via, msg: &Control) {
+    fn send_frame_via(&mut self, now: Instant, id: PeerId, via: Via, msg: &Frame) {
         let plain = msg.to_bytes();
         let mut out = Vec::with_capacity(plain.len() + 48);
         if self.wg.encrypt(now, &id, &plain, &mut out).is_ok() {
@@ -734,8 +594,8 @@ impl Node {
                 .values()
                 .map(|p| PeerView {
                     peer_id: p.id,
-                    name: p.allow.as_ref().and_then(|a| a.name.clone()),
-                    prefix: p.allow.as_ref().map(|a| a.prefix),
+                    name: p.allow().and_then(|a| a.name.clone()),
+                    prefix: p.allow().map(|a| a.prefix),
                     relay_capable: p.relay_capable(),
                     enrolled: p.enrolled_prefix().is_some(),
                     session_up: self.wg.session_ready(&p.id, now),
@@ -744,10 +604,10 @@ impl Node {
                         .active_path()
                         .filter(|x| x.alive)
                         .map(|x| x.via.to_string()),
-                    paths: p.paths.iter().map(peer::Path::view).collect(),
+                    paths: p.paths.iter().map(paths::Path::view).collect(),
                     counters: {
                         let mut c = p.counters.clone();
-                        self.merge_fast_peer_counters(&p.id, &mut c);
+                        self.dataplane.merge_peer_counters(&p.id, &mut c);
                         c
                     },
                     why: self.why(p, now),
@@ -792,8 +652,42 @@ impl Node {
             path.outstanding.push((id, now));
         }
         self.user_probes.insert(id);
-        self.send_control_via(now, *peer, via, &Control::Probe { id });
+        self.send_frame_via(now, *peer, via, &Frame::Probe { id });
         Some(id)
+    }
+
+    /// Turns on the data plane and returns the shared [`DataPlane`] whose
+    /// [`Reader`](crate::dataplane::Reader)s data-plane threads use. From
+    /// now on the node republishes the tables whenever keys, paths,
+    /// memberships or routes change, and folds the data plane's counters
+    /// into [`Node::counters`] and [`Node::snapshot`].
+    pub fn enable_data_plane(&mut self, now: Instant) -> Arc<DataPlane> {
+        if let Some(plane) = self.dataplane.plane() {
+            return Arc::clone(plane);
+        }
+        let plane = Arc::new(DataPlane::default());
+        self.attach_data_plane(now, Arc::clone(&plane));
+        plane
+    }
+
+    /// Like [`Node::enable_data_plane`] with an existing [`DataPlane`]: a
+    /// node built to replace another (config reload) takes over the plane
+    /// the running data-plane threads read, and publishes its own tables
+    /// into it at once.
+    pub fn attach_data_plane(&mut self, now: Instant, plane: Arc<DataPlane>) {
+        self.dataplane.attach(now, plane);
+        self.publish_data_plane(now);
+    }
+
+    /// Publishes the data-plane tables if something they depend on changed.
+    fn publish_data_plane(&mut self, now: Instant) {
+        self.dataplane.publish(
+            now,
+            &mut self.wg,
+            &self.peers,
+            &self.routes,
+            self.config.prefix,
+        );
     }
 
     /// The route table.

@@ -12,12 +12,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use super::Node;
-use super::observe::{PathClass, RejectReason};
-use super::peer::{Peer, Via};
-use crate::control::RelayRefusal;
+use super::observe::{AttemptOutcome, AttemptView, PathClass, RejectReason};
+use super::paths::Via;
+use crate::frame::RelayRefusal;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 
@@ -35,52 +32,6 @@ pub(super) enum Target {
     Forward(PeerId),
     /// A class of path that was not tried.
     Class(PathClass),
-}
-
-/// How an attempt turned out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptOutcome {
-    /// Handshakes or probes were sent; no answer yet.
-    Trying,
-    /// The path answers.
-    Working,
-    /// The path replaced a worse class after a streak of answered probes.
-    Promoted,
-    /// The path took over because the preferred one stopped answering.
-    FellBack,
-    /// The path works, but a relay's rate cap dropped frames on it.
-    Throttled,
-    /// Nothing came back.
-    NoAnswer,
-    /// The other side (or our own rules) refused it.
-    Refused,
-    /// Not attempted (policy, or nothing to attempt it with).
-    NotTried,
-}
-
-impl AttemptOutcome {
-    /// Name as printed by the CLI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Trying => "trying",
-            Self::Working => "working",
-            Self::Promoted => "promoted",
-            Self::FellBack => "fell back",
-            Self::Throttled => "throttled",
-            Self::NoAnswer => "no answer",
-            Self::Refused => "refused",
-            Self::NotTried => "not tried",
-        }
-    }
-
-    /// The path carried (or carries) traffic.
-    pub fn succeeded(self) -> bool {
-        matches!(
-            self,
-            Self::Working | Self::Promoted | Self::FellBack | Self::Throttled
-        )
-    }
 }
 
 /// Why an attempt ended the way it did.
@@ -133,6 +84,63 @@ pub(super) enum Reason {
         refusal: RelayRefusal,
     },
     Reflection,
+}
+
+/// Something that happened to a peer, as the handlers report it to its
+/// explain record ([`Node::explain`](crate::node::Node)); which entry it
+/// updates, with what outcome and reason, is decided in one place
+/// (`report`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Happened {
+    /// A relay frame from `relay` carrying this peer's traffic broke a
+    /// rule (`why`).
+    RelayPathRefused { relay: PeerId, why: Reason },
+    /// Our relay `relay` refused (or, rate-capped, throttled) frames for
+    /// this peer.
+    RelayRefusedUs {
+        relay: PeerId,
+        refusal: RelayRefusal,
+    },
+    /// The peer's membership update over `via` (a path of `class`) was
+    /// refused.
+    MembershipRejected {
+        via: Via,
+        class: PathClass,
+        rejection: Rejection,
+    },
+    /// Hole punching was due, but no signaling peer has a session.
+    NoSignalingPeer,
+    /// The working path `via` ended with the membership: nothing heard for
+    /// `secs`.
+    PathExpired {
+        via: Via,
+        class: PathClass,
+        secs: u64,
+    },
+    /// Session setup gave up while `via` was still being tried.
+    SessionFailed { via: Via, class: PathClass },
+    /// `via` replaced a path of class `from` after `streak` answers.
+    Promoted {
+        via: Via,
+        class: PathClass,
+        from: Option<PathClass>,
+        streak: u32,
+    },
+    /// `via` took over from the preferred path `old` (of class `from`),
+    /// which stopped answering; `worse`: it is of a worse class.
+    TookOver {
+        via: Via,
+        class: PathClass,
+        from: Option<PathClass>,
+        old: Option<String>,
+        worse: bool,
+    },
+    /// As a relay: a frame of this peer was addressed back to it.
+    Reflection { to: PeerId },
+    /// As a relay: this peer's frames are forwarded to `to`.
+    Forwarding { to: PeerId },
+    /// As a relay: a frame of this peer for `to` was refused.
+    ForwardRefused { to: PeerId, refusal: RelayRefusal },
 }
 
 /// A refused membership update with what was claimed.
@@ -386,338 +394,11 @@ impl Attempts {
     }
 }
 
-/// One attempt as shown by `vine sessions --explain` and the snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AttemptView {
-    /// `udp://ip:port`, `relay:<name>`, `forward:<name>` (as a relay, the
-    /// peer's frames forwarded to that destination) or `-` (a class of path
-    /// that was not tried).
-    pub path: String,
-    /// Class of the path.
-    pub class: PathClass,
-    /// How it turned out.
-    pub outcome: AttemptOutcome,
-    /// Stable code of the reason (e.g. `filtered_by_nat`,
-    /// `relay_not_allowed_by_policy`, `prefix_mismatch`, `relay_rate_cap`).
-    pub reason_code: &'static str,
-    /// The reason, for people.
-    pub reason: String,
-    /// This path carries the peer's traffic now.
-    pub current: bool,
-    /// Milliseconds since the outcome was last seen (relative to the
-    /// snapshot).
-    pub ago_ms: u64,
-    /// Milliseconds since the outcome last changed.
-    pub since_ms: u64,
-    /// Milliseconds since the entry was created.
-    pub first_ms: u64,
-}
-
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
 
-impl Node {
-    /// How a PeerId is shown in explanations: its allowlist name, or the
-    /// short id.
-    pub(super) fn display_name(&self, id: &PeerId) -> String {
-        self.peers
-            .get(id)
-            .and_then(|p| p.allow.as_ref())
-            .and_then(|a| a.name.clone())
-            .unwrap_or_else(|| id.short())
-    }
-
-    /// How a path is shown: `udp://ip:port` or `relay:<name>`.
-    pub(super) fn via_name(&self, via: Via) -> String {
-        match via {
-            Via::Relay(r) => format!("relay:{}", self.display_name(&r)),
-            v => v.to_string(),
-        }
-    }
-
-    fn target_path(&self, t: Target) -> String {
-        match t {
-            Target::Path(Via::Relay(r)) | Target::Membership(Via::Relay(r)) => {
-                format!("relay:{}", self.display_name(&r))
-            }
-            Target::Path(via) | Target::Membership(via) => via.to_string(),
-            Target::Forward(to) => format!("forward:{}", self.display_name(&to)),
-            Target::Class(_) => "-".into(),
-        }
-    }
-
-    /// Records an outcome for `target` of peer `id`.
-    pub(super) fn record(
-        &mut self,
-        now: Instant,
-        id: PeerId,
-        target: Target,
-        class: PathClass,
-        outcome: AttemptOutcome,
-        reason: Reason,
-    ) {
-        if let Some(p) = self.peers.get_mut(&id) {
-            p.attempts.record(now, target, class, outcome, reason);
-        }
-    }
-
-    /// Records that path `via` of `id` started working.
-    pub(super) fn record_working(&mut self, now: Instant, id: PeerId, via: Via) {
-        let Some(p) = self.peers.get_mut(&id) else {
-            return;
-        };
-        let Some(path) = p.paths.iter().find(|x| x.via == via) else {
-            return;
-        };
-        let class = path.expected_class();
-        let target = Target::Path(via);
-        if p.attempts
-            .outcome(target)
-            .is_some_and(AttemptOutcome::succeeded)
-        {
-            return;
-        }
-        p.attempts.record(
-            now,
-            target,
-            class,
-            AttemptOutcome::Working,
-            Reason::Answered,
-        );
-    }
-
-    /// Records that path `via` of `id` stopped (or never started)
-    /// answering after `probes` unanswered probes (0: handshakes only,
-    /// `waited` long), then notes why better or fallback classes are not
-    /// in use.
-    pub(super) fn record_silent(
-        &mut self,
-        now: Instant,
-        id: PeerId,
-        via: Via,
-        probes: u32,
-        waited: Duration,
-    ) {
-        let allow_signaling = self.config.policy.allow_signaling_upgrade;
-        let Some(p) = self.peers.get_mut(&id) else {
-            return;
-        };
-        let Some(path) = p.paths.iter().find(|x| x.via == via) else {
-            return;
-        };
-        let class = path.expected_class();
-        let target = Target::Path(via);
-        let worked = p
-            .attempts
-            .outcome(target)
-            .is_some_and(AttemptOutcome::succeeded);
-        let reason = if worked {
-            Reason::StoppedAnswering { probes }
-        } else if path.reflexive && p.punched {
-            Reason::FilteredByNat
-        } else if path.reflexive && !allow_signaling {
-            Reason::NotPunched
-        } else if probes == 0 {
-            Reason::HandshakeNoAnswer {
-                secs: waited.as_secs(),
-            }
-        } else {
-            Reason::NoAnswer { probes }
-        };
-        p.attempts
-            .record(now, target, class, AttemptOutcome::NoAnswer, reason);
-        if matches!(via, Via::Direct(_)) {
-            self.note_alternatives(now, id);
-        }
-    }
-
-    /// After a direct attempt failed: records why signaling and relay
-    /// cannot stand in (policy, no signaling or relay peer).
-    pub(super) fn note_alternatives(&mut self, now: Instant, id: PeerId) {
-        let policy = self.config.policy;
-        let configured: Vec<PeerId> = self
-            .peers
-            .values()
-            .filter(|r| r.id != id && r.relay_capable())
-            .map(|r| r.id)
-            .collect();
-        let Some(p) = self.peers.get_mut(&id) else {
-            return;
-        };
-        let direct_alive = p
-            .paths
-            .iter()
-            .any(|x| x.alive && matches!(x.via, Via::Direct(_)));
-        if direct_alive {
-            return;
-        }
-        let has_direct = p.paths.iter().any(|x| matches!(x.via, Via::Direct(_)));
-        if !policy.allow_signaling_upgrade && has_direct && p.bootstrap.is_none() {
-            p.attempts.record(
-                now,
-                Target::Class(PathClass::SignalingThenDirect),
-                PathClass::SignalingThenDirect,
-                AttemptOutcome::NotTried,
-                Reason::SignalingDisabledByPolicy,
-            );
-        }
-        if p.paths.iter().any(|x| matches!(x.via, Via::Relay(_))) {
-            return;
-        }
-        let reason = if !policy.allow_relay {
-            Reason::RelayDisabledByPolicy
-        } else {
-            Reason::NoRelayCapablePeer { configured }
-        };
-        p.attempts.record(
-            now,
-            Target::Class(PathClass::Relay),
-            PathClass::Relay,
-            AttemptOutcome::NotTried,
-            reason,
-        );
-    }
-
-    /// The attempts of `p`, oldest first, relative to `now`.
-    pub(super) fn attempt_views(&self, p: &Peer, now: Instant) -> Vec<AttemptView> {
-        let name = |id: &PeerId| self.display_name(id);
-        let current = p.active_path().filter(|x| x.alive).map(|x| x.via);
-        let mut views: Vec<(Instant, AttemptView)> = p
-            .attempts
-            .iter()
-            .map(|a| {
-                let is_current = matches!(a.target, Target::Path(v) if Some(v) == current)
-                    && a.outcome.succeeded();
-                let mut reason = a.reason.text(&name);
-                if a.outcome.succeeded() && matches!(a.target, Target::Path(_)) {
-                    reason.push_str(if is_current {
-                        "; carries traffic"
-                    } else if p
-                        .paths
-                        .iter()
-                        .any(|x| Target::Path(x.via) == a.target && x.alive)
-                    {
-                        "; standby"
-                    } else {
-                        ""
-                    });
-                }
-                let age = |t: Instant| ms(now.saturating_duration_since(t));
-                (
-                    a.last,
-                    AttemptView {
-                        path: self.target_path(a.target),
-                        class: a.class,
-                        outcome: a.outcome,
-                        reason_code: a.reason.code(),
-                        reason,
-                        current: is_current,
-                        ago_ms: age(a.last),
-                        since_ms: age(a.changed),
-                        first_ms: age(a.first),
-                    },
-                )
-            })
-            .collect();
-        views.sort_by_key(|(last, _)| *last);
-        views.into_iter().map(|(_, v)| v).collect()
-    }
-
-    /// One line: the current choice for `p` and why.
-    pub(super) fn why(&self, p: &Peer, now: Instant) -> String {
-        let name = |id: &PeerId| self.display_name(id);
-        let failures = |pred: &dyn Fn(&Attempt) -> bool| -> Vec<String> {
-            let mut out: Vec<String> = Vec::new();
-            for a in p.attempts.iter().rev() {
-                let live = match a.target {
-                    Target::Path(v) => p.paths.iter().any(|x| x.via == v && x.alive),
-                    _ => false,
-                };
-                if a.outcome.succeeded() || live || a.outcome == AttemptOutcome::Trying {
-                    continue;
-                }
-                if pred(a) {
-                    let t = match a.target {
-                        Target::Path(v) => format!("{} {}", self.via_name(v), a.reason.text(&name)),
-                        _ => a.reason.text(&name),
-                    };
-                    if !out.contains(&t) {
-                        out.push(t);
-                    }
-                }
-            }
-            out
-        };
-        let mut line = match p.active_path().filter(|x| x.alive) {
-            Some(path) => {
-                let class = path.class.unwrap_or(PathClass::Direct);
-                let via = match path.via {
-                    Via::Relay(r) => format!("relay:{}", name(&r)),
-                    v => v.to_string(),
-                };
-                let rtt = path
-                    .srtt
-                    .map(|d| format!(" (rtt {:.1} ms)", d.as_secs_f64() * 1000.0))
-                    .unwrap_or_default();
-                let why = match class {
-                    PathClass::Direct => "the peer answers at its own address".to_owned(),
-                    PathClass::SignalingThenDirect => format!(
-                        "hole punching{} opened a NAT mapping; no address of its own answered",
-                        p.info_from
-                            .map(|s| format!(" coordinated by {}", name(&s)))
-                            .unwrap_or_default()
-                    ),
-                    PathClass::Relay => {
-                        let better = failures(&|a: &Attempt| a.class < PathClass::Relay);
-                        if better.is_empty() {
-                            "no direct path has answered yet".to_owned()
-                        } else {
-                            format!("no better path works: {}", better.join("; "))
-                        }
-                    }
-                };
-                let mut line = format!("{} via {via}{rtt}: {why}", class.as_str());
-                let target = Target::Path(path.via);
-                if p.attempts.outcome(target) == Some(AttemptOutcome::Throttled)
-                    && let Some((reason, last)) = p
-                        .attempts
-                        .iter()
-                        .rev()
-                        .find(|a| a.target == target)
-                        .map(|a| (a.reason.text(&name), a.last))
-                    {
-                        let ago = now.saturating_duration_since(last).as_secs_f64();
-                        line.push_str(&format!("; throttled: {reason} ({ago:.1} s ago)"));
-                    }
-                line
-            }
-            None if p.paths.is_empty() => {
-                "no path: no address is known for this peer yet (it is not a bootstrap peer and no signaling peer has shared its candidates)".to_owned()
-            }
-            None => {
-                let all = failures(&|a: &Attempt| !matches!(a.target, Target::Membership(_)));
-                if all.is_empty() {
-                    "no working path yet: waiting for an answer".to_owned()
-                } else {
-                    format!("no working path: {}", all.join("; "))
-                }
-            }
-        };
-        if p.enrolled_prefix().is_none() {
-            let rejected = p.attempts.iter().rev().find_map(|a| match &a.reason {
-                Reason::Rejected(_) => Some(a.reason.text(&name)),
-                _ => None,
-            });
-            if let Some(r) = rejected {
-                line.push_str(&format!("; membership refused: {r}"));
-            } else if p.allow.is_none() {
-                line.push_str("; not in [[allowed_peers]], so it never owns a route");
-            }
-        }
-        line
-    }
-}
+mod report;
 
 #[cfg(test)]
 mod tests;

@@ -1,15 +1,18 @@
-//! Inbound datagrams: decryption, frames, control messages, enrollment,
-//! candidate learning, signaling and relaying.
+//! Inbound datagrams (`handle_datagram`, and `handle_decrypted` for what
+//! the data plane hands over): decryption, plaintexts, peer frames,
+//! enrollment, candidate learning, signaling and relaying.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::Node;
-use super::explain::{AttemptOutcome, Reason, Rejection, Target};
+use super::explain::{Happened, Reason, Rejection};
 use super::ipv4;
-use super::observe::{DropReason, Event, PathClass, RejectReason, WithdrawReason};
-use super::peer::{Membership, Peer, Via};
-use crate::control::{self, Candidates, Control, Frame, RelayDirection, RelayRefusal};
+use super::membership::{Accepted, check_announce};
+use super::observe::{DropReason, Event, PathClass, WithdrawReason};
+use super::paths::Via;
+use super::peer::Peer;
+use crate::frame::{self, Candidates, Frame, Plaintext, RelayDirection, RelayRefusal};
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 use crate::route::RouteState;
@@ -26,6 +29,29 @@ impl Node {
             return;
         }
         self.receive(now, Via::Direct(from), data, None);
+        self.after_change(now);
+    }
+
+    /// A transport message the data plane decrypted but did not deliver
+    /// ([`Inbound::Plain`](crate::dataplane::Inbound::Plain)): peer and
+    /// relay frames, keepalives, data from an unexpected address. `peer`
+    /// was authenticated by the keys that opened it.
+    pub fn handle_decrypted(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        peer: PeerId,
+        plaintext: &[u8],
+    ) {
+        if !self.running || !self.peers.contains_key(&peer) {
+            return;
+        }
+        let via = Via::Direct(from);
+        self.heard_from(now, peer, via);
+        if self.peers.get(&peer).is_some_and(|p| !p.session_is_up()) {
+            self.session_up(now, peer);
+        }
+        self.handle_plaintext(now, peer, via, plaintext);
         self.after_change(now);
     }
 
@@ -68,11 +94,7 @@ impl Node {
                 self.session_up(now, id);
             }
             Received::Data { .. } => {
-                if self
-                    .peers
-                    .get(&id)
-                    .is_some_and(|p| p.session_up_at.is_none())
-                {
+                if self.peers.get(&id).is_some_and(|p| !p.session_is_up()) {
                     self.session_up(now, id);
                 }
                 self.handle_plaintext(now, id, via, &plain);
@@ -85,16 +107,13 @@ impl Node {
             return;
         };
         self.dirty.insert(id);
-        p.last_rx = Some(now);
+        p.heard(now, via);
         // A new path learned from inbound traffic: unless the address is
         // one the peer owns (announced as local, or configured), it is a NAT
         // mapping of the peer. A probe reply may still show that the peer
         // reached our own address, which makes the path direct.
         let mapping = match via {
-            Via::Direct(addr) => {
-                p.observed = Some(addr);
-                p.bootstrap != Some(addr) && !p.announced.local.contains(&addr)
-            }
+            Via::Direct(addr) => !p.owns_address(addr),
             Via::Relay(_) => false,
         };
         let Some(i) = p.path_index_with(via, now, mapping) else {
@@ -157,14 +176,11 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        p.session_up_at = Some(now);
-        p.connecting_since = None;
-        p.next_connect = None;
-        p.next_announce = Some(now);
+        p.mark_session_up(now);
         for path in &mut p.paths {
             path.next_probe = now;
         }
-        if p.bootstrap.is_some() {
+        if p.bootstrap().is_some() {
             self.events
                 .push_back(Event::BootstrapConnected { peer: id });
         }
@@ -172,7 +188,7 @@ impl Node {
 
     pub(super) fn own_candidates(&self) -> Candidates {
         let mut local = self.local_addresses.clone();
-        local.truncate(control::MAX_CANDIDATES);
+        local.truncate(frame::MAX_CANDIDATES);
         let reflexive = self
             .reflexive
             .iter()
@@ -187,11 +203,11 @@ impl Node {
     }
 
     pub(super) fn handle_plaintext(&mut self, now: Instant, id: PeerId, via: Via, plain: &[u8]) {
-        match control::decode(plain) {
-            Ok(Frame::Keepalive) => {}
-            Ok(Frame::Data(packet)) => self.inbound_data(now, id, packet),
-            Ok(Frame::Control(msg)) => self.handle_control(now, id, via, msg),
-            Ok(Frame::Relay {
+        match frame::decode(plain) {
+            Ok(Plaintext::Keepalive) => {}
+            Ok(Plaintext::Data(packet)) => self.inbound_data(now, id, packet),
+            Ok(Plaintext::Frame(msg)) => self.handle_frame(now, id, via, msg),
+            Ok(Plaintext::Relay {
                 direction,
                 peer,
                 datagram,
@@ -214,13 +230,13 @@ impl Node {
                         if reason.is_some() || !self.peers.contains_key(&peer) {
                             self.drop_packet(Some(id), DropReason::RelayNotAllowed);
                             if let Some(reason) = reason.filter(|_| peer != id) {
-                                self.record(
+                                self.explain(
                                     now,
                                     peer,
-                                    Target::Path(Via::Relay(id)),
-                                    PathClass::Relay,
-                                    AttemptOutcome::Refused,
-                                    reason,
+                                    Happened::RelayPathRefused {
+                                        relay: id,
+                                        why: reason,
+                                    },
                                 );
                             }
                             return;
@@ -256,14 +272,14 @@ impl Node {
         if let Some(p) = self.peers.get_mut(&id) {
             p.counters.packets_received += 1;
             p.counters.bytes_received += packet.len() as u64;
-            p.last_data = Some(now);
+            p.touch_data(now);
         }
         self.tun_out.push_back(packet.to_vec());
     }
 
-    pub(super) fn handle_control(&mut self, now: Instant, id: PeerId, via: Via, msg: Control) {
+    pub(super) fn handle_frame(&mut self, now: Instant, id: PeerId, via: Via, msg: Frame) {
         match msg {
-            Control::Announce {
+            Frame::Announce {
                 network_id,
                 prefix,
                 candidates,
@@ -271,54 +287,52 @@ impl Node {
             } => {
                 if self.enroll(now, id, via, &network_id, prefix, seq) {
                     if let Some(p) = self.peers.get_mut(&id) {
-                        p.announced = candidates.clone();
+                        p.set_announced(candidates.clone());
                     }
                     self.learn_candidates(now, id, &candidates, None);
                     self.share_member(now, id);
                 }
             }
-            Control::Withdraw { network_id, prefix } => {
+            Frame::Withdraw { network_id, prefix } => {
                 let matches = network_id == self.config.network_id
                     && self.peers.get(&id).and_then(Peer::enrolled_prefix) == Some(prefix);
                 if matches {
                     self.end_membership(id, WithdrawReason::Withdrawn);
                 }
             }
-            Control::PeerInfo { peer, candidates } => {
+            Frame::PeerInfo { peer, candidates } => {
                 self.learn_candidates(now, peer, &candidates, Some(id));
             }
-            Control::PunchRequest { target, candidates } => {
+            Frame::PunchRequest { target, candidates } => {
                 self.signal_punch(now, id, target, candidates);
             }
-            Control::PunchNotify { from, candidates } => {
+            Frame::PunchNotify { from, candidates } => {
                 if !self.config.policy.allow_signaling_upgrade || from == self.local {
                     return;
                 }
                 if let Some(p) = self.peers.get_mut(&from) {
-                    p.punched = true;
-                    p.last_punch = Some(now);
-                    p.info_from = Some(id);
+                    p.note_punch_notified(now, id);
                 } else {
                     return;
                 }
                 self.learn_candidates(now, from, &candidates, Some(id));
             }
-            Control::Probe { id: probe } => {
+            Frame::Probe { id: probe } => {
                 let observed = match via {
                     Via::Direct(a) => a,
                     Via::Relay(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
                 };
-                self.send_control_via(
+                self.send_frame_via(
                     now,
                     id,
                     via,
-                    &Control::ProbeReply {
+                    &Frame::ProbeReply {
                         id: probe,
                         observed,
                     },
                 );
             }
-            Control::ProbeReply {
+            Frame::ProbeReply {
                 id: probe,
                 observed,
             } => {
@@ -366,8 +380,7 @@ impl Node {
                     });
                 }
             }
-            Control::RelayRefused { peer, reason } => {
-                let target = Target::Path(Via::Relay(id));
+            Frame::RelayRefused { peer, reason } => {
                 let known = self
                     .peers
                     .get(&peer)
@@ -376,21 +389,14 @@ impl Node {
                     // Not a relay path of ours: nothing to explain or change.
                     return;
                 }
-                let refused = Reason::RelayRefused {
+                let refused = Happened::RelayRefusedUs {
                     relay: id,
                     refusal: reason,
                 };
                 if reason == RelayRefusal::RateLimited {
                     // Throttled, not refused: the path still carries what
                     // fits under the cap.
-                    self.record(
-                        now,
-                        peer,
-                        target,
-                        PathClass::Relay,
-                        AttemptOutcome::Throttled,
-                        refused,
-                    );
+                    self.explain(now, peer, refused);
                     return;
                 }
                 self.dirty.insert(peer);
@@ -401,14 +407,7 @@ impl Node {
                     path.streak = 0;
                     path.misses = self.config.timers.dead_after_misses;
                 }
-                self.record(
-                    now,
-                    peer,
-                    target,
-                    PathClass::Relay,
-                    AttemptOutcome::Refused,
-                    refused,
-                );
+                self.explain(now, peer, refused);
             }
         }
     }
@@ -427,14 +426,9 @@ impl Node {
         let allowed = self
             .peers
             .get(&id)
-            .and_then(|p| p.allow.as_ref())
+            .and_then(|p| p.allow())
             .map(|a| a.prefix);
-        let reject = match allowed {
-            None => Some(RejectReason::NotAllowlisted),
-            Some(_) if network_id != self.config.network_id => Some(RejectReason::WrongNetwork),
-            Some(configured) if configured != prefix => Some(RejectReason::PrefixMismatch),
-            Some(_) => None,
-        };
+        let reject = check_announce(allowed, &self.config.network_id, network_id, prefix);
         if let Some(reason) = reject {
             *self
                 .counters
@@ -455,28 +449,25 @@ impl Node {
                 configured_prefix: allowed,
                 network: self.config.network_id.clone(),
             };
-            self.record(
+            self.explain(
                 now,
                 id,
-                Target::Membership(via),
-                class,
-                AttemptOutcome::Refused,
-                Reason::Rejected(rejection),
+                Happened::MembershipRejected {
+                    via,
+                    class,
+                    rejection,
+                },
             );
             return false;
         }
         let Some(p) = self.peers.get_mut(&id) else {
             return false;
         };
-        match p.membership {
-            Membership::Active { seq: old, .. } if seq < old => return false,
-            Membership::Active { .. } => {
-                p.membership = Membership::Active { prefix, seq };
-                self.fast.mark_dirty();
-            }
-            _ => {
-                p.membership = Membership::Active { prefix, seq };
-                self.fast.mark_dirty();
+        match p.membership.accept(prefix, seq) {
+            Accepted::Stale => return false,
+            Accepted::Renewed => self.dataplane.mark_dirty(),
+            Accepted::New => {
+                self.dataplane.mark_dirty();
                 self.events
                     .push_back(Event::MembershipAccepted { peer: id, prefix });
             }
@@ -489,11 +480,10 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        let Membership::Active { prefix, .. } = p.membership else {
+        let Some(prefix) = p.membership.end() else {
             return;
         };
-        p.membership = Membership::Ended { prefix };
-        self.fast.mark_dirty();
+        self.dataplane.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, RouteState::Withdrawn) {
             self.events.push_back(Event::Route(intent));
         }
@@ -523,7 +513,7 @@ impl Node {
         {
             return;
         }
-        self.fast.mark_dirty();
+        self.dataplane.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, state) {
             self.events.push_back(Event::Route(intent));
         }
@@ -546,20 +536,20 @@ impl Node {
             .collect();
         for (other, candidates) in others {
             if !candidates.is_empty() {
-                self.send_control(
+                self.send_frame(
                     now,
                     id,
-                    &Control::PeerInfo {
+                    &Frame::PeerInfo {
                         peer: other,
                         candidates,
                     },
                 );
             }
             if !newcomer.is_empty() {
-                self.send_control(
+                self.send_frame(
                     now,
                     other,
-                    &Control::PeerInfo {
+                    &Frame::PeerInfo {
                         peer: id,
                         candidates: newcomer.clone(),
                     },
@@ -584,15 +574,15 @@ impl Node {
             .map(|a| (*a, false))
             .chain(candidates.reflexive.iter().map(|a| (*a, true)))
             .filter(|(a, _)| !self.is_own_address(a) && !a.ip().is_unspecified() && a.port() != 0)
-            .take(2 * control::MAX_CANDIDATES)
+            .take(2 * frame::MAX_CANDIDATES)
             .collect();
         let ready = self.wg.session_ready(&id, now);
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
         self.dirty.insert(id);
-        if from.is_some() {
-            p.info_from = from;
+        if let Some(from) = from {
+            p.set_info_from(from);
         }
         let mut added = false;
         for (addr, reflexive) in addrs {
@@ -605,7 +595,7 @@ impl Node {
             }
         }
         if !ready && self.running {
-            if p.connecting_since.is_some() {
+            if p.is_connecting() {
                 if !added {
                     return;
                 }
@@ -626,22 +616,22 @@ impl Node {
     ) {
         let both_listed = [requester, target]
             .iter()
-            .all(|x| self.peers.get(x).is_some_and(|p| p.allow.is_some()));
+            .all(|x| self.peers.get(x).is_some_and(|p| p.allow().is_some()));
         if !both_listed || !self.wg.session_ready(&target, now) || requester == target {
             return;
         }
-        if let Some(seen) = self.peers.get(&requester).and_then(|p| p.observed)
+        if let Some(seen) = self.peers.get(&requester).and_then(|p| p.observed())
             && !candidates.reflexive.contains(&seen)
             && !candidates.local.contains(&seen)
         {
             candidates.reflexive.insert(0, seen);
         }
-        candidates.local.truncate(control::MAX_CANDIDATES);
-        candidates.reflexive.truncate(control::MAX_CANDIDATES);
-        self.send_control(
+        candidates.local.truncate(frame::MAX_CANDIDATES);
+        candidates.reflexive.truncate(frame::MAX_CANDIDATES);
+        self.send_frame(
             now,
             target,
-            &Control::PunchNotify {
+            &Frame::PunchNotify {
                 from: requester,
                 candidates,
             },

@@ -338,7 +338,7 @@ pub struct PeerView {
     pub why: String,
     /// Recent path attempts and their outcomes, oldest first (at most
     /// [`MAX_ATTEMPTS`](super::explain::MAX_ATTEMPTS)).
-    pub attempts: Vec<super::explain::AttemptView>,
+    pub attempts: Vec<AttemptView>,
 }
 
 /// Structured runtime state for diagnostics (`vine snapshot`).
@@ -353,11 +353,84 @@ pub struct Snapshot {
     /// Started and not stopped.
     pub running: bool,
     /// Own endpoint candidates (local and reflexive).
-    pub candidates: crate::control::Candidates,
+    pub candidates: crate::frame::Candidates,
     /// Peers, ordered by PeerId.
     pub peers: Vec<PeerView>,
     /// Route table.
     pub routes: Vec<Route>,
     /// Node-wide counters.
     pub counters: Counters,
+}
+
+/// How an attempt turned out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Handshakes or probes were sent; no answer yet.
+    Trying,
+    /// The path answers.
+    Working,
+    /// The path replaced a worse class after a streak of answered probes.
+    Promoted,
+    /// The path took over because the preferred one stopped answering.
+    FellBack,
+    /// The path works, but a relay's rate cap dropped frames on it.
+    Throttled,
+    /// Nothing came back.
+    NoAnswer,
+    /// The other side (or our own rules) refused it.
+    Refused,
+    /// Not attempted (policy, or nothing to attempt it with).
+    NotTried,
+}
+
+impl AttemptOutcome {
+    /// Name as printed by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trying => "trying",
+            Self::Working => "working",
+            Self::Promoted => "promoted",
+            Self::FellBack => "fell back",
+            Self::Throttled => "throttled",
+            Self::NoAnswer => "no answer",
+            Self::Refused => "refused",
+            Self::NotTried => "not tried",
+        }
+    }
+
+    /// The path carried (or carries) traffic.
+    pub fn succeeded(self) -> bool {
+        matches!(
+            self,
+            Self::Working | Self::Promoted | Self::FellBack | Self::Throttled
+        )
+    }
+}
+
+/// One attempt as shown by `vine sessions --explain` and the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptView {
+    /// `udp://ip:port`, `relay:<name>`, `forward:<name>` (as a relay, the
+    /// peer's frames forwarded to that destination) or `-` (a class of path
+    /// that was not tried).
+    pub path: String,
+    /// Class of the path.
+    pub class: PathClass,
+    /// How it turned out.
+    pub outcome: AttemptOutcome,
+    /// Stable code of the reason (e.g. `filtered_by_nat`,
+    /// `relay_not_allowed_by_policy`, `prefix_mismatch`, `relay_rate_cap`).
+    pub reason_code: &'static str,
+    /// The reason, for people.
+    pub reason: String,
+    /// This path carries the peer's traffic now.
+    pub current: bool,
+    /// Milliseconds since the outcome was last seen (relative to the
+    /// snapshot).
+    pub ago_ms: u64,
+    /// Milliseconds since the outcome last changed.
+    pub since_ms: u64,
+    /// Milliseconds since the entry was created.
+    pub first_ms: u64,
 }

@@ -1,135 +1,18 @@
-//! Per-peer state: membership, candidate paths, path choice with
-//! hysteresis, and the queue of packets waiting for a session.
+//! Per-peer state: the allowlist entry, membership, the path set, the
+//! connecting / announcing / punching times, the queue of packets waiting
+//! for a session, counters and the explain record.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use super::explain::{Attempts, Target};
-use super::observe::{PathChangeReason, PathClass, PathView, PeerCounters};
-use crate::control::Candidates;
+use super::membership::Membership;
+use super::observe::{PathChangeReason, PathClass, PeerCounters};
+use super::paths::{Path, PathSet, Via};
+use crate::frame::Candidates;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
-
-/// Most direct candidate paths kept per peer.
-pub(super) const MAX_DIRECT_PATHS: usize = 8;
-
-/// How a path reaches the peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Via {
-    /// UDP straight to this address.
-    Direct(SocketAddrV4),
-    /// Wrapped in a relay frame inside the session with this relay.
-    Relay(PeerId),
-}
-
-impl fmt::Display for Via {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Direct(a) => write!(f, "udp://{a}"),
-            Self::Relay(r) => write!(f, "relay:{}", r.short()),
-        }
-    }
-}
-
-/// One candidate path.
-#[derive(Debug, Clone)]
-pub(super) struct Path {
-    pub via: Via,
-    /// Fixed when the path first works (relay paths are always `Relay`).
-    pub class: Option<PathClass>,
-    pub alive: bool,
-    pub srtt: Option<Duration>,
-    /// Consecutive unanswered probes.
-    pub misses: u32,
-    /// Consecutive answered probes.
-    pub streak: u32,
-    /// Probes in flight: (id, sent at).
-    pub outstanding: Vec<(u64, Instant)>,
-    pub next_probe: Instant,
-    /// The endpoint is a NAT mapping reported by a third party (not the
-    /// peer's own address): working means it was punched.
-    pub reflexive: bool,
-    /// Probe intervals that passed without keys (handshakes stand in for
-    /// probes) and without an answer on this path; reset when it works.
-    pub silent_rounds: u32,
-}
-
-impl Path {
-    pub fn new(via: Via, now: Instant, reflexive: bool) -> Self {
-        Self {
-            reflexive,
-            via,
-            class: matches!(via, Via::Relay(_)).then_some(PathClass::Relay),
-            alive: false,
-            srtt: None,
-            misses: 0,
-            streak: 0,
-            outstanding: Vec::new(),
-            next_probe: now,
-            silent_rounds: 0,
-        }
-    }
-
-    /// The class the path has, or will have once it works.
-    pub fn expected_class(&self) -> PathClass {
-        self.class.unwrap_or(match self.via {
-            Via::Relay(_) => PathClass::Relay,
-            Via::Direct(_) if self.reflexive => PathClass::SignalingThenDirect,
-            Via::Direct(_) => PathClass::Direct,
-        })
-    }
-
-    /// Marks the path working; a direct path's class is fixed now:
-    /// `direct` to the peer's own address, `signaling_then_direct` to a NAT
-    /// mapping a signaling peer reported.
-    pub fn mark_alive(&mut self) {
-        if self.class.is_none() {
-            self.class = Some(if self.reflexive {
-                PathClass::SignalingThenDirect
-            } else {
-                PathClass::Direct
-            });
-        }
-        self.alive = true;
-        self.misses = 0;
-        self.silent_rounds = 0;
-    }
-
-    pub fn rank(&self) -> (PathClass, Duration) {
-        (
-            self.class.unwrap_or(PathClass::Direct),
-            self.srtt.unwrap_or(Duration::from_secs(1)),
-        )
-    }
-
-    pub fn view(&self) -> PathView {
-        PathView {
-            via: self.via.to_string(),
-            class: self.class.unwrap_or(match self.via {
-                Via::Direct(_) => PathClass::Direct,
-                Via::Relay(_) => PathClass::Relay,
-            }),
-            alive: self.alive,
-            rtt_us: self
-                .srtt
-                .map(|d| d.as_micros().min(u128::from(u64::MAX)) as u64),
-            misses: self.misses,
-        }
-    }
-}
-
-/// Membership of a remote peer as this node sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Membership {
-    /// Never enrolled.
-    None,
-    /// Enrolled with this prefix.
-    Active { prefix: Ipv4Prefix, seq: u64 },
-    /// Was enrolled; withdrawn or expired.
-    Ended { prefix: Ipv4Prefix },
-}
 
 /// Allowlist entry of a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,31 +28,33 @@ pub struct AllowedPeerConfig {
 /// Everything this node tracks about one remote peer.
 #[derive(Debug)]
 pub(super) struct Peer {
+    // The components (membership, paths, the explain record) and the
+    // counters are fields of their own; the rest changes only through the
+    // methods below.
     pub id: PeerId,
-    pub allow: Option<AllowedPeerConfig>,
+    allow: Option<AllowedPeerConfig>,
     /// Configured bootstrap address, if this is a bootstrap peer.
-    pub bootstrap: Option<SocketAddrV4>,
+    bootstrap: Option<SocketAddrV4>,
     pub membership: Membership,
-    pub paths: Vec<Path>,
-    pub active: Option<usize>,
+    pub paths: PathSet,
     /// Hole punching was requested or notified for this peer.
-    pub punched: bool,
-    pub last_punch: Option<Instant>,
+    punched: bool,
+    last_punch: Option<Instant>,
     /// Who told us about this peer (used as its signaling peer).
-    pub info_from: Option<PeerId>,
-    pub queue: VecDeque<Vec<u8>>,
+    info_from: Option<PeerId>,
+    queue: VecDeque<Vec<u8>>,
     /// When the current connection attempt started.
-    pub connecting_since: Option<Instant>,
-    pub next_connect: Option<Instant>,
-    pub session_up_at: Option<Instant>,
-    pub next_announce: Option<Instant>,
-    pub announce_seq: u64,
-    pub last_rx: Option<Instant>,
-    pub last_data: Option<Instant>,
+    connecting_since: Option<Instant>,
+    next_connect: Option<Instant>,
+    session_up_at: Option<Instant>,
+    next_announce: Option<Instant>,
+    announce_seq: u64,
+    last_rx: Option<Instant>,
+    last_data: Option<Instant>,
     /// Candidates it announced.
-    pub announced: Candidates,
+    announced: Candidates,
     /// Address its direct datagrams come from, as we see it.
-    pub observed: Option<SocketAddrV4>,
+    observed: Option<SocketAddrV4>,
     pub counters: PeerCounters,
     /// Recent path attempts and their outcomes (`vine sessions --explain`).
     pub attempts: Attempts,
@@ -181,9 +66,8 @@ impl Peer {
             id,
             allow: None,
             bootstrap: None,
-            membership: Membership::None,
-            paths: Vec::new(),
-            active: None,
+            membership: Membership::default(),
+            paths: PathSet::default(),
             punched: false,
             last_punch: None,
             info_from: None,
@@ -202,15 +86,202 @@ impl Peer {
         }
     }
 
+    pub fn allow(&self) -> Option<&AllowedPeerConfig> {
+        self.allow.as_ref()
+    }
+
+    pub fn set_allow(&mut self, allow: AllowedPeerConfig) {
+        self.allow = Some(allow);
+    }
+
+    /// Configured bootstrap address, if this is a bootstrap peer.
+    pub fn bootstrap(&self) -> Option<SocketAddrV4> {
+        self.bootstrap
+    }
+
+    pub fn set_bootstrap(&mut self, addr: SocketAddrV4) {
+        self.bootstrap = Some(addr);
+    }
+
+    /// Whether `addr` is one the peer owns (configured or announced as
+    /// local), not a NAT mapping of it.
+    pub fn owns_address(&self, addr: SocketAddrV4) -> bool {
+        self.bootstrap == Some(addr) || self.announced.local.contains(&addr)
+    }
+
+    /// Candidates it announced.
+    pub fn set_announced(&mut self, candidates: Candidates) {
+        self.announced = candidates;
+    }
+
+    /// Address its direct datagrams come from, as we see it.
+    pub fn observed(&self) -> Option<SocketAddrV4> {
+        self.observed
+    }
+
+    /// Authenticated traffic came from it over `via`.
+    pub fn heard(&mut self, now: Instant, via: Via) {
+        self.last_rx = Some(now);
+        if let Via::Direct(addr) = via {
+            self.observed = Some(addr);
+        }
+    }
+
+    /// Whether its membership timed out (nothing heard for `timeout`);
+    /// if so, the silence is consumed.
+    pub fn take_expired(&mut self, now: Instant, timeout: Duration) -> bool {
+        if self.last_rx.is_some_and(|r| r + timeout <= now) {
+            self.last_rx = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Data went to or came from it (it counts as busy).
+    pub fn touch_data(&mut self, now: Instant) {
+        self.last_data = Some(now);
+    }
+
+    /// Who told us about this peer (used as its signaling peer).
+    pub fn info_from(&self) -> Option<PeerId> {
+        self.info_from
+    }
+
+    pub fn set_info_from(&mut self, from: PeerId) {
+        self.info_from = Some(from);
+    }
+
+    /// Hole punching was requested or notified for this peer.
+    pub fn punched(&self) -> bool {
+        self.punched
+    }
+
+    pub fn mark_punched(&mut self) {
+        self.punched = true;
+    }
+
+    /// A punch was requested (or could not be): the next waits a full
+    /// interval.
+    pub fn note_punch_attempt(&mut self, now: Instant) {
+        self.last_punch = Some(now);
+    }
+
+    /// `by` told us this peer is punching towards us.
+    pub fn note_punch_notified(&mut self, now: Instant, by: PeerId) {
+        self.punched = true;
+        self.last_punch = Some(now);
+        self.info_from = Some(by);
+    }
+
+    /// When hole punching should be requested, given the direct attempts
+    /// run `delay` alone and requests are `interval` apart (the caller
+    /// checks policy and candidates).
+    pub fn punch_at(&self, delay: Duration, interval: Duration) -> Option<Instant> {
+        let started = self.connecting_since.or(self.session_up_at)?;
+        let mut at = started + delay;
+        if let Some(last) = self.last_punch {
+            at = at.max(last + interval);
+        }
+        Some(at)
+    }
+
+    /// The earliest of its own timers: connecting, announcing, expiry.
+    pub fn next_timer(&self, membership_timeout: Duration) -> [Option<Instant>; 3] {
+        [
+            self.next_connect,
+            self.next_announce,
+            self.last_rx.map(|r| r + membership_timeout),
+        ]
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn queue_is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Queues a packet until the session is up.
+    pub fn enqueue(&mut self, packet: Vec<u8>) {
+        self.queue.push_back(packet);
+    }
+
+    /// Takes every queued packet, oldest first.
+    pub fn take_queue(&mut self) -> Vec<Vec<u8>> {
+        self.queue.drain(..).collect()
+    }
+
+    /// Whether a connection attempt is running.
+    pub fn is_connecting(&self) -> bool {
+        self.connecting_since.is_some()
+    }
+
+    /// Whether the session came up (and has not failed since).
+    pub fn session_is_up(&self) -> bool {
+        self.session_up_at.is_some()
+    }
+
+    /// A connection attempt starts now (or goes on).
+    pub fn start_connecting(&mut self, now: Instant) {
+        if self.connecting_since.is_none() {
+            self.connecting_since = Some(now);
+        }
+        self.next_connect = None;
+    }
+
+    /// Whether the reconnect timer is due; if so it is consumed.
+    pub fn take_connect_due(&mut self, now: Instant) -> bool {
+        if self.next_connect.is_some_and(|at| at <= now) {
+            self.next_connect = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The session came up: connecting ends, announce at once.
+    pub fn mark_session_up(&mut self, now: Instant) {
+        self.session_up_at = Some(now);
+        self.connecting_since = None;
+        self.next_connect = None;
+        self.next_announce = Some(now);
+    }
+
+    /// Session setup failed: retry after `reconnect_after`; returns how
+    /// many queued packets were dropped.
+    pub fn mark_session_failed(&mut self, now: Instant, reconnect_after: Duration) -> usize {
+        self.connecting_since = None;
+        self.session_up_at = None;
+        self.next_connect = Some(now + reconnect_after);
+        let dropped = self.queue.len();
+        self.queue.clear();
+        dropped
+    }
+
+    /// Whether an announce is due (`ready`: the session has keys; without
+    /// them the announce waits for the session), rescheduling the next one
+    /// `interval` later; returns that and the announce sequence number.
+    pub fn announce_due(&mut self, now: Instant, ready: bool, interval: Duration) -> (bool, u64) {
+        if !ready && self.next_announce.is_some_and(|at| at <= now) {
+            // Announced again when the session is back up.
+            self.next_announce = None;
+        }
+        let announce = ready && self.next_announce.is_some_and(|at| at <= now);
+        if announce {
+            self.next_announce = Some(now + interval);
+            self.announce_seq += 1;
+        }
+        (announce, self.announce_seq)
+    }
+
     pub fn relay_capable(&self) -> bool {
         self.allow.as_ref().is_some_and(|a| a.relay_capable)
     }
 
     pub fn enrolled_prefix(&self) -> Option<Ipv4Prefix> {
-        match self.membership {
-            Membership::Active { prefix, .. } => Some(prefix),
-            _ => None,
-        }
+        self.membership.prefix()
     }
 
     /// Index of the path with `via`, creating it (as the peer's own
@@ -219,41 +290,19 @@ impl Peer {
         self.path_index_with(via, now, false)
     }
 
-    /// Like [`Peer::path_index`]; a new path is marked `reflexive` as given.
+    /// Like [`Peer::path_index`]; a new path is marked `reflexive` as given
+    /// (and recorded as an attempt).
     pub fn path_index_with(&mut self, via: Via, now: Instant, reflexive: bool) -> Option<usize> {
-        if let Some(i) = self.paths.iter().position(|p| p.via == via) {
-            return Some(i);
-        }
-        if matches!(via, Via::Direct(_))
-            && self
-                .paths
-                .iter()
-                .filter(|p| matches!(p.via, Via::Direct(_)))
-                .count()
-                >= MAX_DIRECT_PATHS
-        {
-            // Replace the oldest dead direct path that is not active.
-            let victim = self.paths.iter().enumerate().position(|(i, p)| {
-                matches!(p.via, Via::Direct(_)) && !p.alive && Some(i) != self.active
-            })?;
-            self.paths[victim] = Path::new(via, now, reflexive);
+        let (i, new) = self.paths.index_with(via, now, reflexive)?;
+        if new {
             self.attempts
-                .begin(now, Target::Path(via), self.paths[victim].expected_class());
-            return Some(victim);
+                .begin(now, Target::Path(via), self.paths[i].expected_class());
         }
-        let path = Path::new(via, now, reflexive);
-        self.attempts
-            .begin(now, Target::Path(via), path.expected_class());
-        self.paths.push(path);
-        Some(self.paths.len() - 1)
+        Some(i)
     }
 
     pub fn active_path(&self) -> Option<&Path> {
-        self.active.and_then(|i| self.paths.get(i))
-    }
-
-    pub fn active_class(&self) -> Option<PathClass> {
-        self.active_path().and_then(|p| p.class)
+        self.paths.active()
     }
 
     /// Candidates to share with others: what it announced, plus the
@@ -266,7 +315,7 @@ impl Peer {
                 reflexive.push(*a);
             }
         }
-        reflexive.truncate(crate::control::MAX_CANDIDATES);
+        reflexive.truncate(crate::frame::MAX_CANDIDATES);
         Candidates { local, reflexive }
     }
 
@@ -281,44 +330,11 @@ impl Peer {
             || !self.queue.is_empty()
     }
 
-    /// Re-evaluates the preferred path. Returns (from, to, reason) when it
-    /// changed. `promote_streak` answered probes in a row are needed before
-    /// a better class replaces a working one (hysteresis).
+    /// Re-evaluates the preferred path ([`PathSet::select`]).
     pub fn select(
         &mut self,
         promote_streak: u32,
     ) -> Option<(Option<PathClass>, Option<PathClass>, PathChangeReason)> {
-        let best = self
-            .paths
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.alive)
-            .min_by_key(|(_, p)| p.rank())
-            .map(|(i, _)| i);
-        let current = self
-            .active
-            .filter(|&i| self.paths.get(i).is_some_and(|p| p.alive));
-        let from = self.active_class();
-        let (next, reason) = match (self.active, current, best) {
-            (None, _, Some(b)) => (Some(b), PathChangeReason::PathUp),
-            (None, _, None) => return None,
-            (Some(_), None, Some(b)) => (Some(b), PathChangeReason::PreferredPathDead),
-            (Some(_), None, None) => (None, PathChangeReason::AllPathsDead),
-            (Some(c), Some(_), Some(b)) => {
-                let better = self.paths[b].rank().0 < self.paths[c].rank().0;
-                if better && self.paths[b].streak >= promote_streak {
-                    (Some(b), PathChangeReason::Promoted)
-                } else {
-                    return None;
-                }
-            }
-            (Some(_), Some(_), None) => return None,
-        };
-        if next == self.active {
-            return None;
-        }
-        self.active = next;
-        let to = self.active_class();
-        Some((from, to, reason))
+        self.paths.select(promote_streak)
     }
 }

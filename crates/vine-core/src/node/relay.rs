@@ -15,11 +15,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::Node;
-use super::explain::{AttemptOutcome, Reason, Target};
-use super::observe::{DropReason, PathClass};
-use super::peer::Via;
-use crate::control::{self, Control, RelayDirection, RelayRefusal};
 use crate::peer_id::PeerId;
 
 /// Least time between two refusal notices for one pair.
@@ -140,145 +135,46 @@ impl RelayState {
     pub(super) fn counters(&self) -> Vec<RelayPairCounters> {
         self.pairs.values().map(|p| p.counters.clone()).collect()
     }
-}
 
-impl Node {
-    /// A relay frame from `from` asking us to forward `datagram` to `dest`.
-    pub(super) fn relay_forward(
+    /// Takes `len` bytes from the pair's rate cap of `limit_kbps`; false
+    /// when the cap refuses the frame.
+    pub(super) fn admit(
         &mut self,
         now: Instant,
         from: PeerId,
         dest: PeerId,
-        datagram: &[u8],
-    ) {
-        let listed = |id: &PeerId| self.peers.get(id).is_some_and(|p| p.allow.is_some());
-        let both_listed = listed(&from) && listed(&dest);
-        if from == dest {
-            // Reflection: never sent back, never answered.
-            self.drop_packet(Some(from), DropReason::RelayRefused);
-            self.record(
-                now,
-                from,
-                Target::Forward(dest),
-                PathClass::Relay,
-                AttemptOutcome::Refused,
-                Reason::Reflection,
-            );
-            return;
-        }
-        let limit = self.config.policy.relay_rate_limit_kbps;
-        let refusal = if !self.config.relay_enabled {
-            Some(RelayRefusal::NotARelay)
-        } else if !both_listed {
-            Some(RelayRefusal::NotAllowlisted)
-        } else if !self.wg.session_ready(&dest, now)
-            || !self
-                .peers
-                .get(&dest)
-                .and_then(|p| p.active_path())
-                .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)))
-        {
-            Some(RelayRefusal::DestinationUnreachable)
-        } else if limit > 0 {
-            let pair = self.pair(from, dest);
-            let bucket = pair
-                .bucket
-                .get_or_insert_with(|| TokenBucket::for_kbps(limit, now));
-            (!bucket.take(now, datagram.len(), SMALL_FRAME, SMALL_RESERVE))
-                .then_some(RelayRefusal::RateLimited)
-        } else {
-            None
-        };
-        if let Some(reason) = refusal {
-            self.refuse_relay(now, from, dest, reason, both_listed);
-            return;
-        }
-        let mut frame = Vec::with_capacity(datagram.len() + control::RELAY_HEADER_LEN);
-        control::encode_relay(RelayDirection::Deliver, &from, datagram, &mut frame);
-        let mut out = Vec::with_capacity(frame.len() + 32);
-        if self.wg.encrypt(now, &dest, &frame, &mut out).is_err() {
-            return;
-        }
-        let via = self
-            .peers
-            .get(&dest)
-            .and_then(|p| p.active_path())
-            .map(|p| p.via);
-        let Some(via) = via else {
-            return;
-        };
-        if !self.send_via(now, dest, via, &out) {
-            return;
-        }
-        self.counters.relayed_for_others += 1;
+        limit_kbps: u32,
+        len: usize,
+    ) -> bool {
+        let bucket = self
+            .pair(from, dest)
+            .bucket
+            .get_or_insert_with(|| TokenBucket::for_kbps(limit_kbps, now));
+        bucket.take(now, len, SMALL_FRAME, SMALL_RESERVE)
+    }
+
+    /// Counts a forwarded frame of `len` bytes.
+    pub(super) fn count_forwarded(&mut self, from: PeerId, dest: PeerId, len: usize) {
         let pair = self.pair(from, dest);
         pair.counters.frames += 1;
-        pair.counters.bytes += datagram.len() as u64;
-        // Say "forwarding" once, and again only after a rate-cap episode
-        // has been quiet for a while.
-        let target = Target::Forward(dest);
-        let recent_cap = self.peers.get(&from).is_some_and(|p| {
-            p.attempts.outcome(target) == Some(AttemptOutcome::Throttled)
-                && p.attempts
-                    .last_seen(target)
-                    .is_some_and(|t| now.saturating_duration_since(t) < 5 * NOTICE_INTERVAL)
-        });
-        let known = self
-            .peers
-            .get(&from)
-            .and_then(|p| p.attempts.outcome(target))
-            == Some(AttemptOutcome::Working);
-        if !known && !recent_cap {
-            self.record(
-                now,
-                from,
-                target,
-                PathClass::Relay,
-                AttemptOutcome::Working,
-                Reason::Forwarding { to: dest },
-            );
-        }
+        pair.counters.bytes += len as u64;
     }
 
-    fn pair(&mut self, from: PeerId, dest: PeerId) -> &mut Pair {
-        self.relay
-            .pairs
-            .entry((from, dest))
-            .or_insert_with(|| Pair {
-                counters: RelayPairCounters {
-                    source: from,
-                    destination: dest,
-                    frames: 0,
-                    bytes: 0,
-                    rate_limited: 0,
-                    refused: 0,
-                },
-                bucket: None,
-                last_notice: None,
-            })
-    }
-
-    fn refuse_relay(
+    /// Counts a refused frame (`capped`: by the rate cap) and says whether
+    /// a refusal notice is due: at most one per [`NOTICE_INTERVAL`] per
+    /// pair, or per source for a pair that is not allowlisted.
+    pub(super) fn count_refused(
         &mut self,
         now: Instant,
         from: PeerId,
         dest: PeerId,
-        reason: RelayRefusal,
+        capped: bool,
         both_listed: bool,
-    ) {
-        let capped = reason == RelayRefusal::RateLimited;
-        self.drop_packet(
-            Some(from),
-            if capped {
-                DropReason::RelayRateLimited
-            } else {
-                DropReason::RelayRefused
-            },
-        );
+    ) -> bool {
         let due = |last: Option<Instant>| {
             last.is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_INTERVAL)
         };
-        let notify = if both_listed {
+        if both_listed {
             let pair = self.pair(from, dest);
             if capped {
                 pair.counters.rate_limited += 1;
@@ -291,32 +187,32 @@ impl Node {
             }
             notify
         } else {
-            let notify = due(self.relay.strangers.get(&from).copied());
+            let notify = due(self.strangers.get(&from).copied());
             if notify {
-                self.relay.strangers.insert(from, now);
+                self.strangers.insert(from, now);
             }
             notify
-        };
-        self.record(
-            now,
-            from,
-            Target::Forward(dest),
-            PathClass::Relay,
-            if capped {
-                AttemptOutcome::Throttled
-            } else {
-                AttemptOutcome::Refused
-            },
-            Reason::ForwardRefused {
-                to: dest,
-                refusal: reason,
-            },
-        );
-        if notify {
-            self.send_control(now, from, &Control::RelayRefused { peer: dest, reason });
         }
     }
+
+    /// The entry of the pair (`from`, `dest`), created empty if new.
+    fn pair(&mut self, from: PeerId, dest: PeerId) -> &mut Pair {
+        self.pairs.entry((from, dest)).or_insert_with(|| Pair {
+            counters: RelayPairCounters {
+                source: from,
+                destination: dest,
+                frames: 0,
+                bytes: 0,
+                rate_limited: 0,
+                refused: 0,
+            },
+            bucket: None,
+            last_notice: None,
+        })
+    }
 }
+
+mod forward;
 
 #[cfg(test)]
 mod tests {

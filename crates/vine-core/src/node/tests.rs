@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::*;
-use crate::config;
+use crate::config::{self, Config};
 
 fn text(peer: &PeerId, address: &str, bootstrap: &str) -> String {
     format!(
@@ -332,12 +332,7 @@ impl RelayPair {
     /// a asks r to forward a datagram to `dest`; returns what r sends.
     fn forward(&mut self, dest: PeerId) -> Vec<Transmit> {
         let mut frame = Vec::new();
-        control::encode_relay(
-            control::RelayDirection::Forward,
-            &dest,
-            &[4; 64],
-            &mut frame,
-        );
+        frame::encode_relay(frame::RelayDirection::Forward, &dest, &[4; 64], &mut frame);
         let mut out = Vec::new();
         let r = self.r.peer_id();
         self.a

@@ -1,12 +1,16 @@
-//! Connecting, hole-punch requests, probes, timers and path re-evaluation.
+//! The node's timed work: connecting and handshakes, hole-punch requests,
+//! probes and their loss, membership expiry and session failure
+//! (`handle_timeout`), and re-evaluating changed peers' paths, routes and
+//! queues (`after_change`).
 
 use std::time::Instant;
 
 use super::Node;
-use super::explain::{AttemptOutcome, Reason, Target};
-use super::observe::{DropReason, Event, PathChangeReason, PathClass, WithdrawReason};
-use super::peer::{Peer, Via};
-use crate::control::Control;
+use super::explain::{Happened, Target};
+use super::observe::{AttemptOutcome, DropReason, Event, PathChangeReason, WithdrawReason};
+use super::paths::Via;
+use super::peer::Peer;
+use crate::frame::Frame;
 use crate::peer_id::PeerId;
 use crate::wg::TimerEvent;
 
@@ -22,10 +26,7 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        if p.connecting_since.is_none() {
-            p.connecting_since = Some(now);
-        }
-        p.next_connect = None;
+        p.start_connecting(now);
         self.send_handshake(now, id);
     }
 
@@ -74,7 +75,7 @@ impl Node {
             let Some(p) = self.peers.get(&id) else {
                 return;
             };
-            p.info_from
+            p.info_from()
                 .filter(|s| self.wg.session_ready(s, now))
                 .or_else(|| {
                     self.config
@@ -87,32 +88,25 @@ impl Node {
         if let Some(p) = self.peers.get_mut(&id) {
             // Even without a signaling peer, wait a full interval before
             // trying again.
-            p.last_punch = Some(now);
+            p.note_punch_attempt(now);
         }
         let Some(signaling) = signaling else {
-            self.record(
-                now,
-                id,
-                Target::Class(PathClass::SignalingThenDirect),
-                PathClass::SignalingThenDirect,
-                AttemptOutcome::NotTried,
-                Reason::NoSignalingPeer,
-            );
+            self.explain(now, id, Happened::NoSignalingPeer);
             return;
         };
         let candidates = self.own_candidates();
         if let Some(p) = self.peers.get_mut(&id) {
-            p.punched = true;
+            p.mark_punched();
             for path in &mut p.paths {
                 if matches!(path.via, Via::Direct(_)) && !path.alive {
                     path.next_probe = now;
                 }
             }
         }
-        self.send_control(
+        self.send_frame(
             now,
             signaling,
-            &Control::PunchRequest {
+            &Frame::PunchRequest {
                 target: id,
                 candidates,
             },
@@ -123,24 +117,7 @@ impl Node {
     }
 
     pub(super) fn needs_punch_at(&self, p: &Peer) -> Option<Instant> {
-        if !self.config.policy.allow_signaling_upgrade {
-            return None;
-        }
-        let has_direct_candidate = p.paths.iter().any(|x| matches!(x.via, Via::Direct(_)));
-        let direct_alive = p
-            .paths
-            .iter()
-            .any(|x| x.alive && matches!(x.via, Via::Direct(_)));
-        if !has_direct_candidate || direct_alive || p.bootstrap.is_some() {
-            return None;
-        }
-        let t = &self.config.timers;
-        let started = p.connecting_since.or(p.session_up_at)?;
-        let mut at = started + t.punch_delay;
-        if let Some(last) = p.last_punch {
-            at = at.max(last + t.punch_interval);
-        }
-        Some(at)
+        self.peers.rules().punch_at(p)
     }
 
     /// Timers fired (call when [`Node::poll_timeout`] is reached).
@@ -148,7 +125,7 @@ impl Node {
         if !self.running {
             return;
         }
-        self.absorb_activity(now);
+        self.dataplane.absorb_activity(now, &mut self.peers);
         for (id, event) in self.wg.handle_timeout(now) {
             match event {
                 TimerEvent::HandshakeRetry | TimerEvent::RekeyNeeded => {
@@ -169,13 +146,11 @@ impl Node {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
             };
-            if p.next_connect.is_some_and(|at| at <= now) {
-                p.next_connect = None;
+            if p.take_connect_due(now) {
                 self.connect(now, id);
                 continue;
             }
-            if p.last_rx.is_some_and(|r| r + t.membership_timeout <= now) {
-                p.last_rx = None;
+            if p.take_expired(now, t.membership_timeout) {
                 let mut expired = Vec::new();
                 for path in &mut p.paths {
                     if path.alive {
@@ -184,13 +159,12 @@ impl Node {
                     path.alive = false;
                 }
                 for (via, class) in expired {
-                    self.record(
+                    self.explain(
                         now,
                         id,
-                        Target::Path(via),
-                        class,
-                        AttemptOutcome::NoAnswer,
-                        Reason::Expired {
+                        Happened::PathExpired {
+                            via,
+                            class,
                             secs: t.membership_timeout.as_secs(),
                         },
                     );
@@ -200,7 +174,7 @@ impl Node {
             }
             let busy = p.busy(now);
             let mut lost = Vec::new();
-            let active = p.active;
+            let active = p.paths.active_index();
             let mut probes = Vec::new();
             // Paths that just crossed into "no answer": (via, probes lost).
             let mut silent = Vec::new();
@@ -246,16 +220,7 @@ impl Node {
                     probes.push(path.via);
                 }
             }
-            if !ready && p.next_announce.is_some_and(|at| at <= now) {
-                // Announced again when the session is back up.
-                p.next_announce = None;
-            }
-            let announce = ready && p.next_announce.is_some_and(|at| at <= now);
-            if announce {
-                p.next_announce = Some(now + t.announce_interval);
-                p.announce_seq += 1;
-            }
-            let seq = p.announce_seq;
+            let (announce, seq) = p.announce_due(now, ready, t.announce_interval);
             for probe in lost {
                 if self.user_probes.remove(&probe) {
                     self.events.push_back(Event::ProbeLost { peer: id, probe });
@@ -275,16 +240,16 @@ impl Node {
                 {
                     path.outstanding.push((probe, now));
                 }
-                self.send_control_via(now, id, via, &Control::Probe { id: probe });
+                self.send_frame_via(now, id, via, &Frame::Probe { id: probe });
             }
             if announce {
-                let msg = Control::Announce {
+                let msg = Frame::Announce {
                     network_id: self.config.network_id.clone(),
                     prefix: self.config.prefix,
                     candidates: self.own_candidates(),
                     seq,
                 };
-                self.send_control(now, id, &msg);
+                self.send_frame(now, id, &msg);
             }
         }
         self.after_change(now);
@@ -297,16 +262,12 @@ impl Node {
             return;
         };
         p.counters.session_failures += 1;
-        p.connecting_since = None;
-        p.session_up_at = None;
-        p.next_connect = Some(now + t.reconnect_after);
         for path in &mut p.paths {
             path.alive = false;
             path.outstanding.clear();
         }
-        let dropped = p.queue.len();
-        p.queue.clear();
-        let bootstrap = p.bootstrap;
+        let dropped = p.mark_session_failed(now, t.reconnect_after);
+        let bootstrap = p.bootstrap();
         let unanswered: Vec<_> = p
             .paths
             .iter()
@@ -318,14 +279,7 @@ impl Node {
             .map(|x| (x.via, x.expected_class()))
             .collect();
         for (via, class) in unanswered {
-            self.record(
-                now,
-                id,
-                Target::Path(via),
-                class,
-                AttemptOutcome::NoAnswer,
-                Reason::SessionFailed,
-            );
+            self.explain(now, id, Happened::SessionFailed { via, class });
         }
         self.note_alternatives(now, id);
         for _ in 0..dropped {
@@ -352,34 +306,29 @@ impl Node {
                 if let Some((via, class)) = new {
                     let worse = matches!((from, to), (Some(f), Some(t)) if t > f);
                     let noted = match reason {
-                        PathChangeReason::Promoted => Some((
-                            AttemptOutcome::Promoted,
-                            Reason::PromotedOver {
-                                from,
-                                streak: promote,
-                            },
-                        )),
-                        PathChangeReason::PreferredPathDead => Some((
-                            if worse {
-                                AttemptOutcome::FellBack
-                            } else {
-                                AttemptOutcome::Working
-                            },
-                            Reason::TookOver {
-                                from,
-                                via: old.map(|v| self.via_name(v)),
-                            },
-                        )),
+                        PathChangeReason::Promoted => Some(Happened::Promoted {
+                            via,
+                            class,
+                            from,
+                            streak: promote,
+                        }),
+                        PathChangeReason::PreferredPathDead => Some(Happened::TookOver {
+                            via,
+                            class,
+                            from,
+                            old: old.map(|v| self.via_name(v)),
+                            worse,
+                        }),
                         PathChangeReason::PathUp | PathChangeReason::AllPathsDead => None,
                     };
-                    if let Some((outcome, why)) = noted {
-                        self.record(now, id, Target::Path(via), class, outcome, why);
+                    if let Some(what) = noted {
+                        self.explain(now, id, what);
                     }
                 }
                 let Some(p) = self.peers.get_mut(&id) else {
                     continue;
                 };
-                self.fast.mark_dirty();
+                self.dataplane.mark_dirty();
                 let worse = match (from, to) {
                     (Some(f), Some(t)) => t > f,
                     _ => false,
@@ -402,12 +351,12 @@ impl Node {
                 && self
                     .peers
                     .get(&id)
-                    .is_some_and(|p| p.active.is_some() && !p.queue.is_empty());
+                    .is_some_and(|p| p.paths.active_index().is_some() && !p.queue_is_empty());
             if flush {
                 let queued: Vec<Vec<u8>> = self
                     .peers
                     .get_mut(&id)
-                    .map(|p| p.queue.drain(..).collect())
+                    .map(|p| p.take_queue())
                     .unwrap_or_default();
                 for packet in queued {
                     self.send_data(now, id, &packet);
@@ -415,5 +364,6 @@ impl Node {
             }
         }
         self.publish_data_plane(now);
+        self.peers.refresh();
     }
 }

@@ -1,21 +1,23 @@
-//! Framing inside an encrypted session, and the control protocol.
+//! What travels inside an encrypted session: the plaintext kinds, and the
+//! peer frames (announce, withdraw, candidates, punching, probes, relay
+//! refusals) that nodes exchange with each other.
 //!
 //! Every datagram between two vine nodes is a WireGuard-protocol message
 //! ([`crate::wg`]). The *plaintext* of a transport message is one of:
 //!
-//! | first byte | frame | carried |
+//! | first byte | kind | carried |
 //! |---|---|---|
 //! | (empty) | keepalive | nothing |
-//! | `0x40`–`0x4f` | [`Frame::Data`] | one IPv4 packet for the TUN device |
-//! | `0xc1` | [`Frame::Control`] | one [`Control`] message (version byte, type byte, body) |
-//! | `0xc2` | [`Frame::Relay`] | a direction byte, a peer id and a whole WireGuard datagram of *another* session |
+//! | `0x40`–`0x4f` | [`Plaintext::Data`] | one IPv4 packet for the TUN device |
+//! | `0xc1` | [`Plaintext::Frame`] | one peer [`Frame`] (version byte, type byte, body) |
+//! | `0xc2` | [`Plaintext::Relay`] | a direction byte, a peer id and a whole WireGuard datagram of *another* session |
 //!
 //! IPv4 packets always start with `0x4_`, so the three kinds cannot be
 //! confused. The WireGuard protocol pads plaintexts with zeros to a multiple
-//! of 16 bytes, so every frame is self-delimiting: a data frame by the IPv4
-//! total length, a control message by its fields, a relay frame by an
-//! explicit length; up to 15 zero bytes of padding may follow. Control messages are only ever read from inside an
-//! authenticated session: the session tells who sent them.
+//! of 16 bytes, so every plaintext is self-delimiting: a data packet by the IPv4
+//! total length, a peer frame by its fields, a relay frame by an
+//! explicit length; up to 15 zero bytes of padding may follow. Peer frames
+//! are only ever read from inside an authenticated session: the session tells who sent them.
 //!
 //! A relay frame sent *to* a relay ([`RelayDirection::Forward`]) names the
 //! destination; the frame the relay sends on ([`RelayDirection::Deliver`])
@@ -32,10 +34,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 
-/// Control protocol version this node speaks.
-pub const CONTROL_VERSION: u8 = 1;
-/// First byte of a control frame.
-pub const TAG_CONTROL: u8 = 0xc1;
+/// Frame protocol version this node speaks.
+pub const FRAME_VERSION: u8 = 1;
+/// First byte of a peer frame.
+pub const TAG_FRAME: u8 = 0xc1;
 /// First byte of a relay frame.
 pub const TAG_RELAY: u8 = 0xc2;
 /// Most endpoint candidates one message carries.
@@ -43,15 +45,15 @@ pub const MAX_CANDIDATES: usize = 16;
 /// Longest network id on the wire (matches config validation).
 pub const MAX_NETWORK_ID: usize = 64;
 
-/// A decoded plaintext frame.
+/// A decoded session plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame<'a> {
+pub enum Plaintext<'a> {
     /// Empty plaintext.
     Keepalive,
     /// An IPv4 packet.
     Data(&'a [u8]),
-    /// A control message.
-    Control(Control),
+    /// A peer frame.
+    Frame(Frame),
     /// A relayed datagram.
     Relay {
         /// Forward (to a relay) or deliver (from a relay).
@@ -125,9 +127,9 @@ impl Candidates {
     }
 }
 
-/// A control message.
+/// A peer frame: a message between two nodes inside their session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Control {
+pub enum Frame {
     /// "I am a member of `network_id` and own `prefix`; reach me at these
     /// endpoints." Sent when a session comes up and periodically.
     Announce {
@@ -196,11 +198,11 @@ pub enum DecodeError {
     /// The first byte is not a known frame tag.
     #[error("unknown frame tag {0:#04x}")]
     UnknownTag(u8),
-    /// A control message from a different protocol version.
-    #[error("control protocol version {0} is not supported (this node speaks {CONTROL_VERSION})")]
+    /// A peer frame from a different protocol version.
+    #[error("peer frame protocol version {0} is not supported (this node speaks {FRAME_VERSION})")]
     Version(u8),
-    /// Unknown control message type.
-    #[error("unknown control message type {0}")]
+    /// Unknown peer frame type.
+    #[error("unknown peer frame type {0}")]
     UnknownType(u8),
     /// The frame ends early.
     #[error("frame is truncated")]
@@ -214,9 +216,9 @@ pub enum DecodeError {
 }
 
 /// Classifies and decodes a decrypted plaintext.
-pub fn decode(plaintext: &[u8]) -> Result<Frame<'_>, DecodeError> {
+pub fn decode(plaintext: &[u8]) -> Result<Plaintext<'_>, DecodeError> {
     let Some(&tag) = plaintext.first() else {
-        return Ok(Frame::Keepalive);
+        return Ok(Plaintext::Keepalive);
     };
     match tag {
         0x40..=0x4f => {
@@ -227,9 +229,9 @@ pub fn decode(plaintext: &[u8]) -> Result<Frame<'_>, DecodeError> {
             };
             let packet = plaintext.get(..total).ok_or(DecodeError::Truncated)?;
             check_padding(&plaintext[total..])?;
-            Ok(Frame::Data(packet))
+            Ok(Plaintext::Data(packet))
         }
-        TAG_CONTROL => decode_control(plaintext).map(Frame::Control),
+        TAG_FRAME => decode_frame(plaintext).map(Plaintext::Frame),
         TAG_RELAY => {
             let mut r = Reader(&plaintext[1..]);
             let direction = match r.u8()? {
@@ -244,7 +246,7 @@ pub fn decode(plaintext: &[u8]) -> Result<Frame<'_>, DecodeError> {
             }
             let datagram = r.take(len)?;
             check_padding(r.0)?;
-            Ok(Frame::Relay {
+            Ok(Plaintext::Relay {
                 direction,
                 peer,
                 datagram,
@@ -290,42 +292,42 @@ pub fn encode_relay_header(
     out.extend_from_slice(&(len.min(usize::from(u16::MAX)) as u16).to_be_bytes());
 }
 
-fn decode_control(bytes: &[u8]) -> Result<Control, DecodeError> {
+fn decode_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
     let mut r = Reader(bytes.get(1..).ok_or(DecodeError::Truncated)?);
     let version = r.u8()?;
-    if version != CONTROL_VERSION {
+    if version != FRAME_VERSION {
         return Err(DecodeError::Version(version));
     }
     let kind = r.u8()?;
     let msg = match kind {
-        1 => Control::Announce {
+        1 => Frame::Announce {
             network_id: r.network_id()?,
             prefix: r.prefix()?,
             candidates: r.candidates()?,
             seq: r.u64()?,
         },
-        2 => Control::Withdraw {
+        2 => Frame::Withdraw {
             network_id: r.network_id()?,
             prefix: r.prefix()?,
         },
-        3 => Control::PeerInfo {
+        3 => Frame::PeerInfo {
             peer: r.peer()?,
             candidates: r.candidates()?,
         },
-        4 => Control::PunchRequest {
+        4 => Frame::PunchRequest {
             target: r.peer()?,
             candidates: r.candidates()?,
         },
-        5 => Control::PunchNotify {
+        5 => Frame::PunchNotify {
             from: r.peer()?,
             candidates: r.candidates()?,
         },
-        6 => Control::Probe { id: r.u64()? },
-        7 => Control::ProbeReply {
+        6 => Frame::Probe { id: r.u64()? },
+        7 => Frame::ProbeReply {
             id: r.u64()?,
             observed: r.addr()?,
         },
-        8 => Control::RelayRefused {
+        8 => Frame::RelayRefused {
             peer: r.peer()?,
             reason: RelayRefusal::from_byte(r.u8()?)
                 .ok_or(DecodeError::Invalid("refusal reason"))?,
@@ -336,11 +338,11 @@ fn decode_control(bytes: &[u8]) -> Result<Control, DecodeError> {
     Ok(msg)
 }
 
-impl Control {
-    /// Encodes as a control frame (tag, version, type, body) appended to `out`.
+impl Frame {
+    /// Encodes as a peer frame (tag, version, type, body) appended to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.push(TAG_CONTROL);
-        out.push(CONTROL_VERSION);
+        out.push(TAG_FRAME);
+        out.push(FRAME_VERSION);
         match self {
             Self::Announce {
                 network_id,
@@ -526,41 +528,41 @@ mod tests {
         s.parse().expect("test address")
     }
 
-    fn all_messages() -> Vec<Control> {
+    fn all_messages() -> Vec<Frame> {
         let prefix: Ipv4Prefix = "10.42.1.0/24".parse().expect("prefix");
         let c = Candidates {
             local: vec![addr("192.0.2.1:4100")],
             reflexive: vec![addr("198.51.100.7:40001")],
         };
         vec![
-            Control::Announce {
+            Frame::Announce {
                 network_id: "home-net".into(),
                 prefix,
                 candidates: c.clone(),
                 seq: 7,
             },
-            Control::Withdraw {
+            Frame::Withdraw {
                 network_id: "home-net".into(),
                 prefix,
             },
-            Control::PeerInfo {
+            Frame::PeerInfo {
                 peer: peer(1),
                 candidates: c.clone(),
             },
-            Control::PunchRequest {
+            Frame::PunchRequest {
                 target: peer(2),
                 candidates: c.clone(),
             },
-            Control::PunchNotify {
+            Frame::PunchNotify {
                 from: peer(3),
                 candidates: Candidates::default(),
             },
-            Control::Probe { id: u64::MAX },
-            Control::ProbeReply {
+            Frame::Probe { id: u64::MAX },
+            Frame::ProbeReply {
                 id: 1,
                 observed: addr("203.0.113.9:1"),
             },
-            Control::RelayRefused {
+            Frame::RelayRefused {
                 peer: peer(4),
                 reason: RelayRefusal::NotAllowlisted,
             },
@@ -573,7 +575,7 @@ mod tests {
             let bytes = msg.to_bytes();
             assert_eq!(
                 decode(&bytes),
-                Ok(Frame::Control(msg.clone())),
+                Ok(Plaintext::Frame(msg.clone())),
                 "{}",
                 msg.name()
             );
@@ -582,13 +584,13 @@ mod tests {
 
     #[test]
     fn frames_are_told_apart_by_their_first_byte() {
-        assert_eq!(decode(&[]), Ok(Frame::Keepalive));
+        assert_eq!(decode(&[]), Ok(Plaintext::Keepalive));
         let mut ip = vec![0x45u8, 0, 0, 20];
         ip.resize(20, 0);
-        assert_eq!(decode(&ip), Ok(Frame::Data(&ip[..])));
+        assert_eq!(decode(&ip), Ok(Plaintext::Data(&ip[..])));
         let mut padded = ip.clone();
         padded.resize(32, 0);
-        assert_eq!(decode(&padded), Ok(Frame::Data(&ip[..])));
+        assert_eq!(decode(&padded), Ok(Plaintext::Data(&ip[..])));
         assert_eq!(decode(&ip[..10]), Err(DecodeError::Truncated));
         for direction in [RelayDirection::Forward, RelayDirection::Deliver] {
             let mut relay = Vec::new();
@@ -597,7 +599,7 @@ mod tests {
             relay.extend_from_slice(&[0; 11]);
             assert_eq!(
                 decode(&relay),
-                Ok(Frame::Relay {
+                Ok(Plaintext::Relay {
                     direction,
                     peer: peer(9),
                     datagram: &[4, 0, 0, 0, 1]
@@ -624,7 +626,7 @@ mod tests {
             }
             let mut padded = bytes.clone();
             padded.resize(bytes.len().div_ceil(16) * 16, 0);
-            assert_eq!(decode(&padded), Ok(Frame::Control(msg.clone())));
+            assert_eq!(decode(&padded), Ok(Plaintext::Frame(msg.clone())));
             let mut long = bytes.clone();
             long.push(1);
             assert_eq!(decode(&long), Err(DecodeError::Trailing(1)));
@@ -643,13 +645,13 @@ mod tests {
 
     #[test]
     fn bad_fields_are_rejected() {
-        assert_eq!(decode(&[TAG_CONTROL, 2, 6]), Err(DecodeError::Version(2)));
+        assert_eq!(decode(&[TAG_FRAME, 2, 6]), Err(DecodeError::Version(2)));
         assert_eq!(
-            decode(&[TAG_CONTROL, 1, 99]),
+            decode(&[TAG_FRAME, 1, 99]),
             Err(DecodeError::UnknownType(99))
         );
         // Prefix with host bits set.
-        let mut b = vec![TAG_CONTROL, 1, 2, 1, b'x', 10, 42, 1, 5, 24];
+        let mut b = vec![TAG_FRAME, 1, 2, 1, b'x', 10, 42, 1, 5, 24];
         assert_eq!(
             decode(&b),
             Err(DecodeError::Invalid("prefix has host bits set"))
@@ -657,12 +659,12 @@ mod tests {
         b[9] = 40;
         assert_eq!(decode(&b), Err(DecodeError::Invalid("prefix length")));
         // Too many candidates.
-        let mut c = vec![TAG_CONTROL, 1, 6 - 3];
+        let mut c = vec![TAG_FRAME, 1, 6 - 3];
         c.extend_from_slice(&[0; 32]);
         c.push(200);
         assert_eq!(decode(&c), Err(DecodeError::Invalid("too many candidates")));
         // Refusal reason out of range.
-        let mut r = vec![TAG_CONTROL, 1, 8];
+        let mut r = vec![TAG_FRAME, 1, 8];
         r.extend_from_slice(&[0; 32]);
         r.push(77);
         assert_eq!(decode(&r), Err(DecodeError::Invalid("refusal reason")));
@@ -680,10 +682,10 @@ mod tests {
                 .map(|i| (x >> (i % 8 * 8)) as u8 ^ i as u8)
                 .collect();
             if let Some(first) = buf.first_mut() {
-                *first = [TAG_CONTROL, TAG_RELAY, 0x45, 0x00][(x % 4) as usize];
+                *first = [TAG_FRAME, TAG_RELAY, 0x45, 0x00][(x % 4) as usize];
             }
             if buf.len() > 1 {
-                buf[1] = CONTROL_VERSION;
+                buf[1] = FRAME_VERSION;
             }
             let _ = decode(&buf);
         }
