@@ -421,7 +421,7 @@ impl EventLoop {
             .map_err(std::io::Error::other)
             .and_then(|mut text| {
                 text.push(b'\n');
-                files::write_file(&path, &text, 0o644)
+                files::write_snapshot(&self.paths, &text)
             });
         match result {
             Ok(()) => info!(path = %path.display(), "snapshot written"),
