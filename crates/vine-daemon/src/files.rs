@@ -76,10 +76,25 @@ impl RuntimePaths {
     }
 
     /// Checks that the directory is a directory owned by the daemon's user
-    /// (its effective uid: root for a real daemon) and not writable by
-    /// group or others. The daemon refuses to start otherwise.
+    /// (its effective uid: root for a real daemon), not writable by group
+    /// or others, and that none of the daemon's file names in it is a
+    /// symlink. The daemon refuses to start otherwise.
     pub fn check_dir(&self) -> Result<(), RuntimeDirError> {
-        check_dir(&self.dir, nix::unistd::geteuid().as_raw())
+        check_dir(&self.dir, nix::unistd::geteuid().as_raw())?;
+        for path in [
+            self.pidfile(),
+            self.state_file(),
+            self.socket(),
+            self.snapshot(),
+            self.log(),
+            self.lock(),
+        ] {
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                let target = fs::read_link(&path).unwrap_or_default();
+                return Err(RuntimeDirError::Symlink { path, target });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -99,6 +114,15 @@ pub enum RuntimeDirError {
     NotADirectory {
         /// The path.
         path: PathBuf,
+    },
+    /// One of the daemon's file names is a symlink (someone may be
+    /// pointing the daemon's writes at another file).
+    #[error("{} is a symlink (to {}); the daemon never writes through one: remove it (`rm {}`) and check who made it", path.display(), target.display(), path.display())]
+    Symlink {
+        /// The symlink.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
     },
     /// Another user owns it, or group or others may write to it: they
     /// could plant symlinks or swap the daemon's files.
