@@ -11,14 +11,19 @@
 //!
 //! 1. validate the config and identity; any error stops here with every
 //!    diagnostic listed;
-//! 2. create the runtime dir (0755), refuse if its pidfile names a live
-//!    process, write the pidfile (0644) and the state file (`starting`);
+//! 2. create the runtime dir (0755); refuse unless it is owned by the
+//!    daemon's user (root) and not group/world writable and none of the
+//!    daemon's file names in it is a symlink; take the single-instance
+//!    lock (`flock` on `vine.lock`, held until the event loop ends; held by
+//!    another process: already running); write the pidfile (0644) and the
+//!    state file (`starting`) through `files::write_file`;
 //! 3. open the TUN device and the route applier through the [`Host`](crate::host::Host);
 //! 4. bind UDP on `listen_address:listen_port` with large buffers;
 //! 5. create the node (OS RNG seed, wall clock), set its local addresses
 //!    (the bound address, or every non-loopback IPv4 address of the host
 //!    when bound to 0.0.0.0) and start it;
-//! 6. bind the control socket (0600), spawn the dataplane threads (see
+//! 6. bind the control socket (0600 before it is reachable; refused if a
+//!    live daemon answers on its path), spawn the dataplane threads (see
 //!    `dataplane`: TX and RX on the node's published tables, tuned by
 //!    [`RunOptions::tuning`]) and the event loop; state `running`.
 //!
@@ -52,6 +57,7 @@
 //! * `start` — the startup sequence; builds the `event_loop`, the `api`
 //!   server and the `dataplane` threads;
 //! * `event_loop` — owns the node, answers requests (`views`), reloads;
+//!   `log_limit` rate limits the log lines peers cause;
 //! * `build` — loads the config and builds a node: the one builder that
 //!   startup and reload both call; `names` re-resolves bootstrap hosts;
 //! * `api` — the control socket's server (requests to the event loop);
@@ -65,6 +71,7 @@ mod build;
 mod command;
 mod dataplane;
 mod event_loop;
+mod log_limit;
 mod names;
 mod options;
 mod start;

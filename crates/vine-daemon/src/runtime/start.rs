@@ -118,6 +118,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         shutdown_timeout: options.shutdown_timeout,
         pings: Vec::new(),
         names,
+        peer_logs: Default::default(),
     };
     let task = tokio::spawn(async move {
         let result = event_loop.run(cmd_rx, slow_rx).await;
