@@ -125,8 +125,11 @@ pub fn run(options: RunOptions) -> Result<(), DaemonError> {
         .build()
         .map_err(DaemonError::Runtime)?;
     rt.block_on(async move {
+        // Handlers first: a SIGTERM that arrives as soon as the socket
+        // answers (before the forwarder runs) is queued, not fatal.
+        let signals = Signals::new()?;
         let handle = DaemonHandle::start(options).await?;
-        let signals = spawn_signal_forwarder(handle.commands.clone())?;
+        let signals = signals.forward(handle.commands.clone());
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
             warn!("sd_notify READY failed: {e}");
         }
@@ -209,34 +212,56 @@ impl DaemonHandle {
     }
 }
 
-fn spawn_signal_forwarder(commands: mpsc::Sender<Command>) -> Result<JoinHandle<()>, DaemonError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
-    let mut usr1 = signal(SignalKind::user_defined1()).map_err(DaemonError::Runtime)?;
-    Ok(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => {
-                    info!("SIGTERM: shutting down");
-                    let _ = request_via(&commands, RequestBody::Shutdown).await;
-                }
-                _ = int.recv() => {
-                    info!("SIGINT: shutting down");
-                    let _ = request_via(&commands, RequestBody::Shutdown).await;
-                }
-                _ = hup.recv() => {
-                    info!("SIGHUP: reloading the config");
-                    let _ = request_via(&commands, RequestBody::Reload).await;
-                }
-                _ = usr1.recv() => {
-                    info!("SIGUSR1: writing the snapshot");
-                    if commands.send(Command::DumpSnapshot).await.is_err() {
-                        return;
+/// The daemon's signal handlers, installed before startup.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, DaemonError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?,
+            int: signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?,
+            hup: signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?,
+            usr1: signal(SignalKind::user_defined1()).map_err(DaemonError::Runtime)?,
+        })
+    }
+
+    /// Forwards each signal to the event loop as a command.
+    fn forward(self, commands: mpsc::Sender<Command>) -> JoinHandle<()> {
+        let Self {
+            mut term,
+            mut int,
+            mut hup,
+            mut usr1,
+        } = self;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {
+                        info!("SIGTERM: shutting down");
+                        let _ = request_via(&commands, RequestBody::Shutdown).await;
+                    }
+                    _ = int.recv() => {
+                        info!("SIGINT: shutting down");
+                        let _ = request_via(&commands, RequestBody::Shutdown).await;
+                    }
+                    _ = hup.recv() => {
+                        info!("SIGHUP: reloading the config");
+                        let _ = request_via(&commands, RequestBody::Reload).await;
+                    }
+                    _ = usr1.recv() => {
+                        info!("SIGUSR1: writing the snapshot");
+                        if commands.send(Command::DumpSnapshot).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }
-        }
-    }))
+        })
+    }
 }
