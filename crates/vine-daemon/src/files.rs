@@ -23,6 +23,10 @@ use vine_linux::fsutil;
 
 use crate::protocol::Phase;
 
+/// The background log's cap: past it, `vine.log` is moved (at start) or
+/// copied and truncated (while running) to `vine.log.1`.
+pub const LOG_CAP: u64 = 8 * 1024 * 1024;
+
 /// Paths of the files in a runtime directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimePaths {

@@ -25,8 +25,9 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `stop` waits for the daemon to exit.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A background log larger than this is rotated to `vine.log.1` (replacing
-/// the previous one) when the next background daemon starts.
-pub const LOG_ROTATE_BYTES: u64 = 8 * 1024 * 1024;
+/// the previous one) when the next background daemon starts; the running
+/// daemon caps it at the same size.
+pub const LOG_ROTATE_BYTES: u64 = files::LOG_CAP;
 const POLL: Duration = Duration::from_millis(50);
 
 /// Why a lifecycle action failed.

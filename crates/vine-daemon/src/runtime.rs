@@ -27,6 +27,12 @@
 //!    `dataplane`: TX and RX on the node's published tables, tuned by
 //!    [`RunOptions::tuning`]) and the event loop; state `running`.
 //!
+//! # The background log (only in [`run`])
+//!
+//! When stderr is `<runtime_dir>/vine.log` (a background daemon), a log
+//! past [`LOG_CAP`](crate::files::LOG_CAP) is copied to `vine.log.1` and
+//! truncated (checked every 30 s).
+//!
 //! # Signals (only in [`run`])
 //!
 //! SIGTERM/SIGINT → shutdown; SIGHUP → [`DaemonHandle::reload`]; SIGUSR1 →
@@ -58,6 +64,7 @@
 //!   server and the `dataplane` threads;
 //! * `event_loop` — owns the node, answers requests (`views`), reloads;
 //!   `log_limit` rate limits the log lines peers cause;
+//! * `log_cap` — caps a background daemon's `vine.log` while it runs;
 //! * `build` — loads the config and builds a node: the one builder that
 //!   startup and reload both call; `names` re-resolves bootstrap hosts;
 //! * `api` — the control socket's server (requests to the event loop);
@@ -71,6 +78,7 @@ mod build;
 mod command;
 mod dataplane;
 mod event_loop;
+mod log_cap;
 mod log_limit;
 mod names;
 mod options;
@@ -130,11 +138,15 @@ pub fn run(options: RunOptions) -> Result<(), DaemonError> {
         let signals = Signals::new()?;
         let handle = DaemonHandle::start(options).await?;
         let signals = signals.forward(handle.commands.clone());
+        let log_cap = log_cap::spawn(&handle.paths().log(), crate::files::LOG_CAP);
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
             warn!("sd_notify READY failed: {e}");
         }
         let result = handle.wait().await;
         signals.abort();
+        if let Some(task) = log_cap {
+            task.abort();
+        }
         result
     })
 }

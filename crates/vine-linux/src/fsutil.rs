@@ -46,7 +46,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, dir_mode: u32) -> i
 /// O_NOFOLLOW | O_CLOEXEC` and sets its mode to exactly `mode` (the umask
 /// may only have narrowed it) before returning it, retrying on a name
 /// collision.
-fn create_temp(dir: &Path, name: &std::ffi::OsStr, mode: u32) -> io::Result<(PathBuf, File)> {
+pub fn create_temp(dir: &Path, name: &std::ffi::OsStr, mode: u32) -> io::Result<(PathBuf, File)> {
     let mut last = None;
     for _ in 0..16 {
         let mut random = [0u8; 8];
