@@ -8,13 +8,20 @@ use vine_core::PeerId;
 
 /// Lines logged per (peer, reason) in one window; the rest are counted.
 pub(crate) const BURST: u32 = 5;
+/// Lines logged per window for all peers together (many forged peer ids
+/// must not add up to a flood either).
+pub(crate) const TOTAL_BURST: u32 = 50;
 /// The window.
 pub(crate) const WINDOW: Duration = Duration::from_secs(10);
-/// Most (peer, reason) keys tracked. Beyond it (many forged peer ids),
-/// lines share one key per reason with no peer.
-const MAX_KEYS: usize = 1024;
+/// Most (peer, reason) keys tracked. Beyond it, lines share one key per
+/// reason with no peer.
+const MAX_KEYS: usize = 256;
 
-/// Who caused a line and why (the event's name or its reason).
+/// How often [`PeerLogLimit::expired`] looks at the windows.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Who caused a line (`None`: one of many peers) and why (the event's name
+/// or its reason).
 pub(crate) type Key = (Option<PeerId>, String);
 
 #[derive(Debug)]
@@ -24,13 +31,37 @@ struct Window {
     suppressed: u64,
 }
 
+impl Window {
+    fn new(start: Instant) -> Self {
+        Self {
+            start,
+            logged: 0,
+            suppressed: 0,
+        }
+    }
+}
+
 /// Per (peer, reason): the first [`BURST`] lines of each [`WINDOW`] are
-/// logged, the rest suppressed and counted; the count is reported
-/// ("suppressed N") by the next admitted line of that key or by
+/// logged, the rest suppressed and counted, and no more than
+/// [`TOTAL_BURST`] lines per window are logged for all peers together
+/// (lines over that are counted under the reason with no peer). A count is
+/// reported ("suppressed N") by the next admitted line of its key or by
 /// [`PeerLogLimit::expired`] once its window is over.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PeerLogLimit {
     windows: BTreeMap<Key, Window>,
+    total: Window,
+    last_sweep: Instant,
+}
+
+impl Default for PeerLogLimit {
+    fn default() -> Self {
+        Self {
+            windows: BTreeMap::new(),
+            total: Window::new(Instant::now()),
+            last_sweep: Instant::now(),
+        }
+    }
 }
 
 impl PeerLogLimit {
@@ -38,6 +69,9 @@ impl PeerLogLimit {
     /// it, after reporting `n` earlier lines suppressed (when `n > 0`);
     /// `None` suppresses it.
     pub(crate) fn admit(&mut self, peer: PeerId, reason: &str, now: Instant) -> Option<u64> {
+        if now.duration_since(self.total.start) >= WINDOW {
+            self.total = Window::new(now);
+        }
         let mut key = (Some(peer), reason.to_owned());
         if !self.windows.contains_key(&key) && self.windows.len() >= MAX_KEYS {
             self.windows
@@ -46,30 +80,45 @@ impl PeerLogLimit {
                 key.0 = None;
             }
         }
-        let w = self.windows.entry(key).or_insert(Window {
-            start: now,
-            logged: 0,
-            suppressed: 0,
-        });
-        if now.duration_since(w.start) >= WINDOW {
+        let w = self.windows.entry(key).or_insert_with(|| Window::new(now));
+        let verdict = if now.duration_since(w.start) >= WINDOW {
             let suppressed = std::mem::take(&mut w.suppressed);
-            w.start = now;
-            w.logged = 1;
-            return Some(suppressed);
-        }
-        if w.logged < BURST {
-            w.logged += 1;
+            *w = Window::new(now);
+            Some(suppressed)
+        } else if w.logged < BURST {
             Some(0)
         } else {
-            w.suppressed += 1;
             None
+        };
+        match verdict {
+            Some(_) if self.total.logged < TOTAL_BURST => {
+                w.logged += 1;
+                self.total.logged += 1;
+            }
+            Some(n) => {
+                // Over the total: the key keeps the count it would have
+                // reported; this line is counted under the shared key.
+                w.suppressed += n;
+                let shared = self
+                    .windows
+                    .entry((None, reason.to_owned()))
+                    .or_insert_with(|| Window::new(now));
+                shared.suppressed += 1;
+                return None;
+            }
+            None => w.suppressed += 1,
         }
+        verdict
     }
-
     /// Keys whose window is over with lines suppressed in it, and how
     /// many; their windows are forgotten.
+    /// Looks at most once per [`SWEEP_EVERY`].
     pub(crate) fn expired(&mut self, now: Instant) -> Vec<(Key, u64)> {
         let mut out = Vec::new();
+        if now.saturating_duration_since(self.last_sweep) < SWEEP_EVERY {
+            return out;
+        }
+        self.last_sweep = now;
         self.windows.retain(|key, w| {
             if now.duration_since(w.start) < WINDOW {
                 return true;
@@ -144,6 +193,9 @@ mod tests {
             }
         }
         assert!(l.windows.len() <= MAX_KEYS + 1);
-        assert_eq!(admitted, MAX_KEYS + BURST as usize);
+        assert_eq!(admitted, TOTAL_BURST as usize);
+        // Every suppressed line is reported once its window ends.
+        let reported: u64 = l.expired(t0 + WINDOW).iter().map(|(_, n)| n).sum();
+        assert_eq!(reported, 5000 - u64::from(TOTAL_BURST));
     }
 }
