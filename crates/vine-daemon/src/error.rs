@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use vine_core::node::NodeError;
 use vine_linux::config_file::ConfigFileError;
 
+use crate::files::{LockError, RuntimeDirError};
+
 /// A daemon failure. Each message names what failed and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -37,6 +39,24 @@ pub enum DaemonError {
         pid: u32,
         /// The pidfile naming it.
         pidfile: PathBuf,
+    },
+    /// The runtime directory is not owned by the daemon's user or is
+    /// writable by group or others; nothing was written in it.
+    #[error("{0}; the daemon did not start")]
+    UnsafeRuntimeDir(#[from] RuntimeDirError),
+    /// The single-instance lock could not be taken (not because another
+    /// daemon holds it: that is [`DaemonError::AlreadyRunning`]).
+    #[error("{0}; the daemon did not start")]
+    Lock(LockError),
+    /// A live daemon answers on the control socket's path (one that does
+    /// not hold the lock, e.g. an older version); the socket was left
+    /// alone.
+    #[error(
+        "a live daemon answers on the control socket {path}, so it was not removed and this daemon did not start; stop that daemon (`vine daemon stop`) first"
+    )]
+    ControlSocketInUse {
+        /// Socket path.
+        path: PathBuf,
     },
     /// A runtime file or directory could not be written.
     #[error("cannot {what} {path}: {source}")]

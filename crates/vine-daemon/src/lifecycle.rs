@@ -1,8 +1,13 @@
 //! Background daemon lifecycle: start (re-exec detached), stop (pidfile +
 //! SIGTERM), status (state file + pidfile + liveness).
+//!
+//! A pid counts as a running daemon only if it is alive and is vine: it
+//! holds the runtime directory's lock (`/proc/locks`) or its executable
+//! (`/proc/PID/exe`) is named `vine…` ([`is_vine`]).
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,12 +18,16 @@ use serde::Serialize;
 
 use crate::api::client::{self, ClientError};
 use crate::api::{RequestBody, ResponseBody, Status};
-use crate::files::{self, RuntimePaths, StateFile};
+use crate::files::{self, RuntimeDirError, RuntimePaths, StateFile};
 
 /// How long `start` waits for the daemon to answer.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `stop` waits for the daemon to exit.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// A background log larger than this is rotated to `vine.log.1` (replacing
+/// the previous one) when the next background daemon starts; the running
+/// daemon caps it at the same size.
+pub const LOG_ROTATE_BYTES: u64 = files::LOG_CAP;
 const POLL: Duration = Duration::from_millis(50);
 
 /// Why a lifecycle action failed.
@@ -93,6 +102,10 @@ pub enum LifecycleError {
         /// The error.
         source: nix::Error,
     },
+    /// The runtime directory is not owned by root or is writable by group
+    /// or others.
+    #[error("{0}; the daemon was not started")]
+    UnsafeRuntimeDir(#[from] RuntimeDirError),
     /// A runtime file could not be read or written.
     #[error("cannot {what} {}: {source}", path.display())]
     File {
@@ -134,6 +147,58 @@ pub fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// Whether `pid` is a live vine daemon for `paths`: alive, and holding the
+/// runtime directory's lock or running an executable named `vine…`.
+pub fn is_vine(pid: u32, paths: &RuntimePaths) -> bool {
+    process_alive(pid) && (files::lock_holders(paths).contains(&pid) || exe_is_vine(pid))
+}
+
+fn exe_is_vine(pid: u32) -> bool {
+    fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+        exe.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("vine"))
+    })
+}
+
+/// The pid of the running daemon for `paths`, if any: the pidfile's pid if
+/// it [`is_vine`], else the lock's holder.
+fn running_pid(paths: &RuntimePaths) -> Option<u32> {
+    files::read_pidfile(paths)
+        .ok()
+        .flatten()
+        .filter(|&pid| is_vine(pid, paths))
+        .or_else(|| {
+            files::lock_holders(paths)
+                .into_iter()
+                .find(|&pid| process_alive(pid))
+        })
+}
+
+/// Rotates `log` to `<log>.1` when it is larger than `cap` bytes.
+pub fn rotate_log(log: &Path, cap: u64) -> io::Result<()> {
+    match fs::symlink_metadata(log) {
+        Ok(meta) if meta.len() > cap => {
+            let mut old = log.as_os_str().to_owned();
+            old.push(".1");
+            fs::rename(log, PathBuf::from(old))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens the background log for appending: mode 0600 when created, never
+/// through a symlink.
+pub fn open_log(log: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(log)
+}
+
 fn cmdline(pid: u32) -> String {
     fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
@@ -155,9 +220,7 @@ pub fn start_background(
     exe: &Path,
 ) -> Result<Started, LifecycleError> {
     let paths = RuntimePaths::new(runtime_dir);
-    if let Ok(Some(pid)) = files::read_pidfile(&paths)
-        && process_alive(pid)
-    {
+    if let Some(pid) = running_pid(&paths) {
         return Err(LifecycleError::AlreadyRunning {
             pid,
             pidfile: paths.pidfile(),
@@ -167,14 +230,10 @@ pub fn start_background(
     paths
         .create_dir()
         .map_err(file_err("create runtime directory", paths.dir.clone()))?;
+    paths.check_dir()?;
     let log = paths.log();
-    let open_log = || {
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(file_err("open log", log.clone()))
-    };
+    rotate_log(&log, LOG_ROTATE_BYTES).map_err(file_err("rotate log", log.clone()))?;
+    let open_log = || open_log(&log).map_err(file_err("open log", log.clone()));
     let log_start = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let mut child = Command::new(exe)
         .arg("daemon")
@@ -262,12 +321,11 @@ pub fn stop(runtime_dir: &Path) -> Result<Stopped, LifecycleError> {
         let _ = files::remove_if_present(&paths.state_file());
         return Err(LifecycleError::StalePidfile { pid, pidfile });
     }
-    let cmd = cmdline(pid);
-    if !cmd.contains("vine") {
+    if !is_vine(pid, &paths) {
         return Err(LifecycleError::NotVine {
             pid,
             pidfile,
-            cmdline: cmd,
+            cmdline: cmdline(pid),
         });
     }
     let raw = i32::try_from(pid).map_err(|_| LifecycleError::NotRunning(pidfile.clone()))?;
@@ -297,7 +355,7 @@ pub struct DaemonStatus {
     pub state: Option<StateFile>,
     /// The pid from the pidfile (or the state file).
     pub pid: Option<u32>,
-    /// Whether that pid is alive.
+    /// Whether that pid is a live vine daemon ([`is_vine`]).
     pub alive: bool,
     /// A pidfile or state file names a dead process.
     pub stale: bool,
@@ -317,8 +375,9 @@ pub fn status(runtime_dir: &Path) -> Result<DaemonStatus, LifecycleError> {
             path: paths.pidfile(),
             source,
         })?
-        .or(state.as_ref().map(|s| s.pid));
-    let alive = pid.is_some_and(process_alive);
+        .or(state.as_ref().map(|s| s.pid))
+        .or_else(|| running_pid(&paths));
+    let alive = pid.is_some_and(|pid| is_vine(pid, &paths));
     Ok(DaemonStatus {
         runtime_dir: runtime_dir.to_owned(),
         stale: pid.is_some() && !alive,

@@ -11,16 +11,27 @@
 //!
 //! 1. validate the config and identity; any error stops here with every
 //!    diagnostic listed;
-//! 2. create the runtime dir (0755), refuse if its pidfile names a live
-//!    process, write the pidfile (0644) and the state file (`starting`);
+//! 2. create the runtime dir (0755); refuse unless it is owned by the
+//!    daemon's user (root) and not group/world writable and none of the
+//!    daemon's file names in it is a symlink; take the single-instance
+//!    lock (`flock` on `vine.lock`, held until the event loop ends; held by
+//!    another process: already running); write the pidfile (0644) and the
+//!    state file (`starting`) through `files::write_file`;
 //! 3. open the TUN device and the route applier through the [`Host`](crate::host::Host);
 //! 4. bind UDP on `listen_address:listen_port` with large buffers;
 //! 5. create the node (OS RNG seed, wall clock), set its local addresses
 //!    (the bound address, or every non-loopback IPv4 address of the host
 //!    when bound to 0.0.0.0) and start it;
-//! 6. bind the control socket (0600), spawn the dataplane threads (see
+//! 6. bind the control socket (0600 before it is reachable; refused if a
+//!    live daemon answers on its path), spawn the dataplane threads (see
 //!    `dataplane`: TX and RX on the node's published tables, tuned by
 //!    [`RunOptions::tuning`]) and the event loop; state `running`.
+//!
+//! # The background log (only in [`run`])
+//!
+//! When stderr is `<runtime_dir>/vine.log` (a background daemon), a log
+//! past [`LOG_CAP`](crate::files::LOG_CAP) is copied to `vine.log.1` and
+//! truncated (checked every 30 s).
 //!
 //! # Signals (only in [`run`])
 //!
@@ -52,6 +63,8 @@
 //! * `start` — the startup sequence; builds the `event_loop`, the `api`
 //!   server and the `dataplane` threads;
 //! * `event_loop` — owns the node, answers requests (`views`), reloads;
+//!   `log_limit` rate limits the log lines peers cause;
+//! * `log_cap` — caps a background daemon's `vine.log` while it runs;
 //! * `build` — loads the config and builds a node: the one builder that
 //!   startup and reload both call; `names` re-resolves bootstrap hosts;
 //! * `api` — the control socket's server (requests to the event loop);
@@ -65,6 +78,8 @@ mod build;
 mod command;
 mod dataplane;
 mod event_loop;
+mod log_cap;
+mod log_limit;
 mod names;
 mod options;
 mod start;
@@ -118,13 +133,20 @@ pub fn run(options: RunOptions) -> Result<(), DaemonError> {
         .build()
         .map_err(DaemonError::Runtime)?;
     rt.block_on(async move {
+        // Handlers first: a SIGTERM that arrives as soon as the socket
+        // answers (before the forwarder runs) is queued, not fatal.
+        let signals = Signals::new()?;
         let handle = DaemonHandle::start(options).await?;
-        let signals = spawn_signal_forwarder(handle.commands.clone())?;
+        let signals = signals.forward(handle.commands.clone());
+        let log_cap = log_cap::spawn(&handle.paths().log(), crate::files::LOG_CAP);
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
             warn!("sd_notify READY failed: {e}");
         }
         let result = handle.wait().await;
         signals.abort();
+        if let Some(task) = log_cap {
+            task.abort();
+        }
         result
     })
 }
@@ -202,34 +224,56 @@ impl DaemonHandle {
     }
 }
 
-fn spawn_signal_forwarder(commands: mpsc::Sender<Command>) -> Result<JoinHandle<()>, DaemonError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?;
-    let mut usr1 = signal(SignalKind::user_defined1()).map_err(DaemonError::Runtime)?;
-    Ok(tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => {
-                    info!("SIGTERM: shutting down");
-                    let _ = request_via(&commands, RequestBody::Shutdown).await;
-                }
-                _ = int.recv() => {
-                    info!("SIGINT: shutting down");
-                    let _ = request_via(&commands, RequestBody::Shutdown).await;
-                }
-                _ = hup.recv() => {
-                    info!("SIGHUP: reloading the config");
-                    let _ = request_via(&commands, RequestBody::Reload).await;
-                }
-                _ = usr1.recv() => {
-                    info!("SIGUSR1: writing the snapshot");
-                    if commands.send(Command::DumpSnapshot).await.is_err() {
-                        return;
+/// The daemon's signal handlers, installed before startup.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, DaemonError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?,
+            int: signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?,
+            hup: signal(SignalKind::hangup()).map_err(DaemonError::Runtime)?,
+            usr1: signal(SignalKind::user_defined1()).map_err(DaemonError::Runtime)?,
+        })
+    }
+
+    /// Forwards each signal to the event loop as a command.
+    fn forward(self, commands: mpsc::Sender<Command>) -> JoinHandle<()> {
+        let Self {
+            mut term,
+            mut int,
+            mut hup,
+            mut usr1,
+        } = self;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {
+                        info!("SIGTERM: shutting down");
+                        let _ = request_via(&commands, RequestBody::Shutdown).await;
+                    }
+                    _ = int.recv() => {
+                        info!("SIGINT: shutting down");
+                        let _ = request_via(&commands, RequestBody::Shutdown).await;
+                    }
+                    _ = hup.recv() => {
+                        info!("SIGHUP: reloading the config");
+                        let _ = request_via(&commands, RequestBody::Reload).await;
+                    }
+                    _ = usr1.recv() => {
+                        info!("SIGUSR1: writing the snapshot");
+                        if commands.send(Command::DumpSnapshot).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }
-        }
-    }))
+        })
+    }
 }

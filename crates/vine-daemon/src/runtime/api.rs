@@ -4,8 +4,8 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
@@ -21,16 +21,56 @@ use crate::files;
 /// A client silent for this long is disconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Binds the socket at `path` (replacing a stale one) with mode 0600.
+/// Binds the control socket at `path` with mode 0600, never exposing a
+/// wider mode and never removing a live socket:
+///
+/// * something at `path` that accepts a connection is a live daemon's
+///   socket: [`DaemonError::ControlSocketInUse`], left alone;
+/// * otherwise the socket is bound in a fresh private directory (mode
+///   0700) next to `path`, set to 0600 there and renamed over `path`
+///   (replacing a stale socket, or a symlink without following it).
 pub(crate) fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
     let err = |source| DaemonError::ControlSocket {
         path: path.to_owned(),
         source,
     };
-    files::remove_if_present(path).map_err(err)?;
-    let listener = UnixListener::bind(path).map_err(err)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(err)?;
-    Ok(listener)
+    if fs::symlink_metadata(path).is_ok() && std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(DaemonError::ControlSocketInUse {
+            path: path.to_owned(),
+        });
+    }
+    let staging = private_dir(path).map_err(err)?;
+    let tmp = staging.join("s");
+    let bound = (|| {
+        let listener = std::os::unix::net::UnixListener::bind(&tmp)?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
+        fs::rename(&tmp, path)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    })();
+    let _ = files::remove_if_present(&tmp);
+    let _ = fs::remove_dir(&staging);
+    UnixListener::from_std(bound.map_err(err)?).map_err(err)
+}
+
+/// Creates `.<name>.bind-<pid>-<random>` (mode 0700) beside `path`.
+fn private_dir(path: &Path) -> io::Result<PathBuf> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    loop {
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+        let dir = parent.join(format!(
+            ".{name}.bind-{}-{:016x}",
+            std::process::id(),
+            u64::from_le_bytes(random)
+        ));
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Accepts clients until aborted.

@@ -18,6 +18,7 @@ use vine_linux::udp::UdpBatch;
 
 use super::command::Command;
 use super::dataplane::{Dataplane, SlowPath};
+use super::log_limit::{self, PeerLogLimit};
 use super::names::NameWatch;
 use super::{build, views};
 use crate::api::{
@@ -57,6 +58,21 @@ pub(crate) struct EventLoop {
     pub(crate) pings: Vec<PendingPing>,
     /// Re-resolution of bootstrap host names (replaced on reload).
     pub(crate) names: NameWatch,
+    /// Rate limits the log lines peers cause.
+    pub(crate) peer_logs: PeerLogLimit,
+}
+
+/// The peer a node event is about and the event's name, for the events a
+/// peer can cause over and over.
+fn peer_caused(event: &Event) -> Option<(vine_core::PeerId, &'static str)> {
+    match event {
+        Event::BootstrapConnected { peer } => Some((*peer, "BootstrapConnected")),
+        Event::ReflexiveAddress { via, .. } => Some((*via, "ReflexiveAddress")),
+        Event::MembershipAccepted { peer, .. } => Some((*peer, "MembershipAccepted")),
+        Event::MembershipWithdrawn { peer, .. } => Some((*peer, "MembershipWithdrawn")),
+        Event::PathChanged { peer, .. } => Some((*peer, "PathChanged")),
+        _ => None,
+    }
 }
 
 /// Interval between the probes of one `ping`.
@@ -193,12 +209,20 @@ impl EventLoop {
                 }
             }
             Event::MembershipRejected { peer, reason } => {
-                warn!(%peer, ?reason, "membership update rejected");
+                if self.admit_log(peer, &format!("{reason:?}")) {
+                    warn!(%peer, ?reason, "membership update rejected");
+                }
             }
             Event::BootstrapUnreachable { peer, address } => {
-                warn!(%peer, %address, "bootstrap peer does not answer");
+                if self.admit_log(peer, "BootstrapUnreachable") {
+                    warn!(%peer, %address, "bootstrap peer does not answer");
+                }
             }
-            Event::SessionFailed { peer } => warn!(%peer, "session setup failed"),
+            Event::SessionFailed { peer } => {
+                if self.admit_log(peer, "SessionFailed") {
+                    warn!(%peer, "session setup failed");
+                }
+            }
             Event::ProbeAnswered {
                 probe,
                 rtt_us,
@@ -212,7 +236,41 @@ impl EventLoop {
                 class.map(|c| c.as_str().to_owned()),
             ),
             Event::ProbeLost { probe, .. } => self.probe_done(probe, None, None, None),
-            other => info!(event = ?other, "node event"),
+            other => {
+                if peer_caused(&other).is_none_or(|(peer, what)| self.admit_log(peer, what)) {
+                    info!(event = ?other, "node event");
+                }
+            }
+        }
+        for ((peer, reason), n) in self.peer_logs.expired(Instant::now()) {
+            Self::log_suppressed(peer, &reason, n);
+        }
+    }
+
+    /// Whether a log line caused by `peer` for `reason` goes out (see
+    /// [`PeerLogLimit`]); first reports the lines suppressed before it.
+    fn admit_log(&mut self, peer: vine_core::PeerId, reason: &str) -> bool {
+        match self.peer_logs.admit(peer, reason, Instant::now()) {
+            Some(0) => true,
+            Some(n) => {
+                Self::log_suppressed(Some(peer), reason, n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn log_suppressed(peer: Option<vine_core::PeerId>, reason: &str, n: u64) {
+        let window = log_limit::WINDOW;
+        match peer {
+            Some(peer) => {
+                warn!(%peer, reason, "suppressed {n} log lines (more than {} per {window:?})", log_limit::BURST)
+            }
+            None => warn!(
+                reason,
+                "suppressed {n} log lines from many peers (more than {} per {window:?})",
+                log_limit::BURST
+            ),
         }
     }
 
@@ -422,7 +480,7 @@ impl EventLoop {
             .map_err(std::io::Error::other)
             .and_then(|mut text| {
                 text.push(b'\n');
-                files::write_file(&path, &text, 0o644)
+                files::write_snapshot(&self.paths, &text)
             });
         match result {
             Ok(()) => info!(path = %path.display(), "snapshot written"),

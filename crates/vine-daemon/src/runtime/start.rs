@@ -1,6 +1,7 @@
-//! The bounded startup sequence: runtime files, the TUN device and
-//! routes, the UDP socket, the node (from `build`), the api
-//! server, the dataplane threads and the event loop.
+//! The bounded startup sequence: the runtime directory's checks and the
+//! single-instance lock, runtime files, the TUN device and routes, the UDP
+//! socket, the node (from `build`), the api server, the dataplane threads
+//! and the event loop (which holds the lock until it ends).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
@@ -20,7 +21,7 @@ use super::event_loop::EventLoop;
 use super::options::RunOptions;
 use crate::api::Phase;
 use crate::error::DaemonError;
-use crate::files::{self, RuntimePaths, StateFile};
+use crate::files::{self, LockError, RuntimeLock, RuntimePaths, StateFile};
 
 /// Work queued between the dataplane threads and the event loop.
 const SLOW_QUEUE: usize = 4096;
@@ -45,7 +46,8 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
     paths
         .create_dir()
         .map_err(file_err("create runtime directory", &paths.dir))?;
-    refuse_if_running(&paths)?;
+    paths.check_dir()?;
+    let lock = lock(&paths)?;
     let pid = std::process::id();
     let started_at = wall_clock().as_secs();
     let config_path = options.config_path.display().to_string();
@@ -56,7 +58,10 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         started_at,
     };
     files::write_pidfile(&paths, pid).map_err(file_err("write pidfile", &paths.pidfile()))?;
-    let mut cleanup = Cleanup(Some(paths.clone()));
+    let mut cleanup = Cleanup {
+        paths: Some(paths.clone()),
+        socket: false,
+    };
     files::write_state(&paths, &state(Phase::Starting))
         .map_err(file_err("write state file", &paths.state_file()))?;
     info!(config = %config_path, pid, "starting");
@@ -83,6 +88,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
     info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
 
     let listener = api::bind(&paths.socket())?;
+    cleanup.socket = true;
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
     let (slow_tx, slow_rx) = mpsc::channel::<SlowPath>(SLOW_QUEUE);
     let dataplane = Dataplane::spawn(&plane, device.clone(), &udp, slow_tx, &options.tuning)
@@ -91,7 +97,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
 
     files::write_state(&paths, &state(Phase::Running))
         .map_err(file_err("write state file", &paths.state_file()))?;
-    cleanup.0 = None;
+    cleanup.paths = None;
     let event_loop = EventLoop {
         node,
         identity,
@@ -112,8 +118,14 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         shutdown_timeout: options.shutdown_timeout,
         pings: Vec::new(),
         names,
+        peer_logs: Default::default(),
     };
-    let task = tokio::spawn(event_loop.run(cmd_rx, slow_rx));
+    let task = tokio::spawn(async move {
+        let result = event_loop.run(cmd_rx, slow_rx).await;
+        // Released only after shutdown removed the runtime files.
+        drop(lock);
+        result
+    });
     info!("running");
     Ok(Started {
         commands: cmd_tx,
@@ -123,31 +135,51 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
     })
 }
 
-/// Removes the pidfile, state file and socket if startup fails half-way.
-struct Cleanup(Option<RuntimePaths>);
+/// Removes the pidfile, state file and (once this start bound it) the
+/// socket if startup fails half-way. Dropped before the lock is released.
+struct Cleanup {
+    paths: Option<RuntimePaths>,
+    socket: bool,
+}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Some(paths) = self.0.take() {
-            for p in [paths.socket(), paths.pidfile(), paths.state_file()] {
+        if let Some(paths) = self.paths.take() {
+            if self.socket {
+                let _ = files::remove_if_present(&paths.socket());
+            }
+            for p in [paths.pidfile(), paths.state_file()] {
                 let _ = files::remove_if_present(&p);
             }
         }
     }
 }
 
-fn refuse_if_running(paths: &RuntimePaths) -> Result<(), DaemonError> {
-    let Ok(Some(pid)) = files::read_pidfile(paths) else {
-        return Ok(());
-    };
-    if pid != std::process::id() && crate::lifecycle::process_alive(pid) {
-        return Err(DaemonError::AlreadyRunning {
-            pid,
-            pidfile: paths.pidfile(),
-        });
+/// Takes the single-instance lock. Held by another process: a daemon runs,
+/// reported with the pid in its pidfile (or, while it is still writing
+/// that, the lock holder's pid from `/proc/locks`). Taken: any pidfile
+/// left is stale (its daemon is gone) and is overwritten.
+fn lock(paths: &RuntimePaths) -> Result<RuntimeLock, DaemonError> {
+    match RuntimeLock::acquire(paths) {
+        Ok(lock) => {
+            if let Ok(Some(pid)) = files::read_pidfile(paths) {
+                warn!(pid, pidfile = %paths.pidfile().display(), "removing stale pidfile of a daemon that is gone");
+            }
+            Ok(lock)
+        }
+        Err(LockError::Held(_)) => {
+            let pid = files::read_pidfile(paths)
+                .ok()
+                .flatten()
+                .or_else(|| files::lock_holders(paths).first().copied())
+                .unwrap_or(0);
+            Err(DaemonError::AlreadyRunning {
+                pid,
+                pidfile: paths.pidfile(),
+            })
+        }
+        Err(e) => Err(DaemonError::Lock(e)),
     }
-    warn!(pid, pidfile = %paths.pidfile().display(), "removing stale pidfile of a daemon that is gone");
-    Ok(())
 }
 
 fn bind_udp(ip: Ipv4Addr, port: u16) -> Result<(UdpBatch, SocketAddrV4), DaemonError> {
