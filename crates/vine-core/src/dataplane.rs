@@ -36,9 +36,10 @@ use std::time::Instant;
 
 use crate::control::{self, Frame};
 use crate::net::Ipv4Prefix;
-use crate::node::DropReason;
 use crate::peer_id::PeerId;
 use crate::wg::{DATA_HEADER_LEN, Keypair};
+use crate::wire::DropReason;
+use crate::wire::ipv4;
 
 /// Traffic a data-plane thread moved for one peer (atomics, shared by every
 /// published [`Tables`] and folded into the node's counters).
@@ -307,7 +308,7 @@ impl Tables {
             return Inbound::Drop(DropReason::Malformed);
         };
         let len = packet.len();
-        let verdict = match crate::node::ipv4_addrs(packet) {
+        let verdict = match ipv4::addrs(packet) {
             None => Some(DropReason::Malformed),
             Some((src, _)) if !peer.prefix.is_some_and(|p| p.contains(src)) => {
                 Some(DropReason::UnauthorizedPeer)
@@ -330,7 +331,7 @@ impl Tables {
 
 /// The destination of a plausible IPv4 packet.
 fn ipv4_dst(packet: &[u8]) -> Option<Ipv4Addr> {
-    crate::node::ipv4_addrs(packet).map(|(_, dst)| dst)
+    ipv4::addrs(packet).map(|(_, dst)| dst)
 }
 
 /// What to do with an outbound packet.

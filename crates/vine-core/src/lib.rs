@@ -28,6 +28,7 @@ pub mod node;
 pub mod peer_id;
 pub mod route;
 pub mod wg;
+pub mod wire;
 
 pub use identity::Identity;
 pub use net::Ipv4Prefix;

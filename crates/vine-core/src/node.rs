@@ -56,7 +56,6 @@
 mod explain;
 mod fast;
 mod inbound;
-mod ipv4;
 mod observe;
 mod peer;
 mod relay;
@@ -66,9 +65,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+pub use crate::wire::ipv4::{build_test_packet, set_dont_fragment};
 pub use explain::{AttemptOutcome, AttemptView, MAX_ATTEMPTS};
-pub(crate) use ipv4::addrs as ipv4_addrs;
-pub use ipv4::{build_test_packet, set_dont_fragment};
 pub use observe::{
     Counters, DropReason, Event, PathChangeReason, PathClass, PathView, PeerCounters, PeerView,
     RejectReason, Snapshot, WithdrawReason,
@@ -83,6 +81,7 @@ use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 use crate::route::RouteTable;
 use crate::wg::Wg;
+use crate::wire::ipv4;
 use peer::{Peer, Via};
 
 /// Bytes an IP packet of `len` bytes takes on the underlay when it crosses a

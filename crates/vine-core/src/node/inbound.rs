@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use super::Node;
 use super::explain::{AttemptOutcome, Reason, Rejection, Target};
-use super::ipv4;
 use super::observe::{DropReason, Event, PathClass, RejectReason, WithdrawReason};
 use super::peer::{Membership, Peer, Via};
 use crate::control::{self, Candidates, Control, Frame, RelayDirection, RelayRefusal};
@@ -14,6 +13,7 @@ use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 use crate::route::RouteState;
 use crate::wg::{Received, WgError};
+use crate::wire::ipv4;
 
 impl Node {
     // ------------------------------------------------------------------
