@@ -432,6 +432,29 @@ impl DataPlane {
     }
 }
 
+/// What became of a packet read from the TUN once
+/// [`Reader::seal_outbound`] acted on its [`Outbound`] verdict: the one
+/// place that decides this, for the daemon's data-plane threads and the
+/// simulator alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// Sealed in place and counted on the peer: send the first `len` bytes
+    /// of the buffer to `endpoint`.
+    Send {
+        /// The peer's preferred direct endpoint.
+        endpoint: SocketAddrV4,
+        /// Length of the sealed datagram.
+        len: usize,
+    },
+    /// Hand the packet (still in place, unchanged) to
+    /// [`Node::handle_tun_packet`](crate::node::Node::handle_tun_packet):
+    /// the fast path has no session or direct path for it, or sealing
+    /// failed (the keys' message counter ran out), which the node resolves.
+    Slow,
+    /// Dropped and counted on the plane.
+    Dropped,
+}
+
 /// A data-plane thread's view: a cached `Arc<Tables>`, refreshed per batch.
 #[derive(Debug)]
 pub struct Reader {
@@ -457,6 +480,36 @@ impl Reader {
     /// The shared plane (for drop counters).
     pub fn plane(&self) -> &DataPlane {
         &self.plane
+    }
+
+    /// Looks up the packet at `buf[DATA_HEADER_LEN..][..len]` and acts on
+    /// the verdict: seals it in place for [`Outbound::Send`] (`buf` holds
+    /// at least [`sealed_len`](crate::wg::sealed_len) of `len` bytes),
+    /// counts an [`Outbound::Drop`], and sends everything else, a packet
+    /// whose sealing failed included, to the slow path.
+    pub fn seal_outbound(&self, buf: &mut [u8], len: usize, now: Instant) -> Sealed {
+        let packet = DATA_HEADER_LEN..DATA_HEADER_LEN + len;
+        match self.tables.outbound(&buf[packet], now) {
+            Outbound::Send {
+                peer,
+                keypair,
+                endpoint,
+            } => match keypair.seal(buf, len) {
+                Ok(sealed) => {
+                    peer.stats.add_sent(1, len as u64);
+                    Sealed::Send {
+                        endpoint,
+                        len: sealed,
+                    }
+                }
+                Err(_) => Sealed::Slow,
+            },
+            Outbound::Slow => Sealed::Slow,
+            Outbound::Drop(reason) => {
+                self.plane.add_drop(reason);
+                Sealed::Dropped
+            }
+        }
     }
 }
 

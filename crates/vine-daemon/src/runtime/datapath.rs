@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 use vine_core::PeerId;
-use vine_core::dataplane::{DataPlane, Inbound, Outbound, Reader};
+use vine_core::dataplane::{DataPlane, Inbound, Outbound, Reader, Sealed};
 use vine_core::node::DropReason;
 use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD, sealed_len};
 use vine_linux::tun::offload::{CoalesceError, Coalescer, SegmentBuf, VIRTIO_NET_HDR_LEN, split};
@@ -194,26 +194,14 @@ fn dispatch(
     index: usize,
     sends: &mut Vec<(usize, SocketAddrV4, usize)>,
 ) -> bool {
-    let plane = reader.plane();
     let packet = DATA_HEADER_LEN..DATA_HEADER_LEN + len;
-    match reader.tables().outbound(&slot[packet.clone()], now) {
-        Outbound::Send {
-            peer,
-            keypair,
-            endpoint,
-        } => match keypair.seal(slot, len) {
-            Ok(sealed) => {
-                peer.stats.add_sent(1, len as u64);
-                sends.push((index, endpoint, sealed));
-                true
-            }
-            Err(_) => hand_over(slow, plane, SlowPath::Tun(slot[packet].to_vec())),
-        },
-        Outbound::Slow => hand_over(slow, plane, SlowPath::Tun(slot[packet].to_vec())),
-        Outbound::Drop(reason) => {
-            plane.add_drop(reason);
+    match reader.seal_outbound(slot, len, now) {
+        Sealed::Send { endpoint, len } => {
+            sends.push((index, endpoint, len));
             true
         }
+        Sealed::Slow => hand_over(slow, reader.plane(), SlowPath::Tun(slot[packet].to_vec())),
+        Sealed::Dropped => true,
     }
 }
 
