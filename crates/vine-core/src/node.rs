@@ -322,6 +322,13 @@ pub struct Node {
 }
 
 impl Node {
+    /// The transport AEAD implementation for sessions made from now on
+    /// (the node starts with [`Backend::detect`](crate::wg::aead::Backend::detect)'s
+    /// choice; the host may insist on ring, e.g. for A/B comparisons).
+    pub fn set_aead_backend(&mut self, backend: crate::wg::aead::Backend) {
+        self.wg.set_aead_backend(backend);
+    }
+
     /// Creates a node. `wall` is the wall-clock time (since the UNIX epoch)
     /// at `now`; it is only used for handshake timestamps.
     pub fn new(

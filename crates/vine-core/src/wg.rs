@@ -232,6 +232,8 @@ pub struct Wg {
     last_timestamp: Option<Tai64n>,
     /// The set of usable keypairs changed since [`Wg::take_changed`].
     changed: bool,
+    /// The transport AEAD of keypairs made from now on.
+    aead: aead::Backend,
 }
 
 impl std::fmt::Debug for Wg {
@@ -257,7 +259,14 @@ impl Wg {
             indices: Indices::default(),
             last_timestamp: None,
             changed: false,
+            aead: aead::Backend::detect().0,
         }
+    }
+
+    /// The transport AEAD implementation for sessions made from now on
+    /// ([`Wg::new`] starts with [`aead::Backend::detect`]'s choice).
+    pub fn set_aead_backend(&mut self, backend: aead::Backend) {
+        self.aead = backend;
     }
 
     /// Our PeerId (our static public key).
@@ -443,7 +452,14 @@ impl Wg {
                 return Err(e);
             }
         };
-        let keypair = Keypair::new(local_index, consumed.sender_index, &keys, now, false);
+        let keypair = Keypair::new(
+            local_index,
+            consumed.sender_index,
+            &keys,
+            now,
+            false,
+            self.aead,
+        );
         peer.responder_complete(consumed.timestamp, now, keypair, &mut self.indices);
         Ok(Received::HandshakeInitiation {
             peer: peer_id,
@@ -463,7 +479,7 @@ impl Wg {
         let initiator = peer.pending(receiver).ok_or(WgError::UnknownIndex)?;
         let (remote_index, keys) =
             noise::consume_response(&self.local, &peer.keys, initiator, msg)?;
-        let keypair = Keypair::new(receiver, remote_index, &keys, now, true);
+        let keypair = Keypair::new(receiver, remote_index, &keys, now, true, self.aead);
         peer.initiator_complete(keypair, &mut self.indices);
         self.changed = true;
         Ok(Received::HandshakeComplete { peer: peer_id })

@@ -103,10 +103,10 @@ impl DataPath {
             token: Arc::clone(&token),
             tx_reader: plane.reader(),
         };
+        let (aead, reason) = super::setup::aead_backend();
         info!(
-            "transport crypto: ChaCha20-Poly1305, {} implementation ({})",
-            vine_core::wg::aead::backend().name(),
-            vine_core::wg::aead::backend_reason()
+            "transport crypto: ChaCha20-Poly1305, {} implementation ({reason})",
+            aead.name()
         );
         let mut threads = Vec::new();
         if threads_for(&*device) == 1 {

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use vine_core::Identity;
 use vine_core::config::Config;
 use vine_core::node::{Node, NodeConfig, Timers};
+use vine_core::wg::aead::Backend;
 
 use super::datapath::{DataPath, SlowPath};
 use super::{Command, DaemonHandle, RunOptions, control, engine::Engine, wall_clock};
@@ -79,10 +80,20 @@ pub(crate) fn new_node(
     getrandom::fill(&mut seed).map_err(|e| DaemonError::Random(e.to_string()))?;
     let now = Instant::now();
     let mut node = Node::new(nc, identity, seed, now, wall_clock())?;
+    node.set_aead_backend(aead_backend().0);
     node.set_local_addresses(local.to_vec());
     node.start(now);
     let watch = names::NameWatch::spawn(resolved, resolver, names::REFRESH, names::RETRY);
     Ok((node, watch))
+}
+
+/// The transport AEAD implementation and why: ring when `VINE_AEAD=ring`
+/// is set (for A/B comparisons), else [`Backend::detect`]'s choice.
+pub(crate) fn aead_backend() -> (Backend, &'static str) {
+    if std::env::var_os("VINE_AEAD").is_some_and(|v| v == "ring") {
+        return (Backend::Ring, "VINE_AEAD=ring is set");
+    }
+    Backend::detect()
 }
 
 pub(crate) async fn start(options: RunOptions) -> Result<DaemonHandle, DaemonError> {
