@@ -13,7 +13,6 @@
 
 use ring::aead::{Aad, LessSafeKey};
 
-pub(crate) use super::crypto::ct_eq;
 use super::crypto::{KEY_LEN, TAG_LEN, aead_key, nonce};
 
 #[cfg(target_arch = "x86_64")]
