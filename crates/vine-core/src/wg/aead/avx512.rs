@@ -576,7 +576,7 @@ pub(super) fn open_each<'a>(
 #[cfg(test)]
 pub(super) mod tests_support {
     //! Scalar pieces exposed to the tests.
-    pub(in super::super) fn reduce_final(h: [u64; 3]) -> u128 {
+    pub(crate) fn reduce_final(h: [u64; 3]) -> u128 {
         super::poly1305::reduce_final(h)
     }
 }

@@ -333,6 +333,6 @@ impl Poly {
 #[cfg(test)]
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512ifma")]
-pub(in super::super) fn poly1305_aead(key: &[u8; 32], ciphertext: &[u8]) -> [u8; 16] {
+pub(crate) fn poly1305_aead(key: &[u8; 32], ciphertext: &[u8]) -> [u8; 16] {
     Poly::new(key, ciphertext.len()).finish(ciphertext)
 }
