@@ -14,9 +14,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::WgError;
 use super::aead::{AeadKey, Backend};
 use super::crypto::{KEY_LEN, TAG_LEN};
+use super::error::WgError;
 use super::messages::{DATA_HEADER_LEN, TYPE_DATA, padded_len};
 use super::replay::ReplayWindow;
 use super::timers::{REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME};
