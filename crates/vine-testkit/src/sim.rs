@@ -2,7 +2,7 @@
 //!
 //! # Model
 //!
-//! - **Virtual clock.** [`Network::new`] reads [`Instant::now`] once as the
+//! - **Virtual clock.** [`Network::new`] reads [`Instant::now`](std::time::Instant::now) once as the
 //!   epoch; afterwards time only moves when the run loop jumps to the earliest
 //!   of the next packet delivery and every endpoint's
 //!   [`Endpoint::poll_timeout`]. Packet events are ordered by (time, insertion

@@ -44,7 +44,7 @@ pub struct VirtioNetHdr {
     /// `VIRTIO_NET_HDR_GSO_*`, possibly with [`VIRTIO_NET_HDR_GSO_ECN`].
     pub gso_type: u8,
     /// Length of the headers copied into each segment. The kernel reports
-    /// the linear part of its buffer here, which may be longer, so [`split`]
+    /// the linear part of its buffer here, which may be longer, so [`split`](super::split())
     /// derives the real header length from the packet.
     pub hdr_len: u16,
     /// Payload bytes per segment.
@@ -115,7 +115,7 @@ pub enum OffloadError {
     /// Inconsistent header fields or truncated headers.
     #[error("malformed packet: {0}")]
     Malformed(&'static str),
-    /// More segments than the [`SegmentBuf`] may hold.
+    /// More segments than the [`SegmentBuf`](super::SegmentBuf) may hold.
     #[error("super-packet needs {needed} segments, more than the limit of {max}")]
     TooManySegments {
         /// Segments the packet would produce.
