@@ -17,8 +17,8 @@ fuzz_target!(|data: &[u8]| {
     let key: [u8; 32] = head[..32].try_into().expect("32 bytes");
     let counter = u64::from_le_bytes(head[32..40].try_into().expect("8 bytes"));
     let flip = u16::from_le_bytes([head[40], head[41]]) as usize;
-    let ring = AeadKey::with_backend(&key, Backend::Ring);
-    let fast = AeadKey::with_backend(&key, Backend::Avx512);
+    let ring = AeadKey::new(&key, Backend::Ring);
+    let fast = AeadKey::new(&key, Backend::Avx512);
 
     let mut a = msg.to_vec();
     let mut b = msg.to_vec();

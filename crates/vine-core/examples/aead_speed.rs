@@ -8,10 +8,10 @@
 
 use std::time::Instant;
 
-use vine_core::wg::aead::{AeadKey, Backend, backend};
+use vine_core::wg::aead::{AeadKey, Backend};
 
 fn main() {
-    println!("chosen backend: {}", backend().name());
+    println!("chosen backend: {}", Backend::detect().0.name());
     // AEAD_SPEED_ONLY=avx512:1408 (or ring:batch, ...) runs one case.
     let only = std::env::var("AEAD_SPEED_ONLY").ok();
     let skip = |b: Backend, case: &str| {
@@ -23,7 +23,7 @@ fn main() {
             if skip(b, &size.to_string()) {
                 continue;
             }
-            let key = AeadKey::with_backend(&[9; 32], b);
+            let key = AeadKey::new(&[9; 32], b);
             let mut buf = vec![0x42u8; size + 16];
             let iters = (2_000_000_000 / size).max(1000);
             let start = Instant::now();
@@ -58,7 +58,7 @@ fn main() {
         if skip(b, "batch") {
             continue;
         }
-        let key = AeadKey::with_backend(&[9; 32], b);
+        let key = AeadKey::new(&[9; 32], b);
         let (size, count) = (1408usize, 46usize);
         let mut slots: Vec<Vec<u8>> = (0..count).map(|_| vec![0x42u8; size + 16]).collect();
         let rounds = 2_000_000_000 / (size * count);

@@ -36,9 +36,10 @@ use std::time::Instant;
 
 use crate::frame::{self, Plaintext};
 use crate::net::Ipv4Prefix;
-use crate::node::DropReason;
 use crate::peer_id::PeerId;
 use crate::wg::{DATA_HEADER_LEN, Keypair};
+use crate::wire::DropReason;
+use crate::wire::ipv4;
 
 /// Traffic a data-plane thread moved for one peer (atomics, shared by every
 /// published [`Tables`] and folded into the node's counters).
@@ -307,7 +308,7 @@ impl Tables {
             return Inbound::Drop(DropReason::Malformed);
         };
         let len = packet.len();
-        let verdict = match crate::node::ipv4_addrs(packet) {
+        let verdict = match ipv4::addrs(packet) {
             None => Some(DropReason::Malformed),
             Some((src, _)) if !peer.prefix.is_some_and(|p| p.contains(src)) => {
                 Some(DropReason::UnauthorizedPeer)
@@ -330,7 +331,7 @@ impl Tables {
 
 /// The destination of a plausible IPv4 packet.
 fn ipv4_dst(packet: &[u8]) -> Option<Ipv4Addr> {
-    crate::node::ipv4_addrs(packet).map(|(_, dst)| dst)
+    ipv4::addrs(packet).map(|(_, dst)| dst)
 }
 
 /// What to do with an outbound packet.
@@ -431,6 +432,29 @@ impl DataPlane {
     }
 }
 
+/// What became of a packet read from the TUN once
+/// [`Reader::seal_outbound`] acted on its [`Outbound`] verdict: the one
+/// place that decides this, for the daemon's data-plane threads and the
+/// simulator alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// Sealed in place and counted on the peer: send the first `len` bytes
+    /// of the buffer to `endpoint`.
+    Send {
+        /// The peer's preferred direct endpoint.
+        endpoint: SocketAddrV4,
+        /// Length of the sealed datagram.
+        len: usize,
+    },
+    /// Hand the packet (still in place, unchanged) to
+    /// [`Node::handle_tun_packet`](crate::node::Node::handle_tun_packet):
+    /// the fast path has no session or direct path for it, or sealing
+    /// failed (the keys' message counter ran out), which the node resolves.
+    Slow,
+    /// Dropped and counted on the plane.
+    Dropped,
+}
+
 /// A data-plane thread's view: a cached `Arc<Tables>`, refreshed per batch.
 #[derive(Debug)]
 pub struct Reader {
@@ -456,6 +480,36 @@ impl Reader {
     /// The shared plane (for drop counters).
     pub fn plane(&self) -> &DataPlane {
         &self.plane
+    }
+
+    /// Looks up the packet at `buf[DATA_HEADER_LEN..][..len]` and acts on
+    /// the verdict: seals it in place for [`Outbound::Send`] (`buf` holds
+    /// at least [`sealed_len`](crate::wg::sealed_len) of `len` bytes),
+    /// counts an [`Outbound::Drop`], and sends everything else, a packet
+    /// whose sealing failed included, to the slow path.
+    pub fn seal_outbound(&self, buf: &mut [u8], len: usize, now: Instant) -> Sealed {
+        let packet = DATA_HEADER_LEN..DATA_HEADER_LEN + len;
+        match self.tables.outbound(&buf[packet], now) {
+            Outbound::Send {
+                peer,
+                keypair,
+                endpoint,
+            } => match keypair.seal(buf, len) {
+                Ok(sealed) => {
+                    peer.stats.add_sent(1, len as u64);
+                    Sealed::Send {
+                        endpoint,
+                        len: sealed,
+                    }
+                }
+                Err(_) => Sealed::Slow,
+            },
+            Outbound::Slow => Sealed::Slow,
+            Outbound::Drop(reason) => {
+                self.plane.add_drop(reason);
+                Sealed::Dropped
+            }
+        }
     }
 }
 

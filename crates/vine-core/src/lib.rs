@@ -10,6 +10,10 @@
 //! table ([`route`]) and the overlay [`node`] state machine that ties them
 //! together.
 //!
+//! The packet path is layered one way: [`wire`] (the IPv4 header view, the
+//! checksum, counters and drop reasons) at the bottom, the published
+//! data-plane tables ([`dataplane`]) above it, the [`node`] on top.
+//!
 //! ## IO and time contract
 //!
 //! Nothing in this crate touches the outside world: it never reads files,
@@ -28,6 +32,7 @@ pub mod node;
 pub mod peer_id;
 pub mod route;
 pub mod wg;
+pub mod wire;
 
 pub use identity::Identity;
 pub use net::Ipv4Prefix;

@@ -83,7 +83,6 @@
 mod dataplane_tables;
 mod explain;
 mod inbound;
-mod ipv4;
 mod membership;
 mod node_config;
 mod observe;
@@ -98,9 +97,8 @@ use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use crate::wire::ipv4::{build_test_packet, set_dont_fragment};
 pub use explain::MAX_ATTEMPTS;
-pub(crate) use ipv4::addrs as ipv4_addrs;
-pub use ipv4::{build_test_packet, set_dont_fragment};
 pub use node_config::{NodeConfig, NodeError, SeedRecord, Timers};
 pub use observe::{
     AttemptOutcome, AttemptView, Counters, DropReason, Event, PathChangeReason, PathClass,
@@ -115,6 +113,7 @@ use crate::identity::Identity;
 use crate::peer_id::PeerId;
 use crate::route::RouteTable;
 use crate::wg::Wg;
+use crate::wire::ipv4;
 use dataplane_tables::DataplaneTables;
 use paths::Via;
 use peer_table::{DeadlineRules, PeerTable};
@@ -187,6 +186,13 @@ pub struct Node {
 }
 
 impl Node {
+    /// The transport AEAD implementation for sessions made from now on
+    /// (the node starts with [`Backend::detect`](crate::wg::aead::Backend::detect)'s
+    /// choice; the host may insist on ring, e.g. for A/B comparisons).
+    pub fn set_aead_backend(&mut self, backend: crate::wg::aead::Backend) {
+        self.wg.set_aead_backend(backend);
+    }
+
     /// Creates a node. `wall` is the wall-clock time (since the UNIX epoch)
     /// at `now`; it is only used for handshake timestamps.
     pub fn new(

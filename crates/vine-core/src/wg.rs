@@ -84,6 +84,7 @@
 
 pub mod aead;
 mod crypto;
+mod error;
 mod index;
 pub mod messages;
 mod noise;
@@ -110,71 +111,11 @@ use messages::{INIT_MAC1, INITIATION_LEN, Message, RESP_MAC1, RESP_RECEIVER, RES
 use noise::{LocalKeys, RemoteKeys};
 use peer::Peer;
 
+pub use error::WgError;
 pub use messages::{DATA_HEADER_LEN, DATA_OVERHEAD, ip_packet_len, padded_len};
 pub use replay::WINDOW as REPLAY_WINDOW;
 pub use session::{Keypair, sealed_len};
-
-/// Why a datagram was rejected or an operation could not be done. None of
-/// these is fatal: drop the datagram (log at `trace`) and carry on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WgError {
-    /// The datagram is shorter than its message type requires.
-    #[error("WireGuard datagram too short for its message type")]
-    Truncated,
-    /// A handshake or cookie message is longer than its fixed size.
-    #[error("WireGuard handshake message has the wrong length")]
-    WrongLength,
-    /// The message type (with its reserved bytes) is not 1, 2, 3 or 4.
-    #[error("unknown WireGuard message type {0:#x}")]
-    UnknownType(u32),
-    /// mac1 does not match: the message was not meant for our static key
-    /// (wrong PeerId configured on the sender) or was damaged.
-    #[error("handshake mac1 does not match our public key; the sender has a different key for us")]
-    BadMac1,
-    /// mac2 is not zero; vine never issues cookies, so it cannot check one.
-    #[error("handshake mac2 is set but this node never issued a cookie")]
-    BadMac2,
-    /// A handshake came from a static key that was never added as a peer.
-    #[error("handshake from a key that is not an added peer; add its PeerId to accept it")]
-    UnknownPeer,
-    /// Authenticated decryption failed: wrong keys, or the message was
-    /// tampered with.
-    #[error("WireGuard message failed authentication")]
-    Decrypt,
-    /// The transport counter was already received or is behind the window.
-    #[error("replayed or too old WireGuard transport message")]
-    Replay,
-    /// The initiation's timestamp is not newer than the last one accepted
-    /// from that peer (a replay, or the peer's clock went backwards).
-    #[error(
-        "handshake initiation timestamp is not newer than the last one accepted from this peer"
-    )]
-    StaleTimestamp,
-    /// The peer sent initiations faster than 50 per second.
-    #[error("handshake initiations from this peer arrive too fast")]
-    InitiationFlood,
-    /// No usable sending keys for the peer: call [`Wg::initiate`].
-    #[error("no WireGuard session with this peer yet; a handshake is needed")]
-    NoSession,
-    /// The receiver index is not one we handed out (or its state is gone).
-    #[error("WireGuard message for an unknown or expired session index")]
-    UnknownIndex,
-    /// The sending counter reached REJECT_AFTER_MESSAGES.
-    #[error("WireGuard session used up its message counter; a handshake is needed")]
-    CounterExhausted,
-    /// The keys are older than REJECT_AFTER_TIME.
-    #[error("WireGuard session keys have expired")]
-    KeyExpired,
-    /// A public key is a low-order point (Diffie-Hellman result all zero).
-    #[error("peer public key is a weak (low-order) point")]
-    WeakKey,
-    /// A cookie reply arrived; vine does not use cookies (see module docs).
-    #[error("WireGuard cookie replies are not supported")]
-    CookieReply,
-    /// The plaintext is too large to encrypt.
-    #[error("plaintext too large for one WireGuard message")]
-    TooLarge,
-}
+pub use timers::TimerEvent;
 
 /// What a received datagram turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,21 +145,6 @@ pub enum Received {
     },
 }
 
-/// What a peer's timers ask the node to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TimerEvent {
-    /// The session is ageing (or its counter is high): call
-    /// [`Wg::initiate`] and send the initiation. The old keys keep working
-    /// meanwhile.
-    RekeyNeeded,
-    /// The last initiation got no response in time: call [`Wg::initiate`]
-    /// again and send it (250 ms, doubling up to 5 s).
-    HandshakeRetry,
-    /// The peer has no usable keys and no handshake in flight: either the
-    /// keys expired or 90 s of handshake attempts went unanswered.
-    SessionExpired,
-}
-
 /// All WireGuard state of one node: its static key and every peer's
 /// handshakes, keypairs and timers. See the [module docs](self) for the
 /// loop that drives it.
@@ -232,6 +158,8 @@ pub struct Wg {
     last_timestamp: Option<Tai64n>,
     /// The set of usable keypairs changed since [`Wg::take_changed`].
     changed: bool,
+    /// The transport AEAD of keypairs made from now on.
+    aead: aead::Backend,
 }
 
 impl std::fmt::Debug for Wg {
@@ -257,7 +185,14 @@ impl Wg {
             indices: Indices::default(),
             last_timestamp: None,
             changed: false,
+            aead: aead::Backend::detect().0,
         }
+    }
+
+    /// The transport AEAD implementation for sessions made from now on
+    /// ([`Wg::new`] starts with [`aead::Backend::detect`]'s choice).
+    pub fn set_aead_backend(&mut self, backend: aead::Backend) {
+        self.aead = backend;
     }
 
     /// Our PeerId (our static public key).
@@ -443,7 +378,14 @@ impl Wg {
                 return Err(e);
             }
         };
-        let keypair = Keypair::new(local_index, consumed.sender_index, &keys, now, false);
+        let keypair = Keypair::new(
+            local_index,
+            consumed.sender_index,
+            &keys,
+            now,
+            false,
+            self.aead,
+        );
         peer.responder_complete(consumed.timestamp, now, keypair, &mut self.indices);
         Ok(Received::HandshakeInitiation {
             peer: peer_id,
@@ -463,7 +405,7 @@ impl Wg {
         let initiator = peer.pending(receiver).ok_or(WgError::UnknownIndex)?;
         let (remote_index, keys) =
             noise::consume_response(&self.local, &peer.keys, initiator, msg)?;
-        let keypair = Keypair::new(receiver, remote_index, &keys, now, true);
+        let keypair = Keypair::new(receiver, remote_index, &keys, now, true, self.aead);
         peer.initiator_complete(keypair, &mut self.indices);
         self.changed = true;
         Ok(Received::HandshakeComplete { peer: peer_id })

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use vine_core::Identity;
 use vine_core::config::Policy;
-use vine_core::dataplane::{Inbound, Outbound, Reader};
+use vine_core::dataplane::{Inbound, Reader, Sealed};
 use vine_core::net::Ipv4Prefix;
 use vine_core::node::{
     AllowedPeerConfig, Event, Node, NodeConfig, PathClass, Timers, build_test_packet,
@@ -65,29 +65,19 @@ impl SimNode {
     pub fn send_packet(&mut self, now: Instant, packet: &[u8]) {
         if let Some(reader) = &mut self.fast {
             reader.refresh();
-            match reader.tables().outbound(packet, now) {
-                Outbound::Send {
-                    peer,
-                    keypair,
-                    endpoint,
-                } => {
-                    let mut buf = vec![0u8; sealed_len(packet.len())];
-                    buf[DATA_HEADER_LEN..DATA_HEADER_LEN + packet.len()].copy_from_slice(packet);
-                    if let Ok(n) = keypair.seal(&mut buf, packet.len()) {
-                        buf.truncate(n);
-                        peer.stats.add_sent(1, packet.len() as u64);
-                        self.fast_out.push_back(Transmit {
-                            dst: endpoint,
-                            data: buf,
-                        });
-                    }
+            let mut buf = vec![0u8; sealed_len(packet.len())];
+            buf[DATA_HEADER_LEN..DATA_HEADER_LEN + packet.len()].copy_from_slice(packet);
+            match reader.seal_outbound(&mut buf, packet.len(), now) {
+                Sealed::Send { endpoint, len } => {
+                    buf.truncate(len);
+                    self.fast_out.push_back(Transmit {
+                        dst: endpoint,
+                        data: buf,
+                    });
                     return;
                 }
-                Outbound::Drop(reason) => {
-                    reader.plane().add_drop(reason);
-                    return;
-                }
-                Outbound::Slow => {}
+                Sealed::Dropped => return,
+                Sealed::Slow => {}
             }
         }
         self.node.handle_tun_packet(now, packet);

@@ -2,7 +2,7 @@
 //!
 //! # Model
 //!
-//! - **Virtual clock.** [`Network::new`] reads [`Instant::now`] once as the
+//! - **Virtual clock.** [`Network::new`] reads [`Instant::now`](std::time::Instant::now) once as the
 //!   epoch; afterwards time only moves when the run loop jumps to the earliest
 //!   of the next packet delivery and every endpoint's
 //!   [`Endpoint::poll_timeout`]. Packet events are ordered by (time, insertion
@@ -81,6 +81,7 @@
 
 mod clock;
 mod endpoint;
+mod ids;
 mod link;
 mod nat;
 mod network;
@@ -91,7 +92,8 @@ mod topology;
 #[cfg(test)]
 mod tests;
 
-pub use endpoint::{Endpoint, HostId, NatId, RealmId, Transmit};
+pub use endpoint::{Endpoint, Transmit};
+pub use ids::{HostId, NatId, RealmId};
 pub use link::LinkParams;
 pub use nat::{Filtering, Mapping, NatConfig, NatType};
 pub use network::Network;

@@ -8,36 +8,18 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
-use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{
+use super::diagnostic::{Diagnostic, LineIndex};
+use super::document::*;
+use super::model::{
     AllowedPeer, BootstrapPeer, Config, DEFAULT_IDENTITY_PATH, DEFAULT_LISTEN_PORT, DEFAULT_MTU,
-    DEFAULT_RUNTIME_DIR, DEFAULT_TUN_NAME, DEFAULT_UNDERLAY_MTU, Diagnostic, LineIndex, Location,
-    NodeSection, Parsed, Policy, TunSection, UdpAddress,
+    DEFAULT_RUNTIME_DIR, DEFAULT_TUN_NAME, DEFAULT_UNDERLAY_MTU, LOW_RELAY_RATE_LIMIT_KBPS,
+    MAX_CONFIG_BYTES, MAX_RELAY_RATE_LIMIT_KBPS, NodeSection, Parsed, Policy, TunSection,
 };
+use super::validate::*;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::{Fingerprint, PeerId};
-
-const SECTIONS: &[&str] = &["node", "tun", "bootstrap_peers", "allowed_peers", "policy"];
-const NODE_KEYS: &[&str] = &[
-    "name",
-    "network_id",
-    "identity_path",
-    "listen_address",
-    "listen_port",
-    "runtime_dir",
-    "underlay_mtu",
-];
-const TUN_KEYS: &[&str] = &["name", "address", "prefix_len", "mtu"];
-const BOOTSTRAP_KEYS: &[&str] = &["peer_id", "address"];
-const ALLOWED_KEYS: &[&str] = &["peer_id", "prefix", "relay_capable", "name", "fingerprint"];
-const POLICY_KEYS: &[&str] = &[
-    "strict_allowlist",
-    "allow_relay",
-    "allow_signaling_upgrade",
-    "relay_rate_limit_kbps",
-];
 
 /// Smallest and largest accepted TUN MTU.
 const MTU_RANGE: (i64, i64) = (576, 9000);
@@ -56,14 +38,14 @@ pub fn parse(source: &str) -> Parsed {
         spans: BTreeMap::new(),
         identity_path: None,
     };
-    let config = if source.len() > super::MAX_CONFIG_BYTES {
+    let config = if source.len() > MAX_CONFIG_BYTES {
         ctx.diags.push(
             Diagnostic::error(
                 "file-too-large",
                 format!(
                     "the config is {} bytes; vine reads at most {} bytes",
                     source.len(),
-                    super::MAX_CONFIG_BYTES
+                    MAX_CONFIG_BYTES
                 ),
             )
             .hint("is this the right file? a vine config is a few kilobytes"),
@@ -96,269 +78,6 @@ pub fn parse(source: &str) -> Parsed {
         parsed.config = config;
     }
     parsed
-}
-
-struct Ctx<'s> {
-    source: &'s str,
-    index: LineIndex,
-    diags: Vec<Diagnostic>,
-    spans: BTreeMap<String, Range<usize>>,
-    identity_path: Option<String>,
-}
-
-impl Ctx<'_> {
-    fn loc(&self, span: &Range<usize>) -> Option<Location> {
-        Some(self.index.locate_span(self.source, span))
-    }
-
-    fn error(&mut self, span: &Range<usize>, code: &'static str, msg: String, hint: String) {
-        let d = Diagnostic::error(code, msg).hint(hint).at(self.loc(span));
-        self.diags.push(d);
-    }
-
-    fn warn(&mut self, span: &Range<usize>, code: &'static str, msg: String, hint: String) {
-        let d = Diagnostic::warning(code, msg).hint(hint).at(self.loc(span));
-        self.diags.push(d);
-    }
-
-    fn line_of(&self, span: &Range<usize>) -> usize {
-        self.index.locate_span(self.source, span).line
-    }
-}
-
-type Value<'i> = Spanned<DeValue<'i>>;
-
-fn kind(value: &DeValue<'_>) -> &'static str {
-    match value {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a date-time",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
-    }
-}
-
-fn integer_value(value: &DeValue<'_>) -> Option<i64> {
-    match value {
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
-        _ => None,
-    }
-}
-
-fn suggest<'k>(word: &str, candidates: &[&'k str]) -> Option<&'k str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// One TOML table being read as a vine section.
-struct Section<'a, 'i> {
-    table: &'a DeTable<'i>,
-    /// How users see it: `[tun]`, `[[allowed_peers]] entry #2`.
-    title: String,
-    /// Key-path prefix: `tun`, `allowed_peers[1]`.
-    path: String,
-    header: Range<usize>,
-    known: &'static [&'static str],
-}
-
-impl<'a, 'i> Section<'a, 'i> {
-    fn get(&self, key: &str) -> Option<&'a Value<'i>> {
-        self.table.get(key)
-    }
-
-    fn record(&self, ctx: &mut Ctx<'_>, key: &str, span: &Range<usize>) {
-        ctx.spans
-            .insert(format!("{}.{key}", self.path), span.clone());
-    }
-
-    fn missing(&self, ctx: &mut Ctx<'_>, key: &str, example: &str) {
-        ctx.error(
-            &self.header,
-            "missing-key",
-            format!("{} is missing the required key `{key}`", self.title),
-            format!("add a line such as `{key} = {example}` to {}", self.title),
-        );
-    }
-
-    fn wrong_type(&self, ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>, want: &str, example: &str) {
-        let mut hint = format!("write it as `{key} = {example}`");
-        if let DeValue::String(s) = v.get_ref() {
-            let unquotable = (want == "an integer" && s.trim().parse::<i64>().is_ok())
-                || (want == "a boolean" && matches!(s.trim(), "true" | "false"));
-            if unquotable {
-                hint = format!("remove the quotes: `{key} = {}`", s.trim());
-            }
-        }
-        if want == "a string" && !matches!(v.get_ref(), DeValue::String(_)) {
-            hint = format!("put the value in double quotes: `{key} = {example}`");
-        }
-        ctx.error(
-            &v.span(),
-            "wrong-type",
-            format!(
-                "`{key}` in {} must be {want}, found {}",
-                self.title,
-                kind(v.get_ref())
-            ),
-            hint,
-        );
-    }
-
-    /// A string value, or `None` after reporting why not.
-    fn string(
-        &self,
-        ctx: &mut Ctx<'_>,
-        key: &str,
-        required: bool,
-        example: &str,
-    ) -> Option<(&'a str, Range<usize>)> {
-        let Some(v) = self.get(key) else {
-            if required {
-                self.missing(ctx, key, example);
-            }
-            return None;
-        };
-        self.record(ctx, key, &v.span());
-        match v.get_ref() {
-            DeValue::String(s) => Some((s.as_ref(), v.span())),
-            _ => {
-                self.wrong_type(ctx, key, v, "a string", example);
-                None
-            }
-        }
-    }
-
-    fn integer(
-        &self,
-        ctx: &mut Ctx<'_>,
-        key: &str,
-        required: bool,
-        example: &str,
-    ) -> Option<(i64, Range<usize>)> {
-        let Some(v) = self.get(key) else {
-            if required {
-                self.missing(ctx, key, example);
-            }
-            return None;
-        };
-        self.record(ctx, key, &v.span());
-        match integer_value(v.get_ref()) {
-            Some(n) => Some((n, v.span())),
-            None if matches!(v.get_ref(), DeValue::Integer(_)) => {
-                let negative =
-                    matches!(v.get_ref(), DeValue::Integer(i) if i.as_str().starts_with('-'));
-                let size = if negative { "small" } else { "large" };
-                ctx.error(
-                    &v.span(),
-                    "out-of-range",
-                    format!("`{key}` in {} is too {size}", self.title),
-                    format!("use a value such as `{key} = {example}`"),
-                );
-                None
-            }
-            None => {
-                self.wrong_type(ctx, key, v, "an integer", example);
-                None
-            }
-        }
-    }
-
-    fn ranged(
-        &self,
-        ctx: &mut Ctx<'_>,
-        key: &str,
-        required: bool,
-        example: &str,
-        range: (i64, i64),
-        why: &str,
-    ) -> Option<(i64, Range<usize>)> {
-        let (n, span) = self.integer(ctx, key, required, example)?;
-        if n < range.0 || n > range.1 {
-            ctx.error(
-                &span,
-                "out-of-range",
-                format!("`{key} = {n}` in {} is out of range", self.title),
-                format!("use a value from {} to {}{why}", range.0, range.1),
-            );
-            return None;
-        }
-        Some((n, span))
-    }
-
-    fn boolean(&self, ctx: &mut Ctx<'_>, key: &str, default: bool) -> Option<bool> {
-        let Some(v) = self.get(key) else {
-            return Some(default);
-        };
-        self.record(ctx, key, &v.span());
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            _ => {
-                self.wrong_type(
-                    ctx,
-                    key,
-                    v,
-                    "a boolean",
-                    if default { "true" } else { "false" },
-                );
-                None
-            }
-        }
-    }
-
-    /// Reports keys that are not part of this section.
-    fn unknown_keys(&self, ctx: &mut Ctx<'_>) {
-        for (key, value) in self.table.iter() {
-            let name = key.get_ref().as_ref();
-            if self.known.contains(&name) {
-                continue;
-            }
-            let hint = if let Some(s) = suggest(name, self.known) {
-                format!("did you mean `{s}`?")
-            } else if let Some(home) = section_owning(name, self.known) {
-                format!("`{name}` belongs in {home}, not {}", self.title)
-            } else {
-                format!(
-                    "remove it; {} accepts: {}",
-                    self.title,
-                    self.known.join(", ")
-                )
-            };
-            let span = if key.span().is_empty() {
-                value.span()
-            } else {
-                key.span()
-            };
-            ctx.error(
-                &span,
-                "unknown-key",
-                format!(
-                    "unknown key `{}` in {}",
-                    name.chars().take(64).collect::<String>(),
-                    self.title
-                ),
-                hint,
-            );
-        }
-    }
-}
-
-fn section_owning(key: &str, except: &[&str]) -> Option<&'static str> {
-    let all: [(&str, &[&str]); 5] = [
-        ("[node]", NODE_KEYS),
-        ("[tun]", TUN_KEYS),
-        ("[[bootstrap_peers]]", BOOTSTRAP_KEYS),
-        ("[[allowed_peers]]", ALLOWED_KEYS),
-        ("[policy]", POLICY_KEYS),
-    ];
-    all.iter()
-        .find(|(_, keys)| !std::ptr::eq(*keys, except) && keys.contains(&key))
-        .map(|(title, _)| *title)
 }
 
 fn read_document(ctx: &mut Ctx<'_>, root: &DeTable<'_>, syntax_ok: bool) -> Option<Config> {
@@ -731,11 +450,11 @@ fn read_policy(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<Policy> {
         "relay_rate_limit_kbps",
         false,
         "10000",
-        (0, i64::from(super::MAX_RELAY_RATE_LIMIT_KBPS)),
+        (0, i64::from(MAX_RELAY_RATE_LIMIT_KBPS)),
         " kbit/s; 0 means unlimited",
     ) {
         Some((n, span)) => {
-            let low = i64::from(super::LOW_RELAY_RATE_LIMIT_KBPS);
+            let low = i64::from(LOW_RELAY_RATE_LIMIT_KBPS);
             if n > 0 && n < low {
                 ctx.warn(
                     &span,
@@ -1066,186 +785,4 @@ fn check_policy(
             }
         }
     }
-}
-
-fn usable_overlay_address(addr: Ipv4Addr) -> Result<(), &'static str> {
-    let o = addr.octets();
-    if addr.is_unspecified() || o[0] == 0 {
-        Err("in 0.0.0.0/8 (\"this network\")")
-    } else if addr.is_loopback() {
-        Err("a loopback address")
-    } else if addr.is_multicast() {
-        Err("a multicast address")
-    } else if addr.is_broadcast() || o[0] >= 240 {
-        Err("in the reserved range 240.0.0.0/4")
-    } else if addr.is_link_local() {
-        Err("a link-local address")
-    } else {
-        Ok(())
-    }
-}
-
-fn is_private(addr: Ipv4Addr) -> bool {
-    let o = addr.octets();
-    addr.is_private() || (o[0] == 100 && (64..128).contains(&o[1]))
-}
-
-type Problem = (String, String);
-
-/// Checks a node name: a DNS label (letters, digits, `-`; 1–63 characters;
-/// no leading or trailing `-`), so it can become a DNS name later.
-pub fn validate_node_name(name: &str) -> Result<(), Problem> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err((
-            format!("node name \"{}\" is not a valid name", name.escape_debug()),
-            "use 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen, e.g. \"alpha\" or \"relay-1\"".into(),
-        ))
-    }
-}
-
-/// Checks a network id: 1–64 characters of `a-z 0-9 - _ .`, starting and
-/// ending with a letter or digit.
-pub fn validate_network_id(id: &str) -> Result<(), Problem> {
-    let edge = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-        })
-        && edge(id.bytes().next())
-        && edge(id.bytes().last());
-    if ok {
-        return Ok(());
-    }
-    let lower = id.to_ascii_lowercase();
-    let hint = if lower != id && validate_network_id(&lower).is_ok() {
-        format!(
-            "network ids are lowercase: did you mean \"{lower}\"? (every node must use the same id)"
-        )
-    } else {
-        "use 1 to 64 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit, e.g. \"home-net\"; every node of the overlay must use the same id".to_owned()
-    };
-    Err((
-        format!(
-            "network_id \"{}\" is not a valid network id",
-            id.escape_debug()
-        ),
-        hint,
-    ))
-}
-
-/// Checks a Linux interface name: 1–15 bytes, not `.` or `..`, and no `/`,
-/// `:`, `%`, whitespace or control characters (the kernel's rules, plus `%`,
-/// which would be taken as a name template).
-pub fn validate_tun_name(name: &str) -> Result<(), Problem> {
-    let why = if name.is_empty() {
-        Some("it is empty".to_owned())
-    } else if name.len() > 15 {
-        Some(format!(
-            "it is {} bytes long and Linux allows at most 15",
-            name.len()
-        ))
-    } else if name == "." || name == ".." {
-        Some("`.` and `..` are not interface names".to_owned())
-    } else {
-        name.chars()
-            .find(|c| {
-                matches!(c, '/' | ':' | '%') || c.is_whitespace() || c.is_control() || !c.is_ascii()
-            })
-            .map(|c| format!("it contains {c:?}"))
-    };
-    match why {
-        None => Ok(()),
-        Some(why) => Err((
-            format!(
-                "TUN name \"{}\" is not a valid Linux interface name: {why}",
-                name.escape_debug()
-            ),
-            "use up to 15 letters, digits, '-', '_' or '.', e.g. \"vine0\"".into(),
-        )),
-    }
-}
-
-/// Parses `udp://HOST:PORT` where HOST is an IPv4 address or a DNS name.
-pub fn parse_udp_address(text: &str) -> Result<UdpAddress, Problem> {
-    let shown = text.escape_debug().to_string();
-    let Some(rest) = text.strip_prefix("udp://") else {
-        let hint = match text.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("udp") => {
-                format!("write the scheme in lowercase: \"udp://{rest}\"")
-            }
-            Some((scheme, rest)) => {
-                format!("vine only speaks UDP: write \"udp://{rest}\" (not {scheme}://)")
-            }
-            None => format!("add the scheme: \"udp://{text}\""),
-        };
-        return Err((
-            format!("bootstrap address \"{shown}\" does not start with udp://"),
-            hint,
-        ));
-    };
-    let example = "write it as \"udp://HOST:PORT\", e.g. \"udp://198.51.100.10:4100\"";
-    if rest.starts_with('[') {
-        return Err((
-            format!(
-                "bootstrap address \"{shown}\" is IPv6, which vine's underlay does not support yet"
-            ),
-            "use the peer's IPv4 address or a DNS name that resolves to it".into(),
-        ));
-    }
-    let Some((host, port)) = rest.rsplit_once(':') else {
-        return Err((
-            format!("bootstrap address \"{shown}\" has no port"),
-            format!("{example}; vine's default port is 4100"),
-        ));
-    };
-    let port = match port.parse::<u16>() {
-        Ok(p) if p != 0 && !port.starts_with('+') => p,
-        _ => {
-            return Err((
-                format!("bootstrap address \"{shown}\" has an invalid port"),
-                format!("{example}; ports are 1 to 65535"),
-            ));
-        }
-    };
-    let host_ok = host.parse::<Ipv4Addr>().is_ok() || is_dns_name(host);
-    if !host_ok
-        || host
-            .parse::<Ipv4Addr>()
-            .is_ok_and(|a| a.is_unspecified() || a.is_multicast() || a.is_broadcast())
-    {
-        return Err((
-            format!(
-                "bootstrap address \"{shown}\" has an invalid host \"{}\"",
-                host.escape_debug()
-            ),
-            example.into(),
-        ));
-    }
-    Ok(UdpAddress {
-        host: host.to_owned(),
-        port,
-    })
-}
-
-fn is_dns_name(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }

@@ -4,9 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-use super::parse::parse_udp_address;
+use super::validate::parse_udp_address;
 use super::*;
 use crate::identity::Identity;
+use crate::peer_id::PeerId;
 
 // ---------------------------------------------------------------------------
 // Fixtures and helpers

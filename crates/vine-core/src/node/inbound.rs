@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use super::Node;
 use super::explain::{Happened, Reason, Rejection};
-use super::ipv4;
 use super::membership::{Accepted, check_announce};
 use super::observe::{DropReason, Event, PathClass, WithdrawReason};
 use super::paths::Via;
@@ -17,6 +16,7 @@ use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 use crate::route::RouteState;
 use crate::wg::{Received, WgError};
+use crate::wire::ipv4;
 
 impl Node {
     // ------------------------------------------------------------------

@@ -13,9 +13,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::peer_id::PeerId;
+
+pub use crate::wire::RelayPairCounters;
 
 /// Least time between two refusal notices for one pair.
 pub const NOTICE_INTERVAL: Duration = Duration::from_secs(1);
@@ -94,23 +94,6 @@ impl TokenBucket {
         self.refill(now);
         (self.tokens / NANOS as i128) as i64
     }
-}
-
-/// Relay traffic of one (source, destination) pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RelayPairCounters {
-    /// Who sent the frames.
-    pub source: PeerId,
-    /// Where they were to go.
-    pub destination: PeerId,
-    /// Frames forwarded.
-    pub frames: u64,
-    /// Bytes forwarded (the end-to-end encrypted datagrams).
-    pub bytes: u64,
-    /// Frames dropped by the rate cap.
-    pub rate_limited: u64,
-    /// Frames refused for another reason (destination unreachable).
-    pub refused: u64,
 }
 
 #[derive(Debug)]

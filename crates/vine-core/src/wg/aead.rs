@@ -4,18 +4,15 @@
 //! Two implementations give the same bytes: ring's (AVX2 at best), and
 //! this crate's AVX-512 one ([`avx512`]), which on a CPU with AVX-512 IFMA
 //! seals a 1,408-byte packet in well under ring's time (see
-//! `cargo run --release -p vine-core --example aead_speed`). The choice is
-//! made once per process: the AVX-512 code is used when the CPU has the
-//! features, it reproduces ring's output on a self-test, and
-//! `VINE_AEAD=ring` is not set. [`backend`] says which one runs.
+//! `cargo run --release -p vine-core --example aead_speed`). The caller
+//! chooses, per key ([`AeadKey::new`]); [`Backend::detect`] proposes the
+//! AVX-512 code when the CPU has the features and it reproduces ring's
+//! output on a self-test, and says why.
 //!
 //! Handshake fields (which have associated data) always use ring.
 
-use std::sync::OnceLock;
-
 use ring::aead::{Aad, LessSafeKey};
 
-pub(crate) use super::crypto::ct_eq;
 use super::crypto::{KEY_LEN, TAG_LEN, aead_key, nonce};
 
 #[cfg(target_arch = "x86_64")]
@@ -38,24 +35,12 @@ impl Backend {
             Backend::Ring => "ring",
         }
     }
-}
 
-/// The implementation this process uses (decided on first use).
-pub fn backend() -> Backend {
-    chosen().0
-}
-
-/// Why [`backend`] chose what it did, for the log.
-pub fn backend_reason() -> &'static str {
-    chosen().1
-}
-
-fn chosen() -> (Backend, &'static str) {
-    static CHOSEN: OnceLock<(Backend, &'static str)> = OnceLock::new();
-    *CHOSEN.get_or_init(|| {
-        if std::env::var_os("VINE_AEAD").is_some_and(|v| v == "ring") {
-            return (Backend::Ring, "VINE_AEAD=ring is set");
-        }
+    /// The best implementation for this CPU and why, for the log: the
+    /// AVX-512 code when the CPU has its features and it passes a
+    /// self-test against ring, else ring. Pure: no environment, no global
+    /// (std caches the CPU feature flags).
+    pub fn detect() -> (Backend, &'static str) {
         if !avx512_usable() {
             return (Backend::Ring, "this CPU lacks AVX-512 F/VL/BW/IFMA");
         }
@@ -69,7 +54,7 @@ fn chosen() -> (Backend, &'static str) {
             Backend::Avx512,
             "the CPU has AVX-512 IFMA and the self-test passed",
         )
-    })
+    }
 }
 
 /// Whether this CPU has everything the AVX-512 code is compiled for.
@@ -190,14 +175,9 @@ impl Drop for AeadKey {
 }
 
 impl AeadKey {
-    /// A key on this process's [`backend`].
-    pub fn new(key: &[u8; KEY_LEN]) -> Self {
-        Self::with_backend(key, backend())
-    }
-
-    /// A key on a chosen backend (for comparisons): `Avx512` on a CPU
-    /// without the features still runs ring.
-    pub fn with_backend(key: &[u8; KEY_LEN], backend: Backend) -> Self {
+    /// A key on `backend`: `Avx512` on a CPU without the features still
+    /// runs ring.
+    pub fn new(key: &[u8; KEY_LEN], backend: Backend) -> Self {
         Self {
             ring: aead_key(key),
             raw: *key,

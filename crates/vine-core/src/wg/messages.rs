@@ -13,8 +13,8 @@
 //! zeros, so a message with non-zero reserved bytes is an unknown type.
 //! Indices and the counter are little-endian.
 
-use super::WgError;
 use super::crypto::{KEY_LEN, MAC_LEN, TAG_LEN, TIMESTAMP_LEN};
+use super::error::WgError;
 
 /// Handshake initiation.
 pub const TYPE_INITIATION: u32 = 1;

@@ -9,11 +9,11 @@
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroize as _;
 
-use super::WgError;
 use super::crypto::{
     CONSTRUCTION, IDENTIFIER, KEY_LEN, LABEL_MAC1, MAC_LEN, TIMESTAMP_LEN, Tai64n, ct_eq, hash,
     kdf1, kdf2, kdf3, mac, open, seal,
 };
+use super::error::WgError;
 use super::messages::{
     INIT_EPHEMERAL, INIT_MAC1, INIT_SENDER, INIT_STATIC, INIT_TIMESTAMP, INITIATION_LEN,
     RESP_EMPTY, RESP_EPHEMERAL, RESP_MAC1, RESP_RECEIVER, RESP_SENDER, RESPONSE_LEN,

@@ -21,14 +21,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::crypto::Tai64n;
+use super::error::WgError;
 use super::index::Indices;
 use super::noise::{InitiatorState, RemoteKeys};
 use super::session::Keypair;
+use super::timers::TimerEvent;
 use super::timers::{
     MIN_INITIATION_INTERVAL, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ATTEMPT_TIME,
     REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT, retry_interval,
 };
-use super::{TimerEvent, WgError};
 
 /// Initiations in flight whose responses we still accept.
 pub(crate) const MAX_PENDING: usize = 3;

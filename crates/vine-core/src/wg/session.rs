@@ -14,9 +14,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::WgError;
-use super::aead::AeadKey;
+use super::aead::{AeadKey, Backend};
 use super::crypto::{KEY_LEN, TAG_LEN};
+use super::error::WgError;
 use super::messages::{DATA_HEADER_LEN, TYPE_DATA, padded_len};
 use super::replay::ReplayWindow;
 use super::timers::{REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME};
@@ -73,14 +73,15 @@ impl Keypair {
         keys: &SessionKeys,
         created: Instant,
         is_initiator: bool,
+        backend: Backend,
     ) -> Self {
         Self {
             local_index,
             remote_index,
             created,
             is_initiator,
-            send: AeadKey::new(&keys.send),
-            recv: AeadKey::new(&keys.recv),
+            send: AeadKey::new(&keys.send, backend),
+            recv: AeadKey::new(&keys.recv, backend),
             send_counter: AtomicU64::new(0),
             replay: Mutex::new(ReplayWindow::default()),
         }

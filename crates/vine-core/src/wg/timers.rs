@@ -44,3 +44,18 @@ pub fn retry_interval(retries: u32) -> Duration {
     let shift = retries.min(16);
     FIRST_RETRY.saturating_mul(1 << shift).min(REKEY_TIMEOUT)
 }
+
+/// What a peer's timers ask the node to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerEvent {
+    /// The session is ageing (or its counter is high): call
+    /// [`Wg::initiate`](super::Wg::initiate) and send the initiation. The old keys keep working
+    /// meanwhile.
+    RekeyNeeded,
+    /// The last initiation got no response in time: call [`Wg::initiate`](super::Wg::initiate)
+    /// again and send it (250 ms, doubling up to 5 s).
+    HandshakeRetry,
+    /// The peer has no usable keys and no handshake in flight: either the
+    /// keys expired or 90 s of handshake attempts went unanswered.
+    SessionExpired,
+}

@@ -10,6 +10,7 @@ use tracing::warn;
 use vine_core::Identity;
 use vine_core::config::Config;
 use vine_core::node::{Node, NodeConfig, Timers};
+use vine_core::wg::aead::Backend;
 
 use super::names;
 use crate::error::DaemonError;
@@ -53,6 +54,7 @@ pub(crate) fn node(
     config: &Config,
     identity: &Identity,
     timers: Timers,
+    aead: Backend,
     local: &[SocketAddrV4],
 ) -> Result<(Node, names::NameWatch), DaemonError> {
     let resolver = names::system();
@@ -69,6 +71,7 @@ pub(crate) fn node(
     getrandom::fill(&mut seed).map_err(|e| DaemonError::Random(e.to_string()))?;
     let now = Instant::now();
     let mut node = Node::new(nc, identity, seed, now, wall_clock())?;
+    node.set_aead_backend(aead);
     node.set_local_addresses(local.to_vec());
     node.start(now);
     let watch = names::NameWatch::spawn(resolved, resolver, names::REFRESH, names::RETRY);

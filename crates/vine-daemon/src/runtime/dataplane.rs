@@ -93,11 +93,6 @@ impl Dataplane {
             token: Arc::clone(&token),
             tx_reader: plane.reader(),
         };
-        info!(
-            "transport crypto: ChaCha20-Poly1305, {} implementation ({})",
-            vine_core::wg::aead::backend().name(),
-            vine_core::wg::aead::backend_reason()
-        );
         let mut threads = Vec::new();
         let tuning = *tuning;
         if threads_for(&*device, tuning.threads) == 1 {

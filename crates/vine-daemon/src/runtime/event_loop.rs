@@ -38,6 +38,8 @@ pub(crate) struct EventLoop {
     pub(crate) config: Config,
     pub(crate) config_path: PathBuf,
     pub(crate) timers: Timers,
+    /// The transport AEAD every node this loop builds uses.
+    pub(crate) aead: vine_core::wg::aead::Backend,
     /// The node's socket (a handle shared with the dataplane threads);
     /// the event loop only sends on it.
     pub(crate) udp: UdpBatch,
@@ -445,15 +447,16 @@ impl EventLoop {
             info!("reload: nothing changed");
             return ReloadOutcome::Unchanged;
         }
-        let (node, names) = match build::node(&config, &self.identity, self.timers, &self.local) {
-            Ok(n) => n,
-            Err(e) => {
-                error!("reload rejected: {e}; still running on the old one");
-                return ReloadOutcome::Rejected {
-                    diagnostics: vec![e.to_string()],
-                };
-            }
-        };
+        let (node, names) =
+            match build::node(&config, &self.identity, self.timers, self.aead, &self.local) {
+                Ok(n) => n,
+                Err(e) => {
+                    error!("reload rejected: {e}; still running on the old one");
+                    return ReloadOutcome::Rejected {
+                        diagnostics: vec![e.to_string()],
+                    };
+                }
+            };
         // Withdraw from peers and remove routes under the old node, then
         // hand over to the new one, which re-establishes sessions.
         self.node.stop(Instant::now());

@@ -83,7 +83,12 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
     let local = local_addresses(udp_addr, &config, &device.name());
     info!(bound = %udp_addr, candidates = ?local, "UDP socket bound");
 
-    let (mut node, names) = build::node(&config, &identity, options.timers, &local)?;
+    let (aead, aead_reason) = options.tuning.aead();
+    info!(
+        "transport crypto: ChaCha20-Poly1305, {} implementation ({aead_reason})",
+        aead.name()
+    );
+    let (mut node, names) = build::node(&config, &identity, options.timers, aead, &local)?;
     let plane = node.enable_data_plane(Instant::now());
     info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
 
@@ -104,6 +109,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         config,
         config_path: options.config_path.clone(),
         timers: options.timers,
+        aead,
         udp,
         udp_addr,
         local,

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::time::{Duration, Instant};
 
-use super::HostId;
+use super::ids::HostId;
 
 /// The virtual clock: a real epoch read once, then only explicit jumps.
 #[derive(Debug, Clone)]

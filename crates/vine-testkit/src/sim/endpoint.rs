@@ -1,6 +1,5 @@
-//! What the simulator drives and names: the [`Endpoint`] trait a host's
-//! protocol state machine implements, the [`Transmit`] it yields, and the
-//! ids of hosts, realms and NATs.
+//! The [`Endpoint`] trait the simulator drives, and the datagrams
+//! ([`Transmit`]) it sends.
 
 use std::net::SocketAddrV4;
 use std::time::Instant;
@@ -64,37 +63,4 @@ pub struct Transmit {
     pub dst: SocketAddrV4,
     /// The UDP payload.
     pub data: Vec<u8>,
-}
-
-/// A host in a [`Network`](super::Network); only meaningful for the network that issued it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct HostId(pub(super) usize);
-
-/// An address space (the internet or a private LAN) in a [`Network`](super::Network).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RealmId(pub(super) usize);
-
-/// A NAT box in a [`Network`](super::Network).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NatId(pub(super) usize);
-
-impl HostId {
-    /// Position in creation order (0 for the first host added).
-    pub fn index(self) -> usize {
-        self.0
-    }
-}
-
-impl RealmId {
-    /// Position in creation order (0 is the internet).
-    pub fn index(self) -> usize {
-        self.0
-    }
-}
-
-impl NatId {
-    /// Position in creation order (0 for the first NAT added).
-    pub fn index(self) -> usize {
-        self.0
-    }
 }

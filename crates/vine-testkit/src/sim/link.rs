@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::HostId;
+use super::ids::HostId;
 
 /// Latency and loss of a host's access link, or of a whole path between two
 /// hosts (see [`Network::set_path`](super::Network::set_path)).

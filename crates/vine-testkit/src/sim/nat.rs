@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use super::RealmId;
+use super::ids::RealmId;
 use super::stats::DropReason;
 
 /// First public port handed out by a translating NAT.

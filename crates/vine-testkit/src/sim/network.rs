@@ -6,12 +6,13 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::clock::{Clock, EventQueue, Timers};
+use super::endpoint::{Endpoint, Transmit};
+use super::ids::{HostId, NatId, RealmId};
 use super::link::{LinkParams, Links};
 use super::nat::NatConfig;
 use super::rng::SimRng;
 use super::stats::{Counters, DropReason, Outcome, Stats, TraceEvent};
 use super::topology::{Flight, Topology, TopologyError};
-use super::{Endpoint, HostId, NatId, RealmId, Transmit};
 
 /// How many times in a row a host's timer may fire and come back due at or
 /// before the current time before the endpoint is declared stuck.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use super::HostId;
+use super::ids::HostId;
 
 /// Why the simulator dropped a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

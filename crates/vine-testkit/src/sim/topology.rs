@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
+use super::ids::{HostId, NatId, RealmId};
 use super::nat::{Mapping, NatBox, NatConfig};
 use super::stats::DropReason;
-use super::{HostId, NatId, RealmId};
 
 /// Longest realm chain a packet may cross each way; more means a routing
 /// loop in the topology.

@@ -169,7 +169,7 @@ fn final_reduction_maps_values_at_and_above_p() {
 
 #[test]
 fn keys_seal_and_open_through_whichever_backend_runs() {
-    let key = AeadKey::new(&[3; KEY_LEN]);
+    let key = AeadKey::new(&[3; KEY_LEN], Backend::detect().0);
     let mut buf = b"a transport message body, padded".to_vec();
     let tag = key.seal(7, &mut buf).expect("seal");
     buf.extend_from_slice(&tag);
@@ -182,7 +182,7 @@ fn keys_seal_and_open_through_whichever_backend_runs() {
     assert_eq!(key.open(7, &mut buf), Ok(32));
     assert_eq!(key.open(8, &mut buf), Err(AeadError));
     assert_eq!(key.open(7, &mut [0u8; 15]), Err(AeadError));
-    eprintln!("transport AEAD backend: {}", backend().name());
+    eprintln!("transport AEAD backend: {}", Backend::detect().0.name());
 }
 
 #[test]
@@ -199,7 +199,7 @@ fn seal_each_matches_one_by_one_on_both_backends() {
         })
         .collect();
     for backend in [Backend::Ring, Backend::Avx512] {
-        let key = AeadKey::with_backend(&[0x33; KEY_LEN], backend);
+        let key = AeadKey::new(&[0x33; KEY_LEN], backend);
         let mut expect = Vec::new();
         let mut slots = Vec::new();
         for (i, &len) in lens.iter().enumerate() {
@@ -229,7 +229,7 @@ fn seal_each_matches_one_by_one_on_both_backends() {
 fn open_each_matches_one_by_one_and_rejects_exactly_the_damaged() {
     let mut rng = ChaCha20Rng::seed_from_u64(64);
     for backend in [Backend::Ring, Backend::Avx512] {
-        let key = AeadKey::with_backend(&[0x44; KEY_LEN], backend);
+        let key = AeadKey::new(&[0x44; KEY_LEN], backend);
         let mut plains = Vec::new();
         let mut sealed = Vec::new();
         for i in 0..64u64 {
@@ -299,7 +299,7 @@ fn packed_batches_of_random_shapes_match_ring_message_by_message() {
     }
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let key_bytes = [0x5a; KEY_LEN];
-    let key = AeadKey::with_backend(&key_bytes, Backend::Avx512);
+    let key = AeadKey::new(&key_bytes, Backend::Avx512);
     let ring_key = aead_key(&key_bytes);
     for round in 0..300 {
         let n = 1 + (rng.next_u32() % 24) as usize;

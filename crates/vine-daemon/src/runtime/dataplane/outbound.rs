@@ -6,7 +6,7 @@ use std::net::SocketAddrV4;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use vine_core::dataplane::{Outbound, Reader};
+use vine_core::dataplane::{Outbound, Reader, Sealed};
 use vine_core::wg::{DATA_HEADER_LEN, sealed_len};
 use vine_linux::tun::offload::SegmentBuf;
 
@@ -23,26 +23,14 @@ pub(super) fn dispatch(
     index: usize,
     sends: &mut Vec<(usize, SocketAddrV4, usize)>,
 ) -> bool {
-    let plane = reader.plane();
     let packet = DATA_HEADER_LEN..DATA_HEADER_LEN + len;
-    match reader.tables().outbound(&slot[packet.clone()], now) {
-        Outbound::Send {
-            peer,
-            keypair,
-            endpoint,
-        } => match keypair.seal(slot, len) {
-            Ok(sealed) => {
-                peer.stats.add_sent(1, len as u64);
-                sends.push((index, endpoint, sealed));
-                true
-            }
-            Err(_) => hand_over(slow, plane, SlowPath::Tun(slot[packet].to_vec())),
-        },
-        Outbound::Slow => hand_over(slow, plane, SlowPath::Tun(slot[packet].to_vec())),
-        Outbound::Drop(reason) => {
-            plane.add_drop(reason);
+    match reader.seal_outbound(slot, len, now) {
+        Sealed::Send { endpoint, len } => {
+            sends.push((index, endpoint, len));
             true
         }
+        Sealed::Slow => hand_over(slow, reader.plane(), SlowPath::Tun(slot[packet].to_vec())),
+        Sealed::Dropped => true,
     }
 }
 

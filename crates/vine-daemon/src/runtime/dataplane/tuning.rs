@@ -4,6 +4,7 @@
 //! else in the daemon.
 
 use std::time::Duration;
+use vine_core::wg::aead::Backend;
 
 use tracing::warn;
 
@@ -54,6 +55,16 @@ impl Default for DataplaneTuning {
 }
 
 impl DataplaneTuning {
+    /// The transport AEAD implementation and why: ring when
+    /// [`aead_ring`](Self::aead_ring) is set (for A/B comparisons), else
+    /// [`Backend::detect`]'s choice for this CPU.
+    pub fn aead(&self) -> (Backend, &'static str) {
+        if self.aead_ring {
+            return (Backend::Ring, "VINE_AEAD=ring is set");
+        }
+        Backend::detect()
+    }
+
     /// The defaults with the process environment's overrides applied. A
     /// value that is not understood is logged (with what is used instead)
     /// and leaves the default.

@@ -12,11 +12,12 @@
 
 use std::io;
 
-use super::{
-    IPPROTO_TCP, IPPROTO_UDP, Ipv4Info, MAX_IPV4_PACKET, TCP_ACK, TCP_CSUM_OFFSET, TCP_PSH,
-    UDP_CSUM_OFFSET, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4,
-    VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN, VirtioNetHdr, fold, ipv4_addrs,
-    pseudo_header_sum, set_ipv4_len_and_checksum, sum,
+use vine_core::wire::checksum::{fold, pseudo_header_sum, sum};
+use vine_core::wire::ipv4;
+
+use super::vnet::{
+    TCP_ACK, TCP_CSUM_OFFSET, TCP_PSH, UDP_CSUM_OFFSET, VIRTIO_NET_HDR_F_NEEDS_CSUM,
+    VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN, VirtioNetHdr,
 };
 
 /// Default for [`Coalescer::new`]'s packet limit.
@@ -169,7 +170,7 @@ impl Coalescer {
     /// Adds one IPv4 packet: appended to the latest pending packet of its
     /// flow when the merge rules allow, else queued on its own.
     pub fn push(&mut self, packet: &[u8]) -> Result<(), CoalesceError> {
-        if packet.len() > MAX_IPV4_PACKET {
+        if packet.len() > ipv4::MAX_PACKET {
             return Err(CoalesceError::TooLarge { len: packet.len() });
         }
         let class = classify(packet, self.uso);
@@ -274,20 +275,20 @@ impl Slot {
             return;
         }
         let (gso_type, csum_offset, protocol) = match m.proto {
-            Proto::Tcp => (VIRTIO_NET_HDR_GSO_TCPV4, TCP_CSUM_OFFSET, IPPROTO_TCP),
-            Proto::Udp => (VIRTIO_NET_HDR_GSO_UDP_L4, UDP_CSUM_OFFSET, IPPROTO_UDP),
+            Proto::Tcp => (VIRTIO_NET_HDR_GSO_TCPV4, TCP_CSUM_OFFSET, ipv4::PROTO_TCP),
+            Proto::Udp => (VIRTIO_NET_HDR_GSO_UDP_L4, UDP_CSUM_OFFSET, ipv4::PROTO_UDP),
         };
         let packet = &mut self.buf[VIRTIO_NET_HDR_LEN..];
         // Merging stops before 64 KiB, so the lengths fit in 16 bits.
         let total = packet.len() as u16;
         let l4_len = total - IP_HDR as u16;
-        set_ipv4_len_and_checksum(packet, IP_HDR, total);
+        ipv4::set_len_and_checksum(packet, IP_HDR, total);
         if m.proto == Proto::Udp {
             packet[IP_HDR + 4..IP_HDR + 6].copy_from_slice(&l4_len.to_be_bytes());
         }
         // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum,
         // the kernel adds the rest from csum_start on.
-        let (src, dst) = ipv4_addrs(packet);
+        let (src, dst) = ipv4::addr_bytes(packet);
         let partial = fold(pseudo_header_sum(src, dst, protocol, l4_len));
         let at = IP_HDR + usize::from(csum_offset);
         packet[at..at + 2].copy_from_slice(&partial.to_be_bytes());
@@ -312,7 +313,7 @@ fn can_merge(m: &Merge, head: &[u8], cand: &Candidate, packet: &[u8]) -> bool {
     if !same_ip
         || m.proto != cand.proto
         || cand.payload_len > m.gso_size
-        || head.len() + cand.payload_len > MAX_IPV4_PACKET
+        || head.len() + cand.payload_len > ipv4::MAX_PACKET
     {
         return false;
     }
@@ -333,15 +334,15 @@ fn can_merge(m: &Merge, head: &[u8], cand: &Candidate, packet: &[u8]) -> bool {
 /// (a zero UDP checksum means none and passes).
 fn l4_checksum_valid(packet: &[u8], proto: Proto) -> bool {
     let protocol = match proto {
-        Proto::Tcp => IPPROTO_TCP,
+        Proto::Tcp => ipv4::PROTO_TCP,
         Proto::Udp => {
             if packet[IP_HDR + 6..IP_HDR + 8] == [0, 0] {
                 return true;
             }
-            IPPROTO_UDP
+            ipv4::PROTO_UDP
         }
     };
-    let (src, dst) = ipv4_addrs(packet);
+    let (src, dst) = ipv4::addr_bytes(packet);
     // Candidates are at most 64 KiB.
     let l4_len = (packet.len() - IP_HDR) as u16;
     fold(sum(
@@ -356,7 +357,7 @@ fn classify(packet: &[u8], uso: bool) -> Class<'_> {
         key: None,
         candidate: None,
     };
-    let Some(ip) = Ipv4Info::parse(packet) else {
+    let Some(ip) = ipv4::Header::parse(packet) else {
         return none;
     };
     if ip.total_len < ip.ihl || ip.total_len > packet.len() {
@@ -369,14 +370,14 @@ fn classify(packet: &[u8], uso: bool) -> Class<'_> {
         candidate: None,
     };
     let proto = match ip.protocol {
-        IPPROTO_TCP => Proto::Tcp,
-        IPPROTO_UDP if uso => Proto::Udp,
+        ipv4::PROTO_TCP => Proto::Tcp,
+        ipv4::PROTO_UDP if uso => Proto::Udp,
         _ => return class,
     };
     if ip.fragment || packet.len() < ip.ihl + 4 {
         return class;
     }
-    let (src, dst) = ipv4_addrs(packet);
+    let (src, dst) = ipv4::addr_bytes(packet);
     let l4 = &packet[ip.ihl..];
     class.key = Some(FlowKey {
         src,

@@ -3,11 +3,13 @@
 //! IPv4 packets with complete checksums, laid out so the caller can encrypt
 //! each one in place.
 
-use super::{
-    IPPROTO_TCP, IPPROTO_UDP, Ipv4Info, MAX_IPV4_PACKET, OffloadError, TCP_CSUM_OFFSET, TCP_CWR,
-    TCP_FIN, TCP_PSH, UDP_CSUM_OFFSET, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4,
-    VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN, VirtioNetHdr, complete_checksum, fold,
-    ipv4_addrs, pseudo_header_sum, set_ipv4_len_and_checksum, sum,
+use vine_core::wire::checksum::{fold, pseudo_header_sum, sum};
+use vine_core::wire::ipv4;
+
+use super::vnet::{
+    OffloadError, TCP_CSUM_OFFSET, TCP_CWR, TCP_FIN, TCP_PSH, UDP_CSUM_OFFSET,
+    VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_UDP_L4,
+    VIRTIO_NET_HDR_LEN, VirtioNetHdr, complete_checksum,
 };
 
 /// Default for [`SegmentBuf::max_segments`]: a 64 KiB super-packet cut at
@@ -185,7 +187,7 @@ fn split_none(
     if packet.is_empty() {
         return Err(OffloadError::Malformed("empty packet"));
     }
-    if packet.len() > MAX_IPV4_PACKET {
+    if packet.len() > ipv4::MAX_PACKET {
         return Err(OffloadError::Malformed("packet longer than 65535 bytes"));
     }
     out.prepare(1, packet.len());
@@ -214,10 +216,10 @@ fn split_gso(
     if version != 4 {
         return Err(OffloadError::NotIpv4 { version });
     }
-    let ip = Ipv4Info::parse(packet).ok_or(OffloadError::Malformed("truncated IPv4 header"))?;
+    let ip = ipv4::Header::parse(packet).ok_or(OffloadError::Malformed("truncated IPv4 header"))?;
     let (protocol, csum_offset) = match l4 {
-        L4::Tcp => (IPPROTO_TCP, TCP_CSUM_OFFSET),
-        L4::Udp => (IPPROTO_UDP, UDP_CSUM_OFFSET),
+        L4::Tcp => (ipv4::PROTO_TCP, TCP_CSUM_OFFSET),
+        L4::Udp => (ipv4::PROTO_UDP, UDP_CSUM_OFFSET),
     };
     if ip.protocol != protocol {
         return Err(OffloadError::Malformed(
@@ -261,7 +263,7 @@ fn split_gso(
         return Err(OffloadError::Malformed("GSO super-packet without payload"));
     }
     let max_len = hdr_len + gso_size.min(payload.len());
-    if max_len > MAX_IPV4_PACKET {
+    if max_len > ipv4::MAX_PACKET {
         return Err(OffloadError::Malformed(
             "segment would exceed the IPv4 maximum",
         ));
@@ -275,7 +277,7 @@ fn split_gso(
     }
 
     out.prepare(count, max_len);
-    let (src, dst) = ipv4_addrs(packet);
+    let (src, dst) = ipv4::addr_bytes(packet);
     let first_id = u16::from_be_bytes([packet[4], packet[5]]);
     let l4_start = ip.ihl;
     let first_seq = u32::from_be_bytes([
@@ -292,10 +294,10 @@ fn split_gso(
         seg[hdr_len..].copy_from_slice(chunk);
         // The IPv4 id increments per segment, as the kernel's GSO does.
         // `i` and `len` fit in 16 bits: count <= payload length and
-        // len <= MAX_IPV4_PACKET.
+        // len <= ipv4::MAX_PACKET.
         let id = first_id.wrapping_add(i as u16);
         seg[4..6].copy_from_slice(&id.to_be_bytes());
-        set_ipv4_len_and_checksum(seg, ip.ihl, len as u16);
+        ipv4::set_len_and_checksum(seg, ip.ihl, len as u16);
         let l4_len = (len - l4_start) as u16;
         let csum_at = l4_start + usize::from(csum_offset);
         match l4 {

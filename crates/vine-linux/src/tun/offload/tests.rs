@@ -2,6 +2,10 @@
 //! packet builders the coalescer tests ([`coalesce`]) share; garbage input
 //! must never panic.
 
+use vine_core::wire::checksum::{checksum, fold, pseudo_header_sum, sum};
+use vine_core::wire::ipv4;
+
+use super::vnet::{TCP_ACK, TCP_CWR, TCP_FIN, TCP_PSH};
 use super::*;
 
 mod coalesce;
@@ -95,7 +99,7 @@ fn ipv4_header(protocol: u8, total: usize, id: u16, ttl: u8, tos: u8) -> Vec<u8>
 fn tcp_packet(t: &Tcp, payload: &[u8], full_csum: bool) -> Vec<u8> {
     let tcp_len = 20 + t.options.len();
     let total = 20 + tcp_len + payload.len();
-    let mut p = ipv4_header(IPPROTO_TCP, total, t.id, t.ttl, t.tos);
+    let mut p = ipv4_header(ipv4::PROTO_TCP, total, t.id, t.ttl, t.tos);
     p.extend_from_slice(&t.src_port.to_be_bytes());
     p.extend_from_slice(&t.dst_port.to_be_bytes());
     p.extend_from_slice(&t.seq.to_be_bytes());
@@ -112,7 +116,7 @@ fn tcp_packet(t: &Tcp, payload: &[u8], full_csum: bool) -> Vec<u8> {
 
 fn udp_packet(src_port: u16, payload: &[u8], full_csum: bool) -> Vec<u8> {
     let total = 28 + payload.len();
-    let mut p = ipv4_header(IPPROTO_UDP, total, 9, 64, 0);
+    let mut p = ipv4_header(ipv4::PROTO_UDP, total, 9, 64, 0);
     p.extend_from_slice(&src_port.to_be_bytes());
     p.extend_from_slice(&53u16.to_be_bytes());
     p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
@@ -394,7 +398,7 @@ fn unsupported_and_inconsistent_input_is_a_typed_error() {
             OffloadError::Malformed("hdr_len beyond the packet"),
         ),
         (
-            with(&|_, p| p[9] = IPPROTO_UDP),
+            with(&|_, p| p[9] = ipv4::PROTO_UDP),
             OffloadError::Malformed("GSO type does not match the IP protocol"),
         ),
         (

@@ -12,9 +12,10 @@ use vine_core::net::Ipv4Prefix;
 use super::*;
 use crate::routes::Routes;
 use crate::tun::offload::{
-    CoalesceError, Coalescer, DEFAULT_MAX_PACKETS, MAX_IPV4_PACKET, SegmentBuf,
-    VIRTIO_NET_HDR_GSO_TCPV4, fold, pseudo_header_sum, split, sum,
+    CoalesceError, Coalescer, DEFAULT_MAX_PACKETS, SegmentBuf, VIRTIO_NET_HDR_GSO_TCPV4, split,
 };
+use vine_core::wire::checksum::{fold, pseudo_header_sum, sum};
+use vine_core::wire::ipv4;
 
 const WITH_OFFLOAD: TunOptions = TunOptions { offload: true };
 
@@ -182,7 +183,7 @@ fn forward(from: &Tun, to: &Tun, stop: &AtomicBool, stats: &Stats) -> io::Result
 }
 
 fn forward_loop(from: &Tun, to: &Tun, stop: &AtomicBool, stats: &Stats) -> io::Result<()> {
-    let mut buf = vec![0u8; offload::VIRTIO_NET_HDR_LEN + MAX_IPV4_PACKET];
+    let mut buf = vec![0u8; offload::VIRTIO_NET_HDR_LEN + ipv4::MAX_PACKET];
     let mut segments = SegmentBuf::new(16, 31);
     let mut coalescer = Coalescer::new(DEFAULT_MAX_PACKETS, to.offloads().uso);
     from.set_nonblocking(true)?;

@@ -278,7 +278,7 @@ fn merged_packets_stay_within_64k_and_keep_every_byte() {
     let out = flush_all(&mut c);
     let mut resplit = Vec::new();
     for (hdr, p) in &out {
-        assert!(p.len() <= MAX_IPV4_PACKET);
+        assert!(p.len() <= ipv4::MAX_PACKET);
         resplit.extend(split_vec(&with_hdr(*hdr, p)));
     }
     assert_eq!(resplit, segs);

@@ -1,6 +1,11 @@
-//! Just enough IPv4 header parsing for routing and source authorization.
+//! The IPv4 header view: just enough parsing for routing and source
+//! authorization ([`parse`]), the fields the TUN offloads look at
+//! ([`Header`]), and the few packets vine writes itself (ICMP
+//! "fragmentation needed", test packets).
 
 use std::net::Ipv4Addr;
+
+use super::checksum::checksum;
 
 /// Source and destination of a well-formed IPv4 packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,29 +38,14 @@ pub fn parse(packet: &[u8]) -> Option<Addrs> {
 }
 
 /// Source and destination of a well-formed IPv4 packet (for the fast path).
-pub(crate) fn addrs(packet: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
+pub fn addrs(packet: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
     parse(packet).map(|a| (a.src, a.dst))
 }
 
 /// Whether the packet's Don't Fragment bit is set (its sender does path
 /// MTU discovery and wants to hear when it is too big).
-pub(crate) fn dont_fragment(packet: &[u8]) -> bool {
+pub fn dont_fragment(packet: &[u8]) -> bool {
     packet.get(6).is_some_and(|flags| flags & 0x40 != 0)
-}
-
-/// The ones-complement checksum of `data` (RFC 1071).
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for pair in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([
-            pair[0],
-            pair.get(1).copied().unwrap_or(0),
-        ]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// An ICMP "destination unreachable: fragmentation needed and DF set"
@@ -68,7 +58,7 @@ fn checksum(data: &[u8]) -> u16 {
 /// `None` for what must never be answered with an ICMP error (RFC 1122
 /// 3.2.2): a malformed packet, a fragment other than the first, or an ICMP
 /// error itself.
-pub(crate) fn frag_needed(packet: &[u8], mtu: u16) -> Option<Vec<u8>> {
+pub fn frag_needed(packet: &[u8], mtu: u16) -> Option<Vec<u8>> {
     let addrs = parse(packet)?;
     let ihl = usize::from(packet[0] & 0x0f) * 4;
     let offset = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff;
@@ -123,6 +113,67 @@ pub fn set_dont_fragment(packet: &mut [u8]) {
     packet[10..12].fill(0);
     let sum = checksum(&packet[..20]);
     packet[10..12].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// Largest IPv4 packet (the total-length field is 16 bits).
+pub const MAX_PACKET: usize = 65_535;
+
+/// The protocol number of TCP.
+pub const PROTO_TCP: u8 = 6;
+/// The protocol number of UDP.
+pub const PROTO_UDP: u8 = 17;
+
+/// The parts of an IPv4 header the TUN offloads look at.
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    /// Header length in bytes (20 to 60).
+    pub ihl: usize,
+    /// The total-length field.
+    pub total_len: usize,
+    /// The protocol field.
+    pub protocol: u8,
+    /// MF set or a non-zero fragment offset.
+    pub fragment: bool,
+}
+
+impl Header {
+    /// Parses the fixed header; `None` unless `p` starts with a complete
+    /// IPv4 header.
+    pub fn parse(p: &[u8]) -> Option<Header> {
+        let first = *p.first()?;
+        if first >> 4 != 4 {
+            return None;
+        }
+        let ihl = usize::from(first & 0x0f) * 4;
+        if ihl < 20 || p.len() < ihl {
+            return None;
+        }
+        Some(Header {
+            ihl,
+            total_len: usize::from(u16::from_be_bytes([p[2], p[3]])),
+            protocol: p[9],
+            fragment: u16::from_be_bytes([p[6], p[7]]) & 0x3fff != 0,
+        })
+    }
+}
+
+/// Writes the IPv4 total length and recomputes the header checksum of
+/// `packet` (whose header is `ihl` bytes).
+pub fn set_len_and_checksum(packet: &mut [u8], ihl: usize, total_len: u16) {
+    packet[2..4].copy_from_slice(&total_len.to_be_bytes());
+    packet[10..12].copy_from_slice(&[0, 0]);
+    let csum = checksum(&packet[..ihl]);
+    packet[10..12].copy_from_slice(&csum.to_be_bytes());
+}
+
+/// The source and destination addresses of an IPv4 packet as bytes (the
+/// caller checked that the header is there).
+pub fn addr_bytes(packet: &[u8]) -> ([u8; 4], [u8; 4]) {
+    let mut src = [0u8; 4];
+    let mut dst = [0u8; 4];
+    src.copy_from_slice(&packet[12..16]);
+    dst.copy_from_slice(&packet[16..20]);
+    (src, dst)
 }
 
 #[cfg(test)]

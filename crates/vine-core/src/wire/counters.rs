@@ -1,0 +1,169 @@
+//! Counters and drop reasons: what the data-plane tables and the node
+//! count, by reason, and show in the snapshot.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::peer_id::PeerId;
+
+/// Why a packet or datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// No route covers the destination.
+    UnknownRoute,
+    /// The sender is not enrolled, or the source address is outside its prefix.
+    UnauthorizedPeer,
+    /// The route's owner has no usable session or path.
+    NoSession,
+    /// Not a well-formed IPv4 packet.
+    Malformed,
+    /// The destination is not in this node's prefix.
+    WrongDestination,
+    /// A datagram that failed authentication or decryption.
+    DecryptFailed,
+    /// A handshake from a key that is not on the allowlist.
+    UnknownSender,
+    /// A control message that could not be decoded.
+    BadControl,
+    /// Too many packets queued while a session was being set up.
+    QueueFull,
+    /// A relayed frame this node must not accept (policy or relay not trusted).
+    RelayNotAllowed,
+    /// A frame this node refused to relay for someone else.
+    RelayRefused,
+    /// A frame this node did not relay because its pair was over the
+    /// `[policy] relay_rate_limit_kbps` cap.
+    RelayRateLimited,
+    /// A packet with Don't Fragment set that is too big for its path (a
+    /// relayed path carries less than the TUN MTU in one underlay
+    /// datagram); its sender was told the size that fits with an ICMP
+    /// "fragmentation needed".
+    PacketTooBig,
+}
+
+impl DropReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [DropReason; 13] = [
+        Self::UnknownRoute,
+        Self::UnauthorizedPeer,
+        Self::NoSession,
+        Self::Malformed,
+        Self::WrongDestination,
+        Self::DecryptFailed,
+        Self::UnknownSender,
+        Self::BadControl,
+        Self::QueueFull,
+        Self::RelayNotAllowed,
+        Self::RelayRefused,
+        Self::RelayRateLimited,
+        Self::PacketTooBig,
+    ];
+
+    /// Position in [`DropReason::ALL`] (for counter arrays). The match is
+    /// exhaustive so a new reason cannot be forgotten here; a unit test
+    /// checks it agrees with `ALL`.
+    pub const fn index(self) -> usize {
+        match self {
+            Self::UnknownRoute => 0,
+            Self::UnauthorizedPeer => 1,
+            Self::NoSession => 2,
+            Self::Malformed => 3,
+            Self::WrongDestination => 4,
+            Self::DecryptFailed => 5,
+            Self::UnknownSender => 6,
+            Self::BadControl => 7,
+            Self::QueueFull => 8,
+            Self::RelayNotAllowed => 9,
+            Self::RelayRefused => 10,
+            Self::RelayRateLimited => 11,
+            Self::PacketTooBig => 12,
+        }
+    }
+}
+
+/// Why a membership update was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The PeerId is not in `[[allowed_peers]]`.
+    NotAllowlisted,
+    /// The update names another overlay.
+    WrongNetwork,
+    /// The claimed prefix is not the one configured for this peer.
+    PrefixMismatch,
+}
+
+/// Per-peer counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PeerCounters {
+    /// Packets sent to this peer.
+    pub packets_sent: u64,
+    /// Packets received from this peer and delivered to the TUN device.
+    pub packets_received: u64,
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Packets sent through a relay.
+    pub relay_usage: u64,
+    /// Times the preferred path fell back to a worse class.
+    pub fallback_transitions: u64,
+    /// Times the preferred path changed at all (up, promoted, fallen back,
+    /// lost): the measure of flapping.
+    pub path_changes: u64,
+    /// Session setups that failed.
+    pub session_failures: u64,
+    /// Drops attributed to this peer, by reason.
+    pub drops: BTreeMap<DropReason, u64>,
+}
+
+/// Node-wide counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Data packets sent over sessions.
+    pub packets_sent: u64,
+    /// Data packets delivered to the TUN device.
+    pub packets_received: u64,
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Outbound packets whose destination had no route.
+    pub route_misses: u64,
+    /// Session setups that failed.
+    pub session_failures: u64,
+    /// Preferred-path changes to a worse class.
+    pub fallback_transitions: u64,
+    /// Preferred-path changes of any kind, summed over peers.
+    pub path_changes: u64,
+    /// Data packets this node sent through a relay.
+    pub relay_usage: u64,
+    /// Frames this node forwarded as a relay for others.
+    pub relayed_for_others: u64,
+    /// As a relay: frames and bytes forwarded, and frames refused, per
+    /// (source, destination) pair, ordered by source then destination.
+    pub relay_pairs: Vec<RelayPairCounters>,
+    /// Membership updates refused, by reason.
+    pub membership_rejections: BTreeMap<RejectReason, u64>,
+    /// Drops, by reason.
+    pub drops: BTreeMap<DropReason, u64>,
+}
+
+/// Relay traffic of one (source, destination) pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RelayPairCounters {
+    /// Who sent the frames.
+    pub source: PeerId,
+    /// Where they were to go.
+    pub destination: PeerId,
+    /// Frames forwarded.
+    pub frames: u64,
+    /// Bytes forwarded (the end-to-end encrypted datagrams).
+    pub bytes: u64,
+    /// Frames dropped by the rate cap.
+    pub rate_limited: u64,
+    /// Frames refused for another reason (destination unreachable).
+    pub refused: u64,
+}
