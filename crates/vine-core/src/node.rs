@@ -308,7 +308,7 @@ impl Node {
         let p = self.peers.get_or_insert(peer);
         p.set_bootstrap(addr);
         if let Some(i) = p.path_index(Via::Direct(addr), now) {
-            p.paths[i].next_probe = now;
+            p.paths[i].probe_now(now);
         }
         self.dirty.insert(peer);
         if self.running && !self.wg.session_ready(&peer, now) {
@@ -472,7 +472,7 @@ impl Node {
             .peers
             .get(&id)
             .and_then(|p| p.active_path())
-            .is_some_and(|p| matches!(p.via, Via::Relay(_)));
+            .is_some_and(|p| matches!(p.via(), Via::Relay(_)));
         let fits = relay_max_packet(self.config.underlay_mtu);
         if relayed && packet.len() > fits && ipv4::dont_fragment(packet) {
             // Wrapped twice it would not fit one underlay datagram: the
@@ -493,7 +493,7 @@ impl Node {
                     .peers
                     .get(&id)
                     .and_then(|p| p.active_path())
-                    .map(|p| p.via);
+                    .map(|p| p.via());
                 let sent = match via {
                     Some(via) => self.send_via(now, id, via, &buf),
                     None => false,
@@ -538,8 +538,8 @@ impl Node {
                     .peers
                     .get(&relay)
                     .and_then(|r| r.active_path())
-                    .filter(|p| matches!(p.via, Via::Direct(_)))
-                    .map(|p| p.via)
+                    .filter(|p| matches!(p.via(), Via::Direct(_)))
+                    .map(|p| p.via())
                 else {
                     return false;
                 };
@@ -559,7 +559,7 @@ impl Node {
             .peers
             .get(&id)
             .and_then(|p| p.active_path())
-            .map(|p| p.via)
+            .map(|p| p.via())
         else {
             return;
         };
@@ -605,11 +605,14 @@ impl Node {
                     relay_capable: p.relay_capable(),
                     enrolled: p.enrolled_prefix().is_some(),
                     session_up: self.wg.session_ready(&p.id, now),
-                    class: p.active_path().filter(|x| x.alive).and_then(|x| x.class),
+                    class: p
+                        .active_path()
+                        .filter(|x| x.is_alive())
+                        .and_then(|x| x.class()),
                     via: p
                         .active_path()
-                        .filter(|x| x.alive)
-                        .map(|x| x.via.to_string()),
+                        .filter(|x| x.is_alive())
+                        .map(|x| x.via().to_string()),
                     paths: p.paths.iter().map(paths::Path::view).collect(),
                     counters: {
                         let mut c = p.counters.clone();
@@ -630,8 +633,8 @@ impl Node {
         self.peers
             .get(peer)
             .and_then(|p| p.active_path())
-            .filter(|x| x.alive)
-            .and_then(|x| x.class)
+            .filter(|x| x.is_alive())
+            .and_then(|x| x.class())
     }
 
     /// Sends one probe to `peer` over its preferred path right now (for
@@ -646,16 +649,12 @@ impl Node {
             .peers
             .get(peer)
             .and_then(|p| p.active_path())
-            .filter(|x| x.alive)
-            .map(|x| x.via)?;
+            .filter(|x| x.is_alive())
+            .map(|x| x.via())?;
         let id = self.next_probe_id;
         self.next_probe_id += 1;
-        if let Some(path) = self
-            .peers
-            .get_mut(peer)
-            .and_then(|p| p.paths.iter_mut().find(|x| x.via == via))
-        {
-            path.outstanding.push((id, now));
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.paths.probe_sent(via, id, now);
         }
         self.user_probes.insert(id);
         self.send_frame_via(now, *peer, via, &Frame::Probe { id });

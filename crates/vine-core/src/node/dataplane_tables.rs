@@ -82,7 +82,7 @@ impl DataplaneTables {
         let mut recv = Vec::new();
         for (id, p) in peers.iter() {
             let stats = Arc::clone(self.stats.entry(*id).or_default());
-            let endpoint = match p.active_path().map(|x| x.via) {
+            let endpoint = match p.active_path().map(|x| x.via()) {
                 Some(Via::Direct(addr)) => Some(addr),
                 _ => None,
             };
@@ -131,12 +131,7 @@ impl DataplaneTables {
             let seen_rx = self.seen_rx.entry(*id).or_default();
             if rx != *seen_rx {
                 *seen_rx = rx;
-                if let Some(path) = p.paths.active_index().and_then(|i| p.paths.get_mut(i))
-                    && path.alive
-                    && matches!(path.via, Via::Direct(_))
-                {
-                    path.misses = 0;
-                }
+                p.paths.data_received();
             }
         }
     }

@@ -121,7 +121,7 @@ impl Node {
         };
         // Authenticated traffic over a path while nothing works yet: use it
         // provisionally; probes confirm or kill it.
-        if !p.paths.iter().any(|x| x.alive) {
+        if !p.paths.any_alive() {
             p.paths[i].mark_alive();
             self.record_working(now, id, via);
         }
@@ -140,17 +140,7 @@ impl Node {
         let Some(i) = p.path_index(via, now) else {
             return;
         };
-        let path = &mut p.paths[i];
-        let was_alive = path.alive;
-        path.mark_alive();
-        path.streak = path.streak.saturating_add(1);
-        if let Some(rtt) = rtt {
-            path.srtt = Some(match path.srtt {
-                None => rtt,
-                Some(s) => (s * 7 + rtt) / 8,
-            });
-        }
-        if !was_alive {
+        if p.paths[i].confirm(rtt) {
             self.record_working(now, id, via);
         }
     }
@@ -158,16 +148,10 @@ impl Node {
     /// Reclassifies a punched path as `direct` once the peer is known to
     /// send to our own address over it.
     fn path_reaches_us_directly(&mut self, id: PeerId, via: Via) {
-        let Some(path) = self
-            .peers
-            .get_mut(&id)
-            .and_then(|p| p.paths.iter_mut().find(|x| x.via == via))
-        else {
+        let Some(path) = self.peers.get_mut(&id).and_then(|p| p.paths.find_mut(via)) else {
             return;
         };
-        path.reflexive = false;
-        if path.class == Some(PathClass::SignalingThenDirect) {
-            path.class = Some(PathClass::Direct);
+        if path.reaches_us_directly() {
             self.dirty.insert(id);
         }
     }
@@ -177,9 +161,7 @@ impl Node {
             return;
         };
         p.mark_session_up(now);
-        for path in &mut p.paths {
-            path.next_probe = now;
-        }
+        p.paths.session_up(now);
         if p.bootstrap().is_some() {
             self.events
                 .push_back(Event::BootstrapConnected { peer: id });
@@ -336,13 +318,10 @@ impl Node {
                 id: probe,
                 observed,
             } => {
-                let sent = self.peers.get_mut(&id).and_then(|p| {
-                    p.paths.iter_mut().find_map(|path| {
-                        let pos = path.outstanding.iter().position(|(pid, _)| *pid == probe)?;
-                        let (_, sent) = path.outstanding.swap_remove(pos);
-                        Some((path.via, sent))
-                    })
-                });
+                let sent = self
+                    .peers
+                    .get_mut(&id)
+                    .and_then(|p| p.paths.probe_answered(probe));
                 if let Some((path_via, sent)) = sent {
                     let rtt = now.saturating_duration_since(sent);
                     self.path_confirmed(now, id, path_via, Some(rtt));
@@ -356,8 +335,8 @@ impl Node {
                         let class = self
                             .peers
                             .get(&id)
-                            .and_then(|p| p.paths.iter().find(|x| x.via == path_via))
-                            .and_then(|x| x.class);
+                            .and_then(|p| p.paths.find(path_via))
+                            .and_then(|x| x.class());
                         self.events.push_back(Event::ProbeAnswered {
                             peer: id,
                             probe,
@@ -384,7 +363,7 @@ impl Node {
                 let known = self
                     .peers
                     .get(&peer)
-                    .is_some_and(|p| p.paths.iter().any(|x| x.via == Via::Relay(id)));
+                    .is_some_and(|p| p.paths.iter().any(|x| x.via() == Via::Relay(id)));
                 if !known {
                     // Not a relay path of ours: nothing to explain or change.
                     return;
@@ -401,11 +380,9 @@ impl Node {
                 }
                 self.dirty.insert(peer);
                 if let Some(p) = self.peers.get_mut(&peer)
-                    && let Some(path) = p.paths.iter_mut().find(|x| x.via == Via::Relay(id))
+                    && let Some(path) = p.paths.find_mut(Via::Relay(id))
                 {
-                    path.alive = false;
-                    path.streak = 0;
-                    path.misses = self.config.timers.dead_after_misses;
+                    path.relay_refused(self.config.timers.dead_after_misses);
                 }
                 self.explain(now, peer, refused);
             }
@@ -440,7 +417,7 @@ impl Node {
             let class = self
                 .peers
                 .get(&id)
-                .and_then(|p| p.paths.iter().find(|x| x.via == via))
+                .and_then(|p| p.paths.find(via))
                 .map_or(PathClass::Direct, |x| x.expected_class());
             let rejection = Rejection {
                 reason,
@@ -501,7 +478,7 @@ impl Node {
         let Some(prefix) = p.enrolled_prefix() else {
             return;
         };
-        let state = if p.active_path().is_some_and(|x| x.alive) {
+        let state = if p.active_path().is_some_and(|x| x.is_alive()) {
             RouteState::Installed
         } else {
             RouteState::Tombstoned
@@ -586,12 +563,10 @@ impl Node {
         }
         let mut added = false;
         for (addr, reflexive) in addrs {
-            let existed = p.paths.iter().any(|x| x.via == Via::Direct(addr));
+            let existed = p.paths.iter().any(|x| x.via() == Via::Direct(addr));
             if let Some(i) = p.path_index_with(Via::Direct(addr), now, reflexive) {
                 added |= !existed;
-                if !p.paths[i].alive {
-                    p.paths[i].next_probe = now;
-                }
+                p.paths[i].candidate_learned(now);
             }
         }
         if !ready && self.running {

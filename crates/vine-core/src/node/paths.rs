@@ -33,24 +33,24 @@ impl fmt::Display for Via {
 /// One candidate path.
 #[derive(Debug, Clone)]
 pub(super) struct Path {
-    pub via: Via,
+    via: Via,
     /// Fixed when the path first works (relay paths are always `Relay`).
-    pub class: Option<PathClass>,
-    pub alive: bool,
-    pub srtt: Option<Duration>,
+    class: Option<PathClass>,
+    alive: bool,
+    srtt: Option<Duration>,
     /// Consecutive unanswered probes.
-    pub misses: u32,
+    misses: u32,
     /// Consecutive answered probes.
-    pub streak: u32,
+    streak: u32,
     /// Probes in flight: (id, sent at).
-    pub outstanding: Vec<(u64, Instant)>,
-    pub next_probe: Instant,
+    outstanding: Vec<(u64, Instant)>,
+    next_probe: Instant,
     /// The endpoint is a NAT mapping reported by a third party (not the
     /// peer's own address): working means it was punched.
-    pub reflexive: bool,
+    reflexive: bool,
     /// Probe intervals that passed without keys (handshakes stand in for
     /// probes) and without an answer on this path; reset when it works.
-    pub silent_rounds: u32,
+    silent_rounds: u32,
 }
 
 impl Path {
@@ -67,6 +67,32 @@ impl Path {
             next_probe: now,
             silent_rounds: 0,
         }
+    }
+
+    /// How the path reaches the peer.
+    pub fn via(&self) -> Via {
+        self.via
+    }
+
+    /// The class, fixed when the path first works (relay paths are always
+    /// `Relay`).
+    pub fn class(&self) -> Option<PathClass> {
+        self.class
+    }
+
+    /// Whether the path works (answered and has not died since).
+    pub fn is_alive(&self) -> bool {
+        self.alive
+    }
+
+    /// Smoothed round-trip time of its probes.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// Whether the endpoint is a NAT mapping reported by a third party.
+    pub fn is_reflexive(&self) -> bool {
+        self.reflexive
     }
 
     /// The class the path has, or will have once it works.
@@ -94,6 +120,61 @@ impl Path {
         self.silent_rounds = 0;
     }
 
+    /// The path answered (a probe reply with its round-trip time, or a
+    /// completed handshake without one): it works, one more answer in a
+    /// row, the smoothed RTT updated. Returns whether it was not working
+    /// before.
+    pub fn confirm(&mut self, rtt: Option<Duration>) -> bool {
+        let was_alive = self.alive;
+        self.mark_alive();
+        self.streak = self.streak.saturating_add(1);
+        if let Some(rtt) = rtt {
+            self.srtt = Some(match self.srtt {
+                None => rtt,
+                Some(s) => (s * 7 + rtt) / 8,
+            });
+        }
+        !was_alive
+    }
+
+    /// The peer is known to send to our own address over this path: it is
+    /// not a NAT mapping, and a punched path becomes `direct`. Returns
+    /// whether its class changed.
+    pub fn reaches_us_directly(&mut self) -> bool {
+        self.reflexive = false;
+        if self.class == Some(PathClass::SignalingThenDirect) {
+            self.class = Some(PathClass::Direct);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The next probe is due now.
+    pub fn probe_now(&mut self, now: Instant) {
+        self.next_probe = now;
+    }
+
+    /// Its endpoint was learned (again): unless it works, probe it now.
+    pub fn candidate_learned(&mut self, now: Instant) {
+        if !self.alive {
+            self.next_probe = now;
+        }
+    }
+
+    /// Probe `probe` was sent over it at `now`.
+    pub fn probe_sent(&mut self, probe: u64, now: Instant) {
+        self.outstanding.push((probe, now));
+    }
+
+    /// The relay refused to carry it: dead, as if `dead_after_misses`
+    /// probes in a row had been lost.
+    pub fn relay_refused(&mut self, dead_after_misses: u32) {
+        self.alive = false;
+        self.streak = 0;
+        self.misses = dead_after_misses;
+    }
+
     pub fn rank(&self) -> (PathClass, Duration) {
         (
             self.class.unwrap_or(PathClass::Direct),
@@ -117,6 +198,35 @@ impl Path {
     }
 }
 
+/// The probing rules a path set follows (from the node's timers).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ProbeRules {
+    /// Probe interval on the active path while the peer is busy.
+    pub active: Duration,
+    /// Probe interval on other paths while the peer is busy, and between
+    /// handshake rounds before the session has keys.
+    pub candidate: Duration,
+    /// Probe interval while the peer is idle.
+    pub idle: Duration,
+    /// A probe unanswered for this long is lost.
+    pub timeout: Duration,
+    /// A path is dead after this many lost probes in a row.
+    pub dead_after_misses: u32,
+}
+
+/// What one pass of [`PathSet::handle_timeout`] found, in path order.
+#[derive(Debug, Default)]
+pub(super) struct ProbeRound {
+    /// Probes that timed out.
+    pub lost: Vec<u64>,
+    /// Paths that just crossed into "no answer": (via, probes lost; 0 when
+    /// only handshakes went unanswered).
+    pub silent: Vec<(Via, u32)>,
+    /// Paths a probe is due on now (the caller sends it and reports it
+    /// with [`PathSet::probe_sent`]).
+    pub due: Vec<Via>,
+}
+
 /// A peer's candidate paths and which one carries its traffic. Paths are
 /// only added (or, when the direct ones are full, a dead one replaced);
 /// the active one changes only through [`PathSet::select`].
@@ -135,12 +245,147 @@ impl PathSet {
         self.list.iter()
     }
 
-    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Path> {
-        self.list.iter_mut()
+    /// Whether any path works.
+    pub fn any_alive(&self) -> bool {
+        self.list.iter().any(|p| p.alive)
     }
 
-    pub fn get_mut(&mut self, i: usize) -> Option<&mut Path> {
-        self.list.get_mut(i)
+    /// The path with `via`, if it is a candidate.
+    pub fn find(&self, via: Via) -> Option<&Path> {
+        self.list.iter().find(|p| p.via == via)
+    }
+
+    /// The path with `via`, for reporting what happened on it.
+    pub fn find_mut(&mut self, via: Via) -> Option<&mut Path> {
+        self.list.iter_mut().find(|p| p.via == via)
+    }
+
+    /// Probe timers fired: probes in flight for `rules.timeout` are lost
+    /// (a path with `rules.dead_after_misses` lost in a row is dead);
+    /// without keys (`ready` false) handshakes stand in for probes and a
+    /// dead path silent for that many rounds and one more counts as not
+    /// answering; with keys, probes are due on paths whose interval passed
+    /// (`busy`: the peer's traffic makes probing fast).
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        ready: bool,
+        busy: bool,
+        rules: &ProbeRules,
+    ) -> ProbeRound {
+        let mut round = ProbeRound::default();
+        let active = self.active;
+        for (i, path) in self.list.iter_mut().enumerate() {
+            let before = path.outstanding.len();
+            path.outstanding.retain(|(probe, sent)| {
+                let live = *sent + rules.timeout > now;
+                if !live {
+                    round.lost.push(*probe);
+                }
+                live
+            });
+            let missed = (before - path.outstanding.len()) as u32;
+            if missed > 0 {
+                let before = path.misses;
+                path.misses = path.misses.saturating_add(missed);
+                path.streak = 0;
+                if path.misses >= rules.dead_after_misses {
+                    path.alive = false;
+                    if before < rules.dead_after_misses {
+                        round.silent.push((path.via, path.misses));
+                    }
+                }
+            }
+            if !ready && path.next_probe <= now {
+                // No keys yet: handshakes stand in for probes. A path
+                // silent for as many rounds as make a probed path dead
+                // counts as not answering.
+                path.next_probe = now + rules.candidate;
+                if !path.alive {
+                    path.silent_rounds = path.silent_rounds.saturating_add(1);
+                    if path.silent_rounds == rules.dead_after_misses.saturating_add(1) {
+                        round.silent.push((path.via, 0));
+                    }
+                }
+            } else if ready && path.next_probe <= now {
+                let interval = match (busy, Some(i) == active) {
+                    (true, true) => rules.active,
+                    (true, false) => rules.candidate,
+                    (false, _) => rules.idle,
+                };
+                path.next_probe = now + interval;
+                round.due.push(path.via);
+            }
+        }
+        round
+    }
+
+    /// Probe `probe` was sent over the path with `via` at `now`.
+    pub fn probe_sent(&mut self, via: Via, probe: u64, now: Instant) {
+        if let Some(path) = self.find_mut(via) {
+            path.probe_sent(probe, now);
+        }
+    }
+
+    /// A reply to `probe` arrived: it is no longer in flight. Returns the
+    /// path it was sent on and when, if it was in flight.
+    pub fn probe_answered(&mut self, probe: u64) -> Option<(Via, Instant)> {
+        self.list.iter_mut().find_map(|path| {
+            let pos = path.outstanding.iter().position(|(pid, _)| *pid == probe)?;
+            let (_, sent) = path.outstanding.swap_remove(pos);
+            Some((path.via, sent))
+        })
+    }
+
+    /// The session came up: every path is probed now.
+    pub fn session_up(&mut self, now: Instant) {
+        for path in &mut self.list {
+            path.next_probe = now;
+        }
+    }
+
+    /// Hole punching was requested: direct paths that do not work are
+    /// probed now.
+    pub fn punch_requested(&mut self, now: Instant) {
+        for path in &mut self.list {
+            if matches!(path.via, Via::Direct(_)) && !path.alive {
+                path.next_probe = now;
+            }
+        }
+    }
+
+    /// The session failed: no path works, and probes in flight are
+    /// forgotten.
+    pub fn session_failed(&mut self) {
+        for path in &mut self.list {
+            path.alive = false;
+            path.outstanding.clear();
+        }
+    }
+
+    /// Membership expired: no path works. Returns the paths that worked
+    /// until now, with their classes.
+    pub fn membership_expired(&mut self) -> Vec<(Via, PathClass)> {
+        let mut expired = Vec::new();
+        for path in &mut self.list {
+            if path.alive {
+                expired.push((path.via, path.expected_class()));
+            }
+            path.alive = false;
+        }
+        expired
+    }
+
+    /// The data plane delivered data from the active path's endpoint: a
+    /// working direct active path counts as answering (its lost probes
+    /// are forgiven, so random loss does not make it flap).
+    pub fn data_received(&mut self) {
+        if let Some(path) = self.active.and_then(|i| self.list.get_mut(i))
+            && path.alive
+            && matches!(path.via, Via::Direct(_))
+        {
+            path.misses = 0;
+        }
     }
 
     /// When the next probe is due or the next outstanding one times out
@@ -254,13 +499,5 @@ impl<'a> IntoIterator for &'a PathSet {
     type IntoIter = std::slice::Iter<'a, Path>;
     fn into_iter(self) -> Self::IntoIter {
         self.list.iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a mut PathSet {
-    type Item = &'a mut Path;
-    type IntoIter = std::slice::IterMut<'a, Path>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.list.iter_mut()
     }
 }

@@ -37,11 +37,11 @@ impl DeadlineRules {
         if !self.allow_signaling {
             return None;
         }
-        let has_direct_candidate = p.paths.iter().any(|x| matches!(x.via, Via::Direct(_)));
+        let has_direct_candidate = p.paths.iter().any(|x| matches!(x.via(), Via::Direct(_)));
         let direct_alive = p
             .paths
             .iter()
-            .any(|x| x.alive && matches!(x.via, Via::Direct(_)));
+            .any(|x| x.is_alive() && matches!(x.via(), Via::Direct(_)));
         if !has_direct_candidate || direct_alive || p.bootstrap().is_some() {
             return None;
         }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::Node;
 use super::explain::{Happened, Target};
 use super::observe::{AttemptOutcome, DropReason, Event, PathChangeReason, WithdrawReason};
-use super::paths::Via;
+use super::paths::{ProbeRules, Via};
 use super::peer::Peer;
 use crate::frame::Frame;
 use crate::peer_id::PeerId;
@@ -41,7 +41,7 @@ impl Node {
                 r.id != id
                     && r.relay_capable()
                     && r.active_path()
-                        .is_some_and(|x| x.alive && matches!(x.via, Via::Direct(_)))
+                        .is_some_and(|x| x.is_alive() && matches!(x.via(), Via::Direct(_)))
                     && self.wg.session_ready(&r.id, now)
             })
             .map(|r| r.id)
@@ -63,7 +63,7 @@ impl Node {
         let vias: Vec<Via> = self
             .peers
             .get(&id)
-            .map(|p| p.paths.iter().map(|x| x.via).collect())
+            .map(|p| p.paths.iter().map(|x| x.via()).collect())
             .unwrap_or_default();
         for via in vias {
             self.send_via(now, id, via, &init);
@@ -97,11 +97,7 @@ impl Node {
         let candidates = self.own_candidates();
         if let Some(p) = self.peers.get_mut(&id) {
             p.mark_punched();
-            for path in &mut p.paths {
-                if matches!(path.via, Via::Direct(_)) && !path.alive {
-                    path.next_probe = now;
-                }
-            }
+            p.paths.punch_requested(now);
         }
         self.send_frame(
             now,
@@ -135,6 +131,13 @@ impl Node {
             }
         }
         let t = self.config.timers;
+        let rules = ProbeRules {
+            active: t.probe_active,
+            candidate: t.probe_candidate,
+            idle: t.probe_idle,
+            timeout: t.probe_timeout,
+            dead_after_misses: t.dead_after_misses,
+        };
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         self.dirty.extend(ids.iter().copied());
         for id in ids {
@@ -151,13 +154,7 @@ impl Node {
                 continue;
             }
             if p.take_expired(now, t.membership_timeout) {
-                let mut expired = Vec::new();
-                for path in &mut p.paths {
-                    if path.alive {
-                        expired.push((path.via, path.expected_class()));
-                    }
-                    path.alive = false;
-                }
+                let expired = p.paths.membership_expired();
                 for (via, class) in expired {
                     self.explain(
                         now,
@@ -173,72 +170,22 @@ impl Node {
                 continue;
             }
             let busy = p.busy(now);
-            let mut lost = Vec::new();
-            let active = p.paths.active_index();
-            let mut probes = Vec::new();
-            // Paths that just crossed into "no answer": (via, probes lost).
-            let mut silent = Vec::new();
-            for (i, path) in p.paths.iter_mut().enumerate() {
-                let before = path.outstanding.len();
-                path.outstanding.retain(|(probe, sent)| {
-                    let live = *sent + t.probe_timeout > now;
-                    if !live {
-                        lost.push(*probe);
-                    }
-                    live
-                });
-                let missed = (before - path.outstanding.len()) as u32;
-                if missed > 0 {
-                    let before = path.misses;
-                    path.misses = path.misses.saturating_add(missed);
-                    path.streak = 0;
-                    if path.misses >= t.dead_after_misses {
-                        path.alive = false;
-                        if before < t.dead_after_misses {
-                            silent.push((path.via, path.misses));
-                        }
-                    }
-                }
-                if !ready && path.next_probe <= now {
-                    // No keys yet: handshakes stand in for probes. A path
-                    // silent for as many rounds as make a probed path dead
-                    // counts as not answering.
-                    path.next_probe = now + t.probe_candidate;
-                    if !path.alive {
-                        path.silent_rounds = path.silent_rounds.saturating_add(1);
-                        if path.silent_rounds == t.dead_after_misses.saturating_add(1) {
-                            silent.push((path.via, 0));
-                        }
-                    }
-                } else if ready && path.next_probe <= now {
-                    let interval = match (busy, Some(i) == active) {
-                        (true, true) => t.probe_active,
-                        (true, false) => t.probe_candidate,
-                        (false, _) => t.probe_idle,
-                    };
-                    path.next_probe = now + interval;
-                    probes.push(path.via);
-                }
-            }
+            let round = p.paths.handle_timeout(now, ready, busy, &rules);
             let (announce, seq) = p.announce_due(now, ready, t.announce_interval);
-            for probe in lost {
+            for probe in round.lost {
                 if self.user_probes.remove(&probe) {
                     self.events.push_back(Event::ProbeLost { peer: id, probe });
                 }
             }
             let waited = t.probe_candidate * t.dead_after_misses;
-            for (via, misses) in silent {
+            for (via, misses) in round.silent {
                 self.record_silent(now, id, via, misses, waited);
             }
-            for via in probes {
+            for via in round.due {
                 let probe = self.next_probe_id;
                 self.next_probe_id += 1;
-                if let Some(path) = self
-                    .peers
-                    .get_mut(&id)
-                    .and_then(|p| p.paths.iter_mut().find(|x| x.via == via))
-                {
-                    path.outstanding.push((probe, now));
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.paths.probe_sent(via, probe, now);
                 }
                 self.send_frame_via(now, id, via, &Frame::Probe { id: probe });
             }
@@ -262,10 +209,7 @@ impl Node {
             return;
         };
         p.counters.session_failures += 1;
-        for path in &mut p.paths {
-            path.alive = false;
-            path.outstanding.clear();
-        }
+        p.paths.session_failed();
         let dropped = p.mark_session_failed(now, t.reconnect_after);
         let bootstrap = p.bootstrap();
         let unanswered: Vec<_> = p
@@ -273,10 +217,10 @@ impl Node {
             .iter()
             .filter(|x| {
                 !p.attempts
-                    .outcome(Target::Path(x.via))
+                    .outcome(Target::Path(x.via()))
                     .is_some_and(|o| o == AttemptOutcome::NoAnswer || o == AttemptOutcome::Refused)
             })
-            .map(|x| (x.via, x.expected_class()))
+            .map(|x| (x.via(), x.expected_class()))
             .collect();
         for (via, class) in unanswered {
             self.explain(now, id, Happened::SessionFailed { via, class });
@@ -300,9 +244,9 @@ impl Node {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
             };
-            let old = p.active_path().map(|x| x.via);
+            let old = p.active_path().map(|x| x.via());
             if let Some((from, to, reason)) = p.select(promote) {
-                let new = p.active_path().map(|x| (x.via, x.expected_class()));
+                let new = p.active_path().map(|x| (x.via(), x.expected_class()));
                 if let Some((via, class)) = new {
                     let worse = matches!((from, to), (Some(f), Some(t)) if t > f);
                     let noted = match reason {

@@ -158,7 +158,7 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        let Some(path) = p.paths.iter().find(|x| x.via == via) else {
+        let Some(path) = p.paths.find(via) else {
             return;
         };
         let class = path.expected_class();
@@ -194,7 +194,7 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        let Some(path) = p.paths.iter().find(|x| x.via == via) else {
+        let Some(path) = p.paths.find(via) else {
             return;
         };
         let class = path.expected_class();
@@ -205,9 +205,9 @@ impl Node {
             .is_some_and(AttemptOutcome::succeeded);
         let reason = if worked {
             Reason::StoppedAnswering { probes }
-        } else if path.reflexive && p.punched() {
+        } else if path.is_reflexive() && p.punched() {
             Reason::FilteredByNat
-        } else if path.reflexive && !allow_signaling {
+        } else if path.is_reflexive() && !allow_signaling {
             Reason::NotPunched
         } else if probes == 0 {
             Reason::HandshakeNoAnswer {
@@ -239,11 +239,11 @@ impl Node {
         let direct_alive = p
             .paths
             .iter()
-            .any(|x| x.alive && matches!(x.via, Via::Direct(_)));
+            .any(|x| x.is_alive() && matches!(x.via(), Via::Direct(_)));
         if direct_alive {
             return;
         }
-        let has_direct = p.paths.iter().any(|x| matches!(x.via, Via::Direct(_)));
+        let has_direct = p.paths.iter().any(|x| matches!(x.via(), Via::Direct(_)));
         if !policy.allow_signaling_upgrade && has_direct && p.bootstrap().is_none() {
             p.attempts.record(
                 now,
@@ -253,7 +253,7 @@ impl Node {
                 Reason::SignalingDisabledByPolicy,
             );
         }
-        if p.paths.iter().any(|x| matches!(x.via, Via::Relay(_))) {
+        if p.paths.iter().any(|x| matches!(x.via(), Via::Relay(_))) {
             return;
         }
         let reason = if !policy.allow_relay {
@@ -273,7 +273,7 @@ impl Node {
     /// The attempts of `p`, oldest first, relative to `now`.
     pub(in crate::node) fn attempt_views(&self, p: &Peer, now: Instant) -> Vec<AttemptView> {
         let name = |id: &PeerId| self.display_name(id);
-        let current = p.active_path().filter(|x| x.alive).map(|x| x.via);
+        let current = p.active_path().filter(|x| x.is_alive()).map(|x| x.via());
         let mut views: Vec<(Instant, AttemptView)> = p
             .attempts
             .iter()
@@ -287,7 +287,7 @@ impl Node {
                     } else if p
                         .paths
                         .iter()
-                        .any(|x| Target::Path(x.via) == a.target && x.alive)
+                        .any(|x| Target::Path(x.via()) == a.target && x.is_alive())
                     {
                         "; standby"
                     } else {
@@ -322,7 +322,7 @@ impl Node {
             let mut out: Vec<String> = Vec::new();
             for a in p.attempts.iter().rev() {
                 let live = match a.target {
-                    Target::Path(v) => p.paths.iter().any(|x| x.via == v && x.alive),
+                    Target::Path(v) => p.paths.iter().any(|x| x.via() == v && x.is_alive()),
                     _ => false,
                 };
                 if a.outcome.succeeded() || live || a.outcome == AttemptOutcome::Trying {
@@ -340,15 +340,15 @@ impl Node {
             }
             out
         };
-        let mut line = match p.active_path().filter(|x| x.alive) {
+        let mut line = match p.active_path().filter(|x| x.is_alive()) {
             Some(path) => {
-                let class = path.class.unwrap_or(PathClass::Direct);
-                let via = match path.via {
+                let class = path.class().unwrap_or(PathClass::Direct);
+                let via = match path.via() {
                     Via::Relay(r) => format!("relay:{}", name(&r)),
                     v => v.to_string(),
                 };
                 let rtt = path
-                    .srtt
+                    .srtt()
                     .map(|d| format!(" (rtt {:.1} ms)", d.as_secs_f64() * 1000.0))
                     .unwrap_or_default();
                 let why = match class {
@@ -369,7 +369,7 @@ impl Node {
                     }
                 };
                 let mut line = format!("{} via {via}{rtt}: {why}", class.as_str());
-                let target = Target::Path(path.via);
+                let target = Target::Path(path.via());
                 if p.attempts.outcome(target) == Some(AttemptOutcome::Throttled)
                     && let Some((reason, last)) = p
                         .attempts

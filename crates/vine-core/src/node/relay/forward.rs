@@ -38,7 +38,7 @@ impl Node {
                 .peers
                 .get(&dest)
                 .and_then(|p| p.active_path())
-                .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)))
+                .is_some_and(|p| p.is_alive() && matches!(p.via(), Via::Direct(_)))
         {
             Some(RelayRefusal::DestinationUnreachable)
         } else if limit > 0 {
@@ -61,7 +61,7 @@ impl Node {
             .peers
             .get(&dest)
             .and_then(|p| p.active_path())
-            .map(|p| p.via);
+            .map(|p| p.via());
         let Some(via) = via else {
             return;
         };
