@@ -63,8 +63,9 @@
 //!   deadline comes from its own timers and its path set's
 //!   `poll_timeout`).
 //! * `peer`: one peer's state; its `paths` ([`PathClass`] per path, the
-//!   active one, promotion and fallback) and `membership` (the enrollment
-//!   rule) are components of their own.
+//!   active one, promotion and fallback, probes in flight and their loss:
+//!   private, changed only by methods that say what happened) and
+//!   `membership` (the enrollment rule) are components of their own.
 //! * `dataplane_tables`: the tables published to [`crate::dataplane`] and
 //!   the counters folded back.
 //! * `relay`: relaying for others (pair counters, rate caps); its

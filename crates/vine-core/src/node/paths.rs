@@ -1,6 +1,12 @@
 //! A peer's candidate paths: how a path reaches the peer ([`Via`]), one
 //! path's probing state, class and health ([`Path`]), and the set of them
 //! with the choice of the active one, promotion and fallback ([`PathSet`]).
+//!
+//! The state is private: the node's handlers report what happened (a probe
+//! sent or answered, the session up or failed, a punch requested, a
+//! candidate learned, a relay refusal) and read it through accessors;
+//! [`PathSet::handle_timeout`] runs the probe timers and says what the
+//! node must do (probes lost, paths gone silent, probes due).
 
 use std::fmt;
 use std::net::SocketAddrV4;
