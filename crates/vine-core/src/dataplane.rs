@@ -1,4 +1,4 @@
-//! The fast path: what data-plane threads need to move IP packets without
+//! The dataplane: what data-plane threads need to move IP packets without
 //! the [`Node`](crate::node::Node), published by the node as immutable
 //! [`Tables`].
 //!
@@ -20,9 +20,9 @@
 //!
 //! Encryption uses the same [`Keypair`] objects as the node (nonces are an
 //! atomic counter; the replay window is per keypair), so packets sent by the
-//! fast path and by the node interleave correctly. Unconfirmed keypairs are
+//! dataplane and by the node interleave correctly. Unconfirmed keypairs are
 //! never published: the first message on new keys always reaches the node,
-//! which confirms the session and republishes. Counters the fast path keeps
+//! which confirms the session and republishes. Counters the dataplane keeps
 //! are atomics the node folds into its [`Snapshot`](crate::node::Snapshot).
 //!
 //! Like the rest of `vine-core` this does no IO and reads no clock: `now`
@@ -45,11 +45,11 @@ use crate::wire::ipv4;
 /// published [`Tables`] and folded into the node's counters).
 #[derive(Debug, Default)]
 pub struct PeerStats {
-    /// Data packets sent by the fast path.
+    /// Data packets sent by the dataplane.
     pub packets_sent: AtomicU64,
     /// Their payload bytes.
     pub bytes_sent: AtomicU64,
-    /// Data packets the fast path delivered to the TUN device.
+    /// Data packets the dataplane delivered to the TUN device.
     pub packets_received: AtomicU64,
     /// Their payload bytes.
     pub bytes_received: AtomicU64,
@@ -90,7 +90,7 @@ impl PeerStats {
     }
 }
 
-/// Everything the fast path knows about one peer.
+/// Everything the dataplane knows about one peer.
 #[derive(Debug, Clone)]
 pub struct PeerEntry {
     /// The peer.
@@ -120,7 +120,7 @@ impl PartialEq for PeerEntry {
     }
 }
 
-/// One immutable generation of the fast path's lookup tables.
+/// One immutable generation of the dataplane's lookup tables.
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
     /// Our own prefix (inbound destinations must lie in it; outbound ones
@@ -380,7 +380,7 @@ pub enum Inbound<'a> {
     Drop(DropReason),
 }
 
-/// The published tables and the fast path's node-wide counters. Shared
+/// The published tables and the dataplane's node-wide counters. Shared
 /// (`Arc`) between the node and the data-plane threads.
 #[derive(Debug, Default)]
 pub struct DataPlane {
@@ -417,12 +417,12 @@ impl DataPlane {
         self.load().1
     }
 
-    /// Counts a drop the fast path made.
+    /// Counts a drop the dataplane made.
     pub fn add_drop(&self, reason: DropReason) {
         self.drops[reason.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Node-wide fast-path drops by reason (non-zero ones).
+    /// Node-wide dataplane drops by reason (non-zero ones).
     pub fn drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
         DropReason::ALL
             .iter()
@@ -448,7 +448,7 @@ pub enum Sealed {
     },
     /// Hand the packet (still in place, unchanged) to
     /// [`Node::handle_tun_packet`](crate::node::Node::handle_tun_packet):
-    /// the fast path has no session or direct path for it, or sealing
+    /// the dataplane has no session or direct path for it, or sealing
     /// failed (the keys' message counter ran out), which the node resolves.
     Slow,
     /// Dropped and counted on the plane.

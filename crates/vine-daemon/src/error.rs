@@ -26,7 +26,7 @@ pub enum DaemonError {
         /// Rendered diagnostics.
         diagnostics: Vec<String>,
     },
-    /// The engine refused the config (overlapping prefixes, unresolvable
+    /// The node refused the config (overlapping prefixes, unresolvable
     /// bootstrap host).
     #[error("cannot create the node: {0}")]
     Node(#[from] NodeError),

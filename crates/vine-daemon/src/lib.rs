@@ -1,6 +1,6 @@
 //! # vine-daemon
 //!
-//! The IO shell around the sans-IO [`vine_core::node::Node`] (the engine).
+//! The IO shell around the sans-IO [`vine_core::node::Node`].
 //! It owns:
 //!
 //! * the **dataplane** threads (TUN → UDP and UDP → TUN, or one thread for

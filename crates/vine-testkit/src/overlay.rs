@@ -22,7 +22,7 @@ use crate::sim::{Endpoint, HostId, NatConfig, NatId, NatType, Network, RealmId, 
 /// A vine node running on a simulated host.
 #[derive(Debug)]
 pub struct SimNode {
-    /// The engine.
+    /// The node.
     pub node: Node,
     /// Host name (for messages).
     pub name: String,
@@ -32,11 +32,11 @@ pub struct SimNode {
     pub delivered: Vec<(Duration, Vec<u8>)>,
     /// Kernel routes, as the node's route intents left them.
     pub kernel_routes: BTreeSet<Ipv4Prefix>,
-    /// The fast path, driven the way the daemon's data-plane threads drive
+    /// The dataplane, driven the way the daemon's data-plane threads drive
     /// it: packets go through [`vine_core::dataplane`] first and reach the
-    /// node only when the fast path hands them over.
+    /// node only when the dataplane hands them over.
     fast: Option<Reader>,
-    /// Datagrams the fast path sent.
+    /// Datagrams the dataplane sent.
     fast_out: VecDeque<Transmit>,
     epoch: Instant,
 }
@@ -84,8 +84,8 @@ impl SimNode {
         self.drain(now);
     }
 
-    /// Turns the fast path off: every packet goes through the node.
-    pub fn disable_fast_path(&mut self) {
+    /// Turns the dataplane off: every packet goes through the node.
+    pub fn disable_dataplane(&mut self) {
         self.fast = None;
     }
 

@@ -1,4 +1,4 @@
-//! Engine scenarios on the simulator: enrollment rules, relay policy,
+//! Node scenarios on the simulator: enrollment rules, relay policy,
 //! loss without flapping, time to first packet, withdrawal on shutdown and a
 //! 100-node overlay.
 

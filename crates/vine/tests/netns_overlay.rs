@@ -314,7 +314,7 @@ fn start_with(lab: &mut Lab, n: &Node, var: &str) {
 }
 
 /// Once `a` pings `b`: 16 MiB of TCP each way (ports `port` and `port + 1`)
-/// arrive intact, and on both sides the fast path carried the bulk —
+/// arrive intact, and on both sides the dataplane carried the bulk —
 /// thousands of packets counted without any drop for a bad packet.
 fn bulk_both_ways(lab: &Lab, a: &Node, b: &Node, port: u16) {
     assert!(

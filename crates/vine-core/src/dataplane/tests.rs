@@ -1,4 +1,4 @@
-//! The fast path against two real nodes exchanging datagrams in memory.
+//! The dataplane against two real nodes exchanging datagrams in memory.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -157,7 +157,7 @@ fn packets_cross_on_the_fast_path_and_are_counted() {
         endpoint,
     } = ra.tables().outbound(&out, p.now)
     else {
-        panic!("a session and a direct path exist: the fast path sends");
+        panic!("a session and a direct path exist: the dataplane sends");
     };
     assert_eq!(endpoint, p.b_addr);
     assert_eq!(peer.id, p.b.peer_id());
@@ -165,7 +165,7 @@ fn packets_cross_on_the_fast_path_and_are_counted() {
     peer.stats.add_sent(1, out.len() as u64);
 
     let Inbound::Data { peer, range } = rb.tables().inbound(p.a_addr, &mut datagram, p.now) else {
-        panic!("b's fast path delivers a's packet");
+        panic!("b's dataplane delivers a's packet");
     };
     assert_eq!(&datagram[range.clone()], &out[..]);
     peer.stats.add_received(1, range.len() as u64);
@@ -184,7 +184,7 @@ fn packets_cross_on_the_fast_path_and_are_counted() {
     assert_eq!(reason, DropReason::DecryptFailed);
     rb.plane().add_drop(reason);
 
-    // The node folds the fast path's counters into its own.
+    // The node folds the dataplane's counters into its own.
     assert_eq!(p.a.counters().packets_sent, 1);
     assert_eq!(p.b.counters().packets_received, 1);
     let view = p.b.snapshot(p.now);
@@ -267,7 +267,7 @@ fn the_fast_path_refuses_what_the_node_would_refuse() {
     let plain = roamed[range].to_vec();
     p.b.handle_decrypted(p.now, elsewhere, id, &plain);
     assert_eq!(p.b.poll_tun().map(|x| x.len()), Some(20 + 4));
-    // Handshakes and unknown indices are not the fast path's business.
+    // Handshakes and unknown indices are not the dataplane's business.
     let mut short = vec![1u8, 0, 0, 0, 9, 9];
     assert!(matches!(
         rb.tables().inbound(p.a_addr, &mut short, p.now),
@@ -312,7 +312,7 @@ fn tables_follow_the_node_and_readers_refresh_cheaply() {
     ra.refresh();
     assert_eq!(ra.generation, settled);
 
-    // b leaves: a's route goes, and with it the fast path's target.
+    // b leaves: a's route goes, and with it the dataplane's target.
     let now = p.now;
     p.b.stop(now);
     p.run(Duration::from_millis(100));

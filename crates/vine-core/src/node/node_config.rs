@@ -58,7 +58,7 @@ impl Default for Timers {
 }
 
 /// Runtime configuration of a node: the config file and identity translated
-/// into what the engine needs.
+/// into what the node needs.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// Overlay name.

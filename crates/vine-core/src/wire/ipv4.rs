@@ -37,7 +37,7 @@ pub fn parse(packet: &[u8]) -> Option<Addrs> {
     })
 }
 
-/// Source and destination of a well-formed IPv4 packet (for the fast path).
+/// Source and destination of a well-formed IPv4 packet (for the dataplane).
 pub fn addrs(packet: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
     parse(packet).map(|a| (a.src, a.dst))
 }
