@@ -38,7 +38,7 @@ pub struct Location {
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
-    /// Stable machine-readable kind, e.g. `unknown-key` (see README).
+    /// Stable machine-readable kind, e.g. `unknown-key` (listed in docs/config-reference.md).
     pub code: &'static str,
     /// Where in the file, when the problem has a place.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]

@@ -165,7 +165,7 @@ fn preflight() -> anyhow::Result<()> {
     .collect();
     if !missing.is_empty() {
         bail!(
-            "vine demo needs {}: apt-get install {}",
+            "vine demo needs {}: apt-get install {} (or run sudo ./scripts/demo.sh from the source tree, which installs them)",
             missing.join(", "),
             missing.join(" ")
         );
