@@ -33,6 +33,10 @@ pub(crate) const IDENTIFIER: &[u8] = b"WireGuard v1 zx2c4 Jason@zx2c4.com";
 /// Label of the mac1 key derivation.
 pub(crate) const LABEL_MAC1: &[u8] = b"mac1----";
 
+/// A 32-byte secret (a key, a chaining key, a DH result) that is wiped
+/// when dropped.
+pub(crate) type Secret = Zeroizing<[u8; KEY_LEN]>;
+
 /// BLAKE2s block size, the HMAC pad length.
 const BLOCK_LEN: usize = 64;
 
@@ -56,7 +60,7 @@ pub(crate) fn mac(key: &[u8; KEY_LEN], data: &[u8]) -> [u8; MAC_LEN] {
 /// `HMAC(key, a || b || …)`: RFC 2104 HMAC with BLAKE2s-256. The key-mixed
 /// pads and the inner hash are wiped before returning, as the Linux
 /// implementation's `hmac` wipes `x_key` and `i_hash`.
-pub(crate) fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> Zeroizing<[u8; KEY_LEN]> {
+pub(crate) fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> Secret {
     let mut ipad = Zeroizing::new([0x36u8; BLOCK_LEN]);
     let mut opad = Zeroizing::new([0x5cu8; BLOCK_LEN]);
     for (i, k) in key.iter().enumerate() {
@@ -68,12 +72,12 @@ pub(crate) fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> Zeroizing<[u8; KEY_L
     for part in parts {
         Update::update(&mut inner, part);
     }
-    let mut inner_hash = Zeroizing::new([0u8; KEY_LEN]);
+    let mut inner_hash = Secret::default();
     inner.finalize_into(GenericArray::from_mut_slice(&mut inner_hash[..]));
     let mut outer = Blake2s256::default();
     Update::update(&mut outer, &*opad);
     Update::update(&mut outer, &*inner_hash);
-    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    let mut out = Secret::default();
     outer.finalize_into(GenericArray::from_mut_slice(&mut out[..]));
     out
 }
@@ -81,16 +85,13 @@ pub(crate) fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> Zeroizing<[u8; KEY_L
 /// `KDF1(key, input)`. Like every `KDF`, it wipes the extracted secret
 /// (`T0`) and returns its outputs in wrappers that wipe them when dropped,
 /// as the Linux implementation's `kdf` wipes `secret` and `output`.
-pub(crate) fn kdf1(key: &[u8; KEY_LEN], input: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
+pub(crate) fn kdf1(key: &[u8; KEY_LEN], input: &[u8]) -> Secret {
     let t0 = hmac(key, &[input]);
     hmac(&t0, &[&[1]])
 }
 
 /// `KDF2(key, input)`.
-pub(crate) fn kdf2(
-    key: &[u8; KEY_LEN],
-    input: &[u8],
-) -> (Zeroizing<[u8; KEY_LEN]>, Zeroizing<[u8; KEY_LEN]>) {
+pub(crate) fn kdf2(key: &[u8; KEY_LEN], input: &[u8]) -> (Secret, Secret) {
     let t0 = hmac(key, &[input]);
     let t1 = hmac(&t0, &[&[1]]);
     let t2 = hmac(&t0, &[&*t1, &[2]]);
@@ -98,14 +99,7 @@ pub(crate) fn kdf2(
 }
 
 /// `KDF3(key, input)`.
-pub(crate) fn kdf3(
-    key: &[u8; KEY_LEN],
-    input: &[u8],
-) -> (
-    Zeroizing<[u8; KEY_LEN]>,
-    Zeroizing<[u8; KEY_LEN]>,
-    Zeroizing<[u8; KEY_LEN]>,
-) {
+pub(crate) fn kdf3(key: &[u8; KEY_LEN], input: &[u8]) -> (Secret, Secret, Secret) {
     let t0 = hmac(key, &[input]);
     let t1 = hmac(&t0, &[&[1]]);
     let t2 = hmac(&t0, &[&*t1, &[2]]);

@@ -8,18 +8,18 @@
 //!
 //! Secrets are wiped where the Linux implementation (`noise.c`) wipes
 //! them: every DH result, chaining key, handshake hash and message key
-//! these functions compute lives in a [`Zeroizing`] wrapper (or is wiped
-//! explicitly) and is zeroed when the function returns, on success and on
-//! error alike; the handshake states handed back ([`InitiatorState`],
-//! [`ConsumedInitiation`]) and the peer keys ([`RemoteKeys`]) wipe their
-//! secrets when dropped, which happens as soon as the session is derived.
+//! these functions compute is a [`Secret`] (zeroed when dropped), so it is
+//! wiped when the function returns, on success and on error alike. The
+//! states handed back ([`InitiatorState`], [`ConsumedInitiation`]) and the
+//! peer keys ([`RemoteKeys`]) wipe their secrets when dropped, which the
+//! caller does as soon as the session keys are derived.
 
 use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::crypto::{
-    CONSTRUCTION, IDENTIFIER, KEY_LEN, LABEL_MAC1, MAC_LEN, TIMESTAMP_LEN, Tai64n, ct_eq, hash,
-    kdf1, kdf2, kdf3, mac, open, seal,
+    CONSTRUCTION, IDENTIFIER, KEY_LEN, LABEL_MAC1, MAC_LEN, Secret, TIMESTAMP_LEN, Tai64n, ct_eq,
+    hash, kdf1, kdf2, kdf3, mac, open, seal,
 };
 use super::error::WgError;
 use super::messages::{
@@ -44,10 +44,10 @@ fn initial_hash(responder: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
 /// `DH(secret, public)`, refusing low-order points (an all-zero result),
 /// as the Linux implementation does. The result is wiped when dropped (as
 /// `mix_dh` wipes `dh_calculation`); so is x25519's own copy.
-fn dh(secret: &StaticSecret, public: &PublicKey) -> Result<Zeroizing<[u8; KEY_LEN]>, WgError> {
+fn dh(secret: &StaticSecret, public: &PublicKey) -> Result<Secret, WgError> {
     let shared = secret.diffie_hellman(public);
     if shared.was_contributory() {
-        Ok(Zeroizing::new(*shared.as_bytes()))
+        Ok(Secret::new(*shared.as_bytes()))
     } else {
         Err(WgError::WeakKey)
     }
@@ -210,7 +210,7 @@ pub(crate) fn create_initiation(
     msg[INIT_SENDER..INIT_SENDER + 4].copy_from_slice(&local_index.to_le_bytes());
     msg[INIT_EPHEMERAL..INIT_STATIC].copy_from_slice(&ephemeral_public);
 
-    let mut h = Zeroizing::new(hash(&[&remote.initial_hash, &ephemeral_public]));
+    let mut h = Secret::new(hash(&[&remote.initial_hash, &ephemeral_public]));
     let ck = kdf1(&initial_chaining_key(), &ephemeral_public);
     let (ck, key) = kdf2(&ck, &*es);
     seal(
@@ -284,7 +284,7 @@ pub(crate) fn consume_initiation<'a>(
     let remote_ephemeral = PublicKey::from(ephemeral_public);
     let es = dh(&local.secret, &remote_ephemeral)?;
 
-    let mut h = Zeroizing::new(hash(&[&local.initial_hash, &ephemeral_public]));
+    let mut h = Secret::new(hash(&[&local.initial_hash, &ephemeral_public]));
     let ck = kdf1(&initial_chaining_key(), &ephemeral_public);
     let (ck, key) = kdf2(&ck, &*es);
     let mut static_public = [0u8; KEY_LEN];
@@ -334,7 +334,7 @@ pub(crate) fn create_response(
     msg[RESP_RECEIVER..RESP_RECEIVER + 4].copy_from_slice(&consumed.sender_index.to_le_bytes());
     msg[RESP_EPHEMERAL..RESP_EMPTY].copy_from_slice(&ephemeral_public);
 
-    let mut h = Zeroizing::new(hash(&[&consumed.hash, &ephemeral_public]));
+    let mut h = Secret::new(hash(&[&consumed.hash, &ephemeral_public]));
     let ck = kdf1(&consumed.chaining_key, &ephemeral_public);
     let ck = kdf1(&ck, &*ee);
     let ck = kdf1(&ck, &*se);
@@ -364,7 +364,7 @@ pub(crate) fn consume_response(
     let ee = dh(&state.ephemeral, &remote_ephemeral)?;
     let se = dh(&local.secret, &remote_ephemeral)?;
 
-    let mut h = Zeroizing::new(hash(&[&state.hash, &ephemeral_public]));
+    let mut h = Secret::new(hash(&[&state.hash, &ephemeral_public]));
     let ck = kdf1(&state.chaining_key, &ephemeral_public);
     let ck = kdf1(&ck, &*ee);
     let ck = kdf1(&ck, &*se);
