@@ -47,7 +47,9 @@ fn initial_hash(responder: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
 fn dh(secret: &StaticSecret, public: &PublicKey) -> Result<Secret, WgError> {
     let shared = secret.diffie_hellman(public);
     if shared.was_contributory() {
-        Ok(Secret::new(*shared.as_bytes()))
+        let mut out = Secret::default();
+        out.copy_from_slice(shared.as_bytes());
+        Ok(out)
     } else {
         Err(WgError::WeakKey)
     }
