@@ -160,7 +160,10 @@ impl std::fmt::Display for AeadError {
 
 impl std::error::Error for AeadError {}
 
-/// One direction's transport key.
+/// One direction's transport key. Its raw bytes are wiped when it is
+/// dropped (the Linux implementation frees keypairs with
+/// `kfree_sensitive`); ring's own copy inside its key type is not, as ring
+/// offers no way to wipe it.
 pub struct AeadKey {
     ring: LessSafeKey,
     raw: [u8; KEY_LEN],

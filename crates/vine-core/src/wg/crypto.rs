@@ -4,14 +4,18 @@
 //! on it, `AEAD` (ChaCha20-Poly1305 with a 64-bit little-endian counter
 //! nonce) and the TAI64N timestamp.
 //!
-//! Everything here is a pure function of its arguments.
+//! Everything here is a pure function of its arguments. Secret
+//! intermediates (HMAC pads, inner hashes, KDF outputs) are wiped when
+//! they go out of use, where the Linux implementation wipes them.
 
 use std::time::Duration;
 
 use blake2::digest::consts::U16;
+use blake2::digest::generic_array::GenericArray;
 use blake2::digest::{FixedOutput, KeyInit, Update};
 use blake2::{Blake2s256, Blake2sMac};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use zeroize::Zeroizing;
 
 /// Length of keys, hashes and chaining keys.
 pub(crate) const KEY_LEN: usize = 32;
@@ -28,6 +32,10 @@ pub(crate) const CONSTRUCTION: &[u8] = b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
 pub(crate) const IDENTIFIER: &[u8] = b"WireGuard v1 zx2c4 Jason@zx2c4.com";
 /// Label of the mac1 key derivation.
 pub(crate) const LABEL_MAC1: &[u8] = b"mac1----";
+
+/// A 32-byte secret (a key, a chaining key, a DH result) that is wiped
+/// when dropped.
+pub(crate) type Secret = Zeroizing<[u8; KEY_LEN]>;
 
 /// BLAKE2s block size, the HMAC pad length.
 const BLOCK_LEN: usize = 64;
@@ -49,49 +57,53 @@ pub(crate) fn mac(key: &[u8; KEY_LEN], data: &[u8]) -> [u8; MAC_LEN] {
     mac.finalize_fixed().into()
 }
 
-/// `HMAC(key, a || b || …)`: RFC 2104 HMAC with BLAKE2s-256.
-pub(crate) fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; KEY_LEN] {
-    let mut ipad = [0x36u8; BLOCK_LEN];
-    let mut opad = [0x5cu8; BLOCK_LEN];
+/// `HMAC(key, a || b || …)`: RFC 2104 HMAC with BLAKE2s-256. The key-mixed
+/// pads and the inner hash are wiped before returning, as the Linux
+/// implementation's `hmac` wipes `x_key` and `i_hash`.
+pub(crate) fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> Secret {
+    let mut ipad = Zeroizing::new([0x36u8; BLOCK_LEN]);
+    let mut opad = Zeroizing::new([0x5cu8; BLOCK_LEN]);
     for (i, k) in key.iter().enumerate() {
         ipad[i] ^= k;
         opad[i] ^= k;
     }
     let mut inner = Blake2s256::default();
-    Update::update(&mut inner, &ipad);
+    Update::update(&mut inner, &*ipad);
     for part in parts {
         Update::update(&mut inner, part);
     }
-    let inner: [u8; KEY_LEN] = inner.finalize_fixed().into();
+    let mut inner_hash = Secret::default();
+    inner.finalize_into(GenericArray::from_mut_slice(&mut inner_hash[..]));
     let mut outer = Blake2s256::default();
-    Update::update(&mut outer, &opad);
-    Update::update(&mut outer, &inner);
-    outer.finalize_fixed().into()
+    Update::update(&mut outer, &*opad);
+    Update::update(&mut outer, &*inner_hash);
+    let mut out = Secret::default();
+    outer.finalize_into(GenericArray::from_mut_slice(&mut out[..]));
+    out
 }
 
-/// `KDF1(key, input)`.
-pub(crate) fn kdf1(key: &[u8; KEY_LEN], input: &[u8]) -> [u8; KEY_LEN] {
+/// `KDF1(key, input)`. Like every `KDF`, it wipes the extracted secret
+/// (`T0`) and returns its outputs in wrappers that wipe them when dropped,
+/// as the Linux implementation's `kdf` wipes `secret` and `output`.
+pub(crate) fn kdf1(key: &[u8; KEY_LEN], input: &[u8]) -> Secret {
     let t0 = hmac(key, &[input]);
     hmac(&t0, &[&[1]])
 }
 
 /// `KDF2(key, input)`.
-pub(crate) fn kdf2(key: &[u8; KEY_LEN], input: &[u8]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
+pub(crate) fn kdf2(key: &[u8; KEY_LEN], input: &[u8]) -> (Secret, Secret) {
     let t0 = hmac(key, &[input]);
     let t1 = hmac(&t0, &[&[1]]);
-    let t2 = hmac(&t0, &[&t1, &[2]]);
+    let t2 = hmac(&t0, &[&*t1, &[2]]);
     (t1, t2)
 }
 
 /// `KDF3(key, input)`.
-pub(crate) fn kdf3(
-    key: &[u8; KEY_LEN],
-    input: &[u8],
-) -> ([u8; KEY_LEN], [u8; KEY_LEN], [u8; KEY_LEN]) {
+pub(crate) fn kdf3(key: &[u8; KEY_LEN], input: &[u8]) -> (Secret, Secret, Secret) {
     let t0 = hmac(key, &[input]);
     let t1 = hmac(&t0, &[&[1]]);
-    let t2 = hmac(&t0, &[&t1, &[2]]);
-    let t3 = hmac(&t0, &[&t2, &[3]]);
+    let t2 = hmac(&t0, &[&*t1, &[2]]);
+    let t3 = hmac(&t0, &[&*t2, &[3]]);
     (t1, t2, t3)
 }
 

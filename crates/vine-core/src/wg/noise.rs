@@ -5,13 +5,21 @@
 //! These functions are pure: the caller supplies ephemeral secrets, indices,
 //! timestamps and the keys of the peer, and keeps whatever state they
 //! return. A function that returns an error has changed nothing.
+//!
+//! Secrets are wiped where the Linux implementation (`noise.c`) wipes
+//! them: every DH result, chaining key, handshake hash and message key
+//! these functions compute is a [`Secret`] (zeroed when dropped), so it is
+//! wiped when the function returns, on success and on error alike. The
+//! states handed back ([`InitiatorState`], [`ConsumedInitiation`]) and the
+//! peer keys ([`RemoteKeys`]) wipe their secrets when dropped, which the
+//! caller does as soon as the session keys are derived.
 
 use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::Zeroize as _;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::crypto::{
-    CONSTRUCTION, IDENTIFIER, KEY_LEN, LABEL_MAC1, MAC_LEN, TIMESTAMP_LEN, Tai64n, ct_eq, hash,
-    kdf1, kdf2, kdf3, mac, open, seal,
+    CONSTRUCTION, IDENTIFIER, KEY_LEN, LABEL_MAC1, MAC_LEN, Secret, TIMESTAMP_LEN, Tai64n, ct_eq,
+    hash, kdf1, kdf2, kdf3, mac, open, seal,
 };
 use super::error::WgError;
 use super::messages::{
@@ -34,11 +42,14 @@ fn initial_hash(responder: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
 }
 
 /// `DH(secret, public)`, refusing low-order points (an all-zero result),
-/// as the Linux implementation does.
-fn dh(secret: &StaticSecret, public: &PublicKey) -> Result<[u8; KEY_LEN], WgError> {
+/// as the Linux implementation does. The result is wiped when dropped (as
+/// `mix_dh` wipes `dh_calculation`); so is x25519's own copy.
+fn dh(secret: &StaticSecret, public: &PublicKey) -> Result<Secret, WgError> {
     let shared = secret.diffie_hellman(public);
     if shared.was_contributory() {
-        Ok(shared.to_bytes())
+        let mut out = Secret::default();
+        out.copy_from_slice(shared.as_bytes());
+        Ok(out)
     } else {
         Err(WgError::WeakKey)
     }
@@ -84,7 +95,7 @@ impl RemoteKeys {
     pub(crate) fn new(local: &LocalKeys, public: [u8; KEY_LEN], psk: [u8; KEY_LEN]) -> Self {
         let public_key = PublicKey::from(public);
         Self {
-            static_shared: dh(&local.secret, &public_key).ok(),
+            static_shared: dh(&local.secret, &public_key).ok().map(|ss| *ss),
             mac1_key: hash(&[LABEL_MAC1, &public]),
             initial_hash: initial_hash(&public),
             public: public_key,
@@ -93,12 +104,31 @@ impl RemoteKeys {
     }
 }
 
-impl Drop for RemoteKeys {
-    fn drop(&mut self) {
+impl RemoteKeys {
+    /// The secrets this holds, for tests of the wipe: the precomputed
+    /// static-static DH (zeros when absent) and the pre-shared key.
+    #[cfg(test)]
+    pub(crate) fn secrets(&self) -> [[u8; KEY_LEN]; 2] {
+        [self.static_shared.unwrap_or_default(), self.psk]
+    }
+}
+
+impl Zeroize for RemoteKeys {
+    /// Wipes the secrets; the public key and its mac1 key and initial hash
+    /// are public.
+    fn zeroize(&mut self) {
         self.static_shared.zeroize();
         self.psk.zeroize();
     }
 }
+
+impl Drop for RemoteKeys {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for RemoteKeys {}
 
 /// What the initiator remembers between sending an initiation and
 /// receiving its response.
@@ -110,12 +140,33 @@ pub(crate) struct InitiatorState {
     ephemeral: StaticSecret,
 }
 
-impl Drop for InitiatorState {
-    fn drop(&mut self) {
-        self.hash.zeroize();
-        self.chaining_key.zeroize();
+impl InitiatorState {
+    /// The secrets this holds, for tests of the wipe: the handshake hash,
+    /// the chaining key and the ephemeral secret.
+    #[cfg(test)]
+    pub(crate) fn secrets(&self) -> [[u8; KEY_LEN]; 3] {
+        [self.hash, self.chaining_key, self.ephemeral.to_bytes()]
     }
 }
+
+impl Zeroize for InitiatorState {
+    /// Wipes the hash, the chaining key and the ephemeral secret (the
+    /// Linux implementation's `handshake_zero`); the index is kept so the
+    /// caller can still release it.
+    fn zeroize(&mut self) {
+        self.hash.zeroize();
+        self.chaining_key.zeroize();
+        self.ephemeral.zeroize();
+    }
+}
+
+impl Drop for InitiatorState {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for InitiatorState {}
 
 /// Checks mac1 (keyed with our public key) of a handshake message whose
 /// mac1 starts at `mac1_at`, and that mac2 is zero: vine never sends cookie
@@ -153,7 +204,7 @@ pub(crate) fn create_initiation(
     timestamp: &Tai64n,
     msg: &mut [u8; INITIATION_LEN],
 ) -> Result<InitiatorState, WgError> {
-    let static_shared = remote.static_shared.ok_or(WgError::WeakKey)?;
+    let static_shared = remote.static_shared.as_ref().ok_or(WgError::WeakKey)?;
     let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
     let es = dh(&ephemeral, &remote.public)?;
 
@@ -161,28 +212,25 @@ pub(crate) fn create_initiation(
     msg[INIT_SENDER..INIT_SENDER + 4].copy_from_slice(&local_index.to_le_bytes());
     msg[INIT_EPHEMERAL..INIT_STATIC].copy_from_slice(&ephemeral_public);
 
-    let mut h = hash(&[&remote.initial_hash, &ephemeral_public]);
+    let mut h = Secret::new(hash(&[&remote.initial_hash, &ephemeral_public]));
     let ck = kdf1(&initial_chaining_key(), &ephemeral_public);
-    let (ck, mut key) = kdf2(&ck, &es);
+    let (ck, key) = kdf2(&ck, &*es);
     seal(
         &key,
         &local.public,
-        &h,
+        &*h,
         &mut msg[INIT_STATIC..INIT_TIMESTAMP],
     );
-    h = hash(&[&h, &msg[INIT_STATIC..INIT_TIMESTAMP]]);
-    let (ck, key2) = kdf2(&ck, &static_shared);
-    key.zeroize();
-    key = key2;
-    seal(&key, timestamp, &h, &mut msg[INIT_TIMESTAMP..INIT_MAC1]);
-    key.zeroize();
-    h = hash(&[&h, &msg[INIT_TIMESTAMP..INIT_MAC1]]);
+    *h = hash(&[&*h, &msg[INIT_STATIC..INIT_TIMESTAMP]]);
+    let (ck, key) = kdf2(&ck, static_shared);
+    seal(&key, timestamp, &*h, &mut msg[INIT_TIMESTAMP..INIT_MAC1]);
+    *h = hash(&[&*h, &msg[INIT_TIMESTAMP..INIT_MAC1]]);
     write_macs(&remote.mac1_key, msg, INIT_MAC1);
 
     Ok(InitiatorState {
         local_index,
-        hash: h,
-        chaining_key: ck,
+        hash: *h,
+        chaining_key: *ck,
         ephemeral,
     })
 }
@@ -200,12 +248,31 @@ pub(crate) struct ConsumedInitiation {
     remote_ephemeral: PublicKey,
 }
 
-impl Drop for ConsumedInitiation {
-    fn drop(&mut self) {
+impl ConsumedInitiation {
+    /// The secrets this holds, for tests of the wipe: the handshake hash
+    /// and the chaining key.
+    #[cfg(test)]
+    pub(crate) fn secrets(&self) -> [[u8; KEY_LEN]; 2] {
+        [self.hash, self.chaining_key]
+    }
+}
+
+impl Zeroize for ConsumedInitiation {
+    /// Wipes the hash and the chaining key; what the initiation told us in
+    /// the clear or about who sent it is kept.
+    fn zeroize(&mut self) {
         self.hash.zeroize();
         self.chaining_key.zeroize();
     }
 }
+
+impl Drop for ConsumedInitiation {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for ConsumedInitiation {}
 
 /// Verifies and decrypts an initiation addressed to us. `lookup` maps the
 /// decrypted initiator key to that peer's keys, or `None` when the peer was
@@ -219,36 +286,34 @@ pub(crate) fn consume_initiation<'a>(
     let remote_ephemeral = PublicKey::from(ephemeral_public);
     let es = dh(&local.secret, &remote_ephemeral)?;
 
-    let mut h = hash(&[&local.initial_hash, &ephemeral_public]);
+    let mut h = Secret::new(hash(&[&local.initial_hash, &ephemeral_public]));
     let ck = kdf1(&initial_chaining_key(), &ephemeral_public);
-    let (ck, mut key) = kdf2(&ck, &es);
+    let (ck, key) = kdf2(&ck, &*es);
     let mut static_public = [0u8; KEY_LEN];
-    let opened = open(
+    open(
         &key,
         &msg[INIT_STATIC..INIT_TIMESTAMP],
-        &h,
+        &*h,
         &mut static_public,
-    );
-    key.zeroize();
-    opened.map_err(|()| WgError::Decrypt)?;
-    h = hash(&[&h, &msg[INIT_STATIC..INIT_TIMESTAMP]]);
+    )
+    .map_err(|()| WgError::Decrypt)?;
+    *h = hash(&[&*h, &msg[INIT_STATIC..INIT_TIMESTAMP]]);
 
     let peer = PeerId::from_public_key(static_public);
     let remote = lookup(&peer).ok_or(WgError::UnknownPeer)?;
-    let static_shared = remote.static_shared.ok_or(WgError::WeakKey)?;
-    let (ck, mut key) = kdf2(&ck, &static_shared);
+    let static_shared = remote.static_shared.as_ref().ok_or(WgError::WeakKey)?;
+    let (ck, key) = kdf2(&ck, static_shared);
     let mut timestamp = [0u8; TIMESTAMP_LEN];
-    let opened = open(&key, &msg[INIT_TIMESTAMP..INIT_MAC1], &h, &mut timestamp);
-    key.zeroize();
-    opened.map_err(|()| WgError::Decrypt)?;
-    h = hash(&[&h, &msg[INIT_TIMESTAMP..INIT_MAC1]]);
+    open(&key, &msg[INIT_TIMESTAMP..INIT_MAC1], &*h, &mut timestamp)
+        .map_err(|()| WgError::Decrypt)?;
+    *h = hash(&[&*h, &msg[INIT_TIMESTAMP..INIT_MAC1]]);
 
     Ok(ConsumedInitiation {
         peer,
         sender_index: read_u32(msg, INIT_SENDER),
         timestamp,
-        hash: h,
-        chaining_key: ck,
+        hash: *h,
+        chaining_key: *ck,
         remote_ephemeral,
     })
 }
@@ -271,18 +336,20 @@ pub(crate) fn create_response(
     msg[RESP_RECEIVER..RESP_RECEIVER + 4].copy_from_slice(&consumed.sender_index.to_le_bytes());
     msg[RESP_EPHEMERAL..RESP_EMPTY].copy_from_slice(&ephemeral_public);
 
-    let h = hash(&[&consumed.hash, &ephemeral_public]);
+    let mut h = Secret::new(hash(&[&consumed.hash, &ephemeral_public]));
     let ck = kdf1(&consumed.chaining_key, &ephemeral_public);
-    let ck = kdf1(&ck, &ee);
-    let ck = kdf1(&ck, &se);
-    let (ck, tau, mut key) = kdf3(&ck, &remote.psk);
-    let h = hash(&[&h, &tau]);
-    seal(&key, &[], &h, &mut msg[RESP_EMPTY..RESP_MAC1]);
-    key.zeroize();
+    let ck = kdf1(&ck, &*ee);
+    let ck = kdf1(&ck, &*se);
+    let (ck, tau, key) = kdf3(&ck, &remote.psk);
+    *h = hash(&[&*h, &*tau]);
+    seal(&key, &[], &*h, &mut msg[RESP_EMPTY..RESP_MAC1]);
     write_macs(&remote.mac1_key, msg, RESP_MAC1);
 
     let (recv, send) = kdf2(&ck, &[]);
-    Ok(SessionKeys { send, recv })
+    Ok(SessionKeys {
+        send: *send,
+        recv: *recv,
+    })
 }
 
 /// Verifies a response to the initiation `state` describes and returns the
@@ -299,16 +366,18 @@ pub(crate) fn consume_response(
     let ee = dh(&state.ephemeral, &remote_ephemeral)?;
     let se = dh(&local.secret, &remote_ephemeral)?;
 
-    let h = hash(&[&state.hash, &ephemeral_public]);
+    let mut h = Secret::new(hash(&[&state.hash, &ephemeral_public]));
     let ck = kdf1(&state.chaining_key, &ephemeral_public);
-    let ck = kdf1(&ck, &ee);
-    let ck = kdf1(&ck, &se);
-    let (ck, tau, mut key) = kdf3(&ck, &remote.psk);
-    let h = hash(&[&h, &tau]);
-    let opened = open(&key, &msg[RESP_EMPTY..RESP_MAC1], &h, &mut []);
-    key.zeroize();
-    opened.map_err(|()| WgError::Decrypt)?;
+    let ck = kdf1(&ck, &*ee);
+    let ck = kdf1(&ck, &*se);
+    let (ck, tau, key) = kdf3(&ck, &remote.psk);
+    *h = hash(&[&*h, &*tau]);
+    open(&key, &msg[RESP_EMPTY..RESP_MAC1], &*h, &mut []).map_err(|()| WgError::Decrypt)?;
 
     let (send, recv) = kdf2(&ck, &[]);
-    Ok((read_u32(msg, RESP_SENDER), SessionKeys { send, recv }))
+    let keys = SessionKeys {
+        send: *send,
+        recv: *recv,
+    };
+    Ok((read_u32(msg, RESP_SENDER), keys))
 }

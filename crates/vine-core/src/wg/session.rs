@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 use super::aead::{AeadKey, Backend};
 use super::crypto::{KEY_LEN, TAG_LEN};
 use super::error::WgError;
@@ -29,13 +31,23 @@ pub(crate) struct SessionKeys {
     pub(crate) recv: [u8; KEY_LEN],
 }
 
-impl Drop for SessionKeys {
-    fn drop(&mut self) {
-        use zeroize::Zeroize as _;
+impl Zeroize for SessionKeys {
+    fn zeroize(&mut self) {
         self.send.zeroize();
         self.recv.zeroize();
     }
 }
+
+/// Wiped when dropped: the handshake code drops them as soon as the
+/// [`Keypair`] holding its own copies is made (the Linux implementation
+/// derives straight into the keypair and zeroes the handshake).
+impl Drop for SessionKeys {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for SessionKeys {}
 
 /// One established session with a peer: keys, counter, replay window.
 pub struct Keypair {

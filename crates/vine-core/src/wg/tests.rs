@@ -6,6 +6,7 @@
 mod interop;
 mod robustness;
 mod timers;
+mod wipe;
 
 use std::time::{Duration, Instant};
 
