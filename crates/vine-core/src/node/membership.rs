@@ -1,8 +1,8 @@
 //! A remote peer's membership as this node sees it, and the enrollment
 //! rule: an announce is accepted only from an allowlisted peer that names
 //! this node's network and claims exactly the prefix the allowlist binds to
-//! it; a newer announce renews it, an older one is ignored; withdrawal,
-//! expiry and shutdown end it.
+//! it; a newer announce renews it, an older one is ignored (until a new
+//! session with the peer comes up); withdrawal, expiry and shutdown end it.
 
 use super::observe::RejectReason;
 use crate::net::Ipv4Prefix;
@@ -67,6 +67,15 @@ impl Membership {
         };
         self.0 = State::Active { prefix, seq };
         was
+    }
+
+    /// A new session with the peer came up: its announces may count from
+    /// the start again (a restarted peer numbers them from 1), so the next
+    /// one is not taken for stale.
+    pub fn session_replaced(&mut self) {
+        if let State::Active { seq, .. } = &mut self.0 {
+            *seq = 0;
+        }
     }
 
     /// Ends an active membership; returns the prefix it held.
