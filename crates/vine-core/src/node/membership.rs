@@ -85,3 +85,19 @@ impl Membership {
         Some(prefix)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_session_accepts_announces_counted_from_the_start() {
+        let prefix: Ipv4Prefix = "10.42.1.0/24".parse().expect("prefix");
+        let mut m = Membership::default();
+        assert_eq!(m.accept(prefix, 7), Accepted::New);
+        assert_eq!(m.accept(prefix, 1), Accepted::Stale);
+        m.session_replaced();
+        assert_eq!(m.accept(prefix, 1), Accepted::Renewed);
+        assert_eq!(m.prefix(), Some(prefix));
+    }
+}

@@ -372,3 +372,36 @@ impl Peer {
         self.paths.select(promote_streak)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer {
+        Peer::new(crate::identity::Identity::from_seed([7; 32]).peer_id())
+    }
+
+    #[test]
+    fn a_session_coming_up_prompts_one_announce_per_gap() {
+        let t0 = Instant::now();
+        let interval = Duration::from_secs(10);
+        let mut p = peer();
+        p.mark_session_up(t0, Some(1));
+        assert_eq!(p.announce_due(t0, true, interval), (true, 1), "at once");
+        // A new session 100 ms later (a restarted peer): announced again,
+        // but not before the gap has passed since the last prompt.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(p.keys_replaced(Some(2)) && !p.keys_replaced(Some(1)));
+        p.mark_session_up(t1, Some(2));
+        assert!(!p.announce_due(t1, true, interval).0);
+        let due = t0 + ANNOUNCE_PROMPT_GAP;
+        assert_eq!(p.announce_due(due, true, interval), (true, 2));
+        // A burst of sessions within one gap makes one announce.
+        for i in 0..10u32 {
+            p.mark_session_up(due + Duration::from_millis(10 * u64::from(i)), Some(3 + i));
+        }
+        let next = due + ANNOUNCE_PROMPT_GAP;
+        assert_eq!(p.announce_due(next, true, interval), (true, 3));
+        assert!(!p.announce_due(next + ANNOUNCE_PROMPT_GAP, true, interval).0);
+    }
+}
