@@ -39,6 +39,10 @@ pub struct SimNode {
     /// Datagrams the dataplane sent.
     fast_out: VecDeque<Transmit>,
     epoch: Instant,
+    /// Identity seed (deterministic), kept for restarts.
+    seed: u8,
+    /// How many times this host's node was restarted.
+    restarts: u8,
 }
 
 impl SimNode {
@@ -283,25 +287,42 @@ pub fn member(name: &str, seed: u8, address: [u8; 4], relay_capable: bool) -> Me
 
 /// Creates a [`SimNode`] (not yet started).
 pub fn sim_node(net_epoch: Instant, spec: &MemberSpec, config: NodeConfig) -> SimNode {
-    let identity = Identity::from_seed([spec.seed; 32]);
-    let mut node = Node::new(
-        config,
-        &identity,
-        [spec.seed.wrapping_add(100); 32],
-        net_epoch,
-        Duration::from_secs(1_800_000_000),
-    )
-    .unwrap_or_else(|e| panic!("node {}: {e}", spec.name));
-    let fast = node.enable_data_plane(net_epoch).reader();
+    node_at(net_epoch, net_epoch, &spec.name, spec.seed, 0, config)
+}
+
+/// The wall clock every simulated host reads at the network's epoch.
+const WALL_AT_EPOCH: Duration = Duration::from_secs(1_800_000_000);
+
+/// A node (not yet started) built at `now`, the `restarts`-th of its host:
+/// its wall clock reads the network's, and its randomness is fresh for
+/// each restart (as a restarted daemon's would be).
+fn node_at(
+    net_epoch: Instant,
+    now: Instant,
+    name: &str,
+    seed: u8,
+    restarts: u8,
+    config: NodeConfig,
+) -> SimNode {
+    let identity = Identity::from_seed([seed; 32]);
+    let rng = seed
+        .wrapping_add(100)
+        .wrapping_add(restarts.wrapping_mul(37));
+    let wall = WALL_AT_EPOCH + now.saturating_duration_since(net_epoch);
+    let mut node = Node::new(config, &identity, [rng; 32], now, wall)
+        .unwrap_or_else(|e| panic!("node {name}: {e}"));
+    let fast = node.enable_data_plane(now).reader();
     SimNode {
         node,
-        name: spec.name.clone(),
+        name: name.to_owned(),
         events: Vec::new(),
         delivered: Vec::new(),
         kernel_routes: BTreeSet::new(),
         fast: Some(fast),
         fast_out: VecDeque::new(),
         epoch: net_epoch,
+        seed,
+        restarts,
     }
 }
 
@@ -519,6 +540,29 @@ impl Overlay {
                 return cond(self);
             }
         }
+    }
+
+    /// Replaces `name`'s node by a fresh one with the same identity and
+    /// config and starts it now, as restarting its daemon would: every
+    /// session, membership and path of the old one is gone. (Stop the old
+    /// one first for a clean shutdown; without that it is a crash.)
+    pub fn restart(&mut self, name: &str) {
+        let h = self.host(name);
+        let addr = self.net.host_addr(h);
+        let now = self.net.now();
+        let old = self.net.endpoint(h);
+        let mut fresh = node_at(
+            old.epoch,
+            now,
+            name,
+            old.seed,
+            old.restarts.wrapping_add(1),
+            old.node.config().clone(),
+        );
+        fresh.node.set_local_addresses(vec![addr]);
+        fresh.node.start(now);
+        fresh.drain(now);
+        *self.net.endpoint_mut(h) = fresh;
     }
 
     /// Host of a member.

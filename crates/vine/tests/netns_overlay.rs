@@ -384,3 +384,75 @@ fn one_thread_and_two_thread_data_planes_interoperate() {
         "beta log:\n{log_b}"
     );
 }
+
+/// One ICMP echo with a 200 ms timeout, so a wait polls finely.
+fn quick_ping(lab: &Lab, from: &Node, to: Ipv4Addr) -> bool {
+    lab.exec(
+        &from.host,
+        "ping",
+        &["-c", "1", "-W", "0.2", &to.to_string()],
+    )
+    .status
+    .success()
+}
+
+#[test]
+fn a_restarted_daemon_carries_ping_both_ways_within_a_second() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (mut lab, a, b) = pair(t.path());
+    append(&a, &export(&lab, &b));
+    append(&b, &export(&lab, &a));
+    start(&mut lab, &b);
+    start(&mut lab, &a);
+    assert!(
+        wait_for(Duration::from_secs(15), || ping(&lab, &a, b.overlay)
+            && ping(&lab, &b, a.overlay)),
+        "no initial ping"
+    );
+    let mut results = Vec::new();
+    for signal in ["-TERM", "-9"] {
+        // alpha restarts (it knows beta's address and reconnects); beta
+        // survives with its old session.
+        let pid = pid_of(&a);
+        ok(
+            lab.exec(&a.host, "kill", &[signal, &pid.to_string()]),
+            "kill",
+        );
+        assert!(
+            wait_for(Duration::from_secs(10), || !Path::new(&format!(
+                "/proc/{pid}"
+            ))
+            .exists()),
+            "alpha did not exit on kill {signal}"
+        );
+        start(&mut lab, &a);
+        // Measured from the new daemon answering on its control socket.
+        assert!(
+            wait_for(Duration::from_secs(5), || a
+                .vine(&lab, &["status"])
+                .status
+                .success()),
+            "the restarted daemon does not answer"
+        );
+        let t0 = std::time::Instant::now();
+        let to_alpha =
+            common::time_until(Duration::from_secs(15), || quick_ping(&lab, &b, a.overlay))
+                .map(|_| t0.elapsed());
+        let to_beta =
+            common::time_until(Duration::from_secs(15), || quick_ping(&lab, &a, b.overlay))
+                .map(|_| t0.elapsed());
+        results.push(format!(
+            "kill {signal} + start: beta->alpha {:?} s, alpha->beta {:?} s",
+            to_alpha.map(common::secs),
+            to_beta.map(common::secs)
+        ));
+        for (dir, took) in [("beta->alpha", to_alpha), ("alpha->beta", to_beta)] {
+            assert!(
+                took.is_some_and(|d| d <= Duration::from_secs(1)),
+                "kill {signal} + start: {dir} ping after {took:?}\nlog:\n{}",
+                a.log()
+            );
+        }
+    }
+    println!("ping after a restart:\n  {}", results.join("\n  "));
+}

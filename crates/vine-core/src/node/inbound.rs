@@ -94,7 +94,15 @@ impl Node {
                 self.session_up(now, id);
             }
             Received::Data { .. } => {
-                if self.peers.get(&id).is_some_and(|p| !p.session_is_up()) {
+                // The first message on keys we answered an initiation with
+                // confirms them: a new session (the peer may have restarted
+                // and lost everything, our enrollment included).
+                let keys = self.sending_keys(now, id);
+                if self
+                    .peers
+                    .get(&id)
+                    .is_some_and(|p| !p.session_is_up() || p.keys_replaced(keys))
+                {
                     self.session_up(now, id);
                 }
                 self.handle_plaintext(now, id, via, &plain);
@@ -156,11 +164,23 @@ impl Node {
         }
     }
 
+    /// Local index of the keys the session with `id` sends with at `now`.
+    fn sending_keys(&self, now: Instant, id: PeerId) -> Option<u32> {
+        self.wg.send_keypair(&id, now).map(|k| k.local_index())
+    }
+
+    /// A session with `id` came up or was replaced by a new one: announce
+    /// at once (rate limited, [`Peer::mark_session_up`]), probe every path,
+    /// and accept the peer's announces counted from the start again.
     pub(super) fn session_up(&mut self, now: Instant, id: PeerId) {
+        let keys = self.sending_keys(now, id);
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        p.mark_session_up(now);
+        if p.keys_replaced(keys) {
+            p.membership.session_replaced();
+        }
+        p.mark_session_up(now, keys);
         p.paths.session_up(now);
         if p.bootstrap().is_some() {
             self.events

@@ -1,8 +1,8 @@
 //! A remote peer's membership as this node sees it, and the enrollment
 //! rule: an announce is accepted only from an allowlisted peer that names
 //! this node's network and claims exactly the prefix the allowlist binds to
-//! it; a newer announce renews it, an older one is ignored; withdrawal,
-//! expiry and shutdown end it.
+//! it; a newer announce renews it, an older one is ignored (until a new
+//! session with the peer comes up); withdrawal, expiry and shutdown end it.
 
 use super::observe::RejectReason;
 use crate::net::Ipv4Prefix;
@@ -69,10 +69,35 @@ impl Membership {
         was
     }
 
+    /// A new session with the peer came up: its announces may count from
+    /// the start again (a restarted peer numbers them from 1), so the next
+    /// one is not taken for stale.
+    pub fn session_replaced(&mut self) {
+        if let State::Active { seq, .. } = &mut self.0 {
+            *seq = 0;
+        }
+    }
+
     /// Ends an active membership; returns the prefix it held.
     pub fn end(&mut self) -> Option<Ipv4Prefix> {
         let prefix = self.prefix()?;
         self.0 = State::Ended;
         Some(prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_session_accepts_announces_counted_from_the_start() {
+        let prefix: Ipv4Prefix = "10.42.1.0/24".parse().expect("prefix");
+        let mut m = Membership::default();
+        assert_eq!(m.accept(prefix, 7), Accepted::New);
+        assert_eq!(m.accept(prefix, 1), Accepted::Stale);
+        m.session_replaced();
+        assert_eq!(m.accept(prefix, 1), Accepted::Renewed);
+        assert_eq!(m.prefix(), Some(prefix));
     }
 }

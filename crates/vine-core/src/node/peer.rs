@@ -14,6 +14,11 @@ use crate::frame::Candidates;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 
+/// Minimum time between two announces prompted by sessions coming up with
+/// one peer (later ones wait, so a burst of handshakes cannot make an
+/// announce storm).
+pub(super) const ANNOUNCE_PROMPT_GAP: Duration = Duration::from_secs(1);
+
 /// Allowlist entry of a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedPeerConfig {
@@ -47,7 +52,13 @@ pub(super) struct Peer {
     connecting_since: Option<Instant>,
     next_connect: Option<Instant>,
     session_up_at: Option<Instant>,
+    /// Local index of the keys we sent with when the session last came up:
+    /// different sending keys mean a new session (a handshake either side
+    /// started, possibly by a restarted peer).
+    session_keys: Option<u32>,
     next_announce: Option<Instant>,
+    /// When the last announce prompted by a session coming up was due.
+    last_prompt: Option<Instant>,
     announce_seq: u64,
     last_rx: Option<Instant>,
     last_data: Option<Instant>,
@@ -75,7 +86,9 @@ impl Peer {
             connecting_since: None,
             next_connect: None,
             session_up_at: None,
+            session_keys: None,
             next_announce: None,
+            last_prompt: None,
             announce_seq: 0,
             last_rx: None,
             last_data: None,
@@ -241,12 +254,32 @@ impl Peer {
         }
     }
 
-    /// The session came up: connecting ends, announce at once.
-    pub fn mark_session_up(&mut self, now: Instant) {
+    /// Whether sending with `keys` (the local index of the keys the
+    /// session sends with now) means a session other than the one that last
+    /// came up: a handshake completed since, on either side.
+    pub fn keys_replaced(&self, keys: Option<u32>) -> bool {
+        keys.is_some() && keys != self.session_keys
+    }
+
+    /// A session came up (for the first time, again after failing, or
+    /// replacing the one before, as after the peer restarted), sending with
+    /// `keys`: connecting ends, and we announce at once so the peer enrolls
+    /// us without waiting for the announce timer; at most one such announce
+    /// per [`ANNOUNCE_PROMPT_GAP`], later ones wait for the gap.
+    pub fn mark_session_up(&mut self, now: Instant, keys: Option<u32>) {
         self.session_up_at = Some(now);
+        self.session_keys = keys;
         self.connecting_since = None;
         self.next_connect = None;
-        self.next_announce = Some(now);
+        let at = self
+            .last_prompt
+            .map_or(now, |last| now.max(last + ANNOUNCE_PROMPT_GAP));
+        if self.next_announce.is_some_and(|next| next <= at) {
+            // An announce is due by then anyway.
+            return;
+        }
+        self.next_announce = Some(at);
+        self.last_prompt = Some(at);
     }
 
     /// Session setup failed: retry after `reconnect_after`; returns how
@@ -254,6 +287,7 @@ impl Peer {
     pub fn mark_session_failed(&mut self, now: Instant, reconnect_after: Duration) -> usize {
         self.connecting_since = None;
         self.session_up_at = None;
+        self.session_keys = None;
         self.next_connect = Some(now + reconnect_after);
         let dropped = self.queue.len();
         self.queue.clear();
@@ -336,5 +370,38 @@ impl Peer {
         promote_streak: u32,
     ) -> Option<(Option<PathClass>, Option<PathClass>, PathChangeReason)> {
         self.paths.select(promote_streak)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer {
+        Peer::new(crate::identity::Identity::from_seed([7; 32]).peer_id())
+    }
+
+    #[test]
+    fn a_session_coming_up_prompts_one_announce_per_gap() {
+        let t0 = Instant::now();
+        let interval = Duration::from_secs(10);
+        let mut p = peer();
+        p.mark_session_up(t0, Some(1));
+        assert_eq!(p.announce_due(t0, true, interval), (true, 1), "at once");
+        // A new session 100 ms later (a restarted peer): announced again,
+        // but not before the gap has passed since the last prompt.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(p.keys_replaced(Some(2)) && !p.keys_replaced(Some(1)));
+        p.mark_session_up(t1, Some(2));
+        assert!(!p.announce_due(t1, true, interval).0);
+        let due = t0 + ANNOUNCE_PROMPT_GAP;
+        assert_eq!(p.announce_due(due, true, interval), (true, 2));
+        // A burst of sessions within one gap makes one announce.
+        for i in 0..10u32 {
+            p.mark_session_up(due + Duration::from_millis(10 * u64::from(i)), Some(3 + i));
+        }
+        let next = due + ANNOUNCE_PROMPT_GAP;
+        assert_eq!(p.announce_due(next, true, interval), (true, 3));
+        assert!(!p.announce_due(next + ANNOUNCE_PROMPT_GAP, true, interval).0);
     }
 }
