@@ -30,6 +30,17 @@ pub fn emit<T: Serialize>(format: Format, value: &T, text: impl FnOnce()) {
     }
 }
 
+/// The columns of a relay-pair table (`vine counters`, `vine sessions
+/// --explain`).
+pub const RELAY_PAIR_COLUMNS: [&str; 6] = [
+    "SOURCE",
+    "DESTINATION",
+    "FRAMES",
+    "BYTES",
+    "RATE_CAPPED",
+    "REFUSED",
+];
+
 /// Prints rows under headers with aligned columns.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();

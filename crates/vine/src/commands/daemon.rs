@@ -364,17 +364,7 @@ fn print_relay_pairs(config: &Config, pairs: &[RelayPairCounts]) {
         .collect();
     println!();
     println!("relay pairs (frames this node forwarded for others):");
-    table(
-        &[
-            "SOURCE",
-            "DESTINATION",
-            "FRAMES",
-            "BYTES",
-            "RATE_CAPPED",
-            "REFUSED",
-        ],
-        &rows,
-    );
+    table(&output::RELAY_PAIR_COLUMNS, &rows);
 }
 
 #[derive(Serialize)]

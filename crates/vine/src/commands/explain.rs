@@ -105,17 +105,7 @@ fn print(e: &Explanation) {
                 ]
             })
             .collect();
-        table(
-            &[
-                "SOURCE",
-                "DESTINATION",
-                "FRAMES",
-                "BYTES",
-                "RATE_CAPPED",
-                "REFUSED",
-            ],
-            &rows,
-        );
+        table(&output::RELAY_PAIR_COLUMNS, &rows);
     }
 }
 

@@ -55,13 +55,7 @@ impl Node {
             Happened::RelayRefusedUs { relay, refusal } => (
                 Target::Path(Via::Relay(relay)),
                 PathClass::Relay,
-                if refusal == RelayRefusal::RateLimited {
-                    // Throttled, not refused: the path still carries what
-                    // fits under the cap.
-                    O::Throttled
-                } else {
-                    O::Refused
-                },
+                refusal_outcome(refusal),
                 Reason::RelayRefused { relay, refusal },
             ),
             Happened::MembershipRejected {
@@ -127,11 +121,7 @@ impl Node {
             Happened::ForwardRefused { to, refusal } => (
                 Target::Forward(to),
                 PathClass::Relay,
-                if refusal == RelayRefusal::RateLimited {
-                    O::Throttled
-                } else {
-                    O::Refused
-                },
+                refusal_outcome(refusal),
                 Reason::ForwardRefused { to, refusal },
             ),
         };
@@ -407,5 +397,15 @@ impl Node {
             }
         }
         line
+    }
+}
+
+/// What a relay's refusal makes of an attempt: rate limiting only throttles
+/// (the path still carries what fits under the cap); anything else refuses.
+fn refusal_outcome(refusal: RelayRefusal) -> AttemptOutcome {
+    if refusal == RelayRefusal::RateLimited {
+        AttemptOutcome::Throttled
+    } else {
+        AttemptOutcome::Refused
     }
 }
