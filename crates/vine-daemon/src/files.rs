@@ -357,6 +357,45 @@ pub fn read_pidfile(paths: &RuntimePaths) -> io::Result<Option<u32>> {
     }
 }
 
+/// Removes what a daemon killed half-way through a write or a socket bind
+/// left in the runtime directory: `.<name>.tmp-*` files of the state files
+/// it writes and `.vine.sock.bind-*` directories. Call it only while holding
+/// the single-instance lock (no live daemon writes here then). Returns the
+/// paths removed.
+pub fn sweep_leftovers(paths: &RuntimePaths) -> io::Result<Vec<PathBuf>> {
+    let names: Vec<String> = [paths.pidfile(), paths.state_file(), paths.snapshot()]
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| format!(".{}.tmp-", n.to_string_lossy()))
+        .collect();
+    let bind = paths
+        .socket()
+        .file_name()
+        .map(|n| format!(".{}.bind-", n.to_string_lossy()));
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(&paths.dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        // file_type() does not follow symlinks: a planted link is removed
+        // as a link, never followed.
+        let is_dir = entry.file_type()?.is_dir();
+        if names.iter().any(|n| name.starts_with(n.as_str())) && !is_dir {
+            fs::remove_file(&path)?;
+        } else if bind.as_deref().is_some_and(|b| name.starts_with(b)) {
+            if is_dir {
+                fs::remove_dir_all(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+        } else {
+            continue;
+        }
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
 /// Removes a file, ignoring "not found".
 pub fn remove_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {

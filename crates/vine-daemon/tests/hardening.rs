@@ -247,6 +247,37 @@ async fn runtime_files_have_their_modes_and_no_temp_files_are_left() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_killed_daemon_left_half_written_is_swept_at_the_next_start() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, host) = one_node(root.path());
+    fs::create_dir(&a.runtime).unwrap();
+    fs::set_permissions(&a.runtime, fs::Permissions::from_mode(0o755)).unwrap();
+    // What a daemon killed during a state write or a socket bind leaves.
+    let left = [
+        a.runtime.join(".vine.pid.tmp-4242-00000000deadbeef"),
+        a.runtime.join(".vine.state.json.tmp-4242-0000000000000001"),
+        a.runtime.join(".snapshot.json.tmp-4242-0000000000000002"),
+    ];
+    for f in &left {
+        fs::write(f, b"half").unwrap();
+    }
+    let bind = a.runtime.join(".vine.sock.bind-4242-0000000000000003");
+    fs::create_dir(&bind).unwrap();
+    fs::write(bind.join("vine.sock"), b"").unwrap();
+    // Not vine's: stays.
+    let foreign = a.runtime.join(".notes.tmp-1");
+    fs::write(&foreign, b"keep").unwrap();
+
+    let d = DaemonHandle::start(options(&a, &host)).await.unwrap();
+    for f in &left {
+        assert!(!f.exists(), "{} was not swept", f.display());
+    }
+    assert!(!bind.exists(), "the bind directory was not swept");
+    assert_eq!(fs::read(&foreign).unwrap(), b"keep");
+    stop(d).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_control_socket_is_never_removed_and_a_stale_one_is_replaced() {
     let root = tempfile::tempdir().unwrap();
     let (a, host) = one_node(root.path());

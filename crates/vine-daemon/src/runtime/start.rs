@@ -48,6 +48,12 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         .map_err(file_err("create runtime directory", &paths.dir))?;
     paths.check_dir()?;
     let lock = lock(&paths)?;
+    for left in files::sweep_leftovers(&paths).map_err(file_err(
+        "sweep leftovers of a killed daemon in",
+        &paths.dir,
+    ))? {
+        warn!(path = %left.display(), "removed what a killed daemon left half-written");
+    }
     let pid = std::process::id();
     let started_at = wall_clock().as_secs();
     let config_path = options.config_path.display().to_string();
