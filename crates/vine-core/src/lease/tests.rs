@@ -203,7 +203,6 @@ fn journal_round_trips() {
         leases.iter().cloned().collect::<Vec<_>>()
     );
     // The cursor survives: the next address is the same on both.
-    let mut leases = leases;
     let mut back = back;
     assert_eq!(
         leases.allocate(name("n"), "/n", 0).unwrap().address,
