@@ -30,6 +30,7 @@ pub mod netns;
 pub mod routes;
 pub mod tun;
 pub mod udp;
+pub mod undo;
 
 pub use error::HostError;
 pub use routes::Routes;
