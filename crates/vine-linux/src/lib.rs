@@ -20,6 +20,7 @@
 //! Network state is read and changed in the network namespace of the calling
 //! thread. Nothing here reads the clock.
 
+pub mod attach;
 pub mod config_file;
 pub mod doctor;
 mod error;
