@@ -27,6 +27,7 @@ pub mod config;
 pub mod dataplane;
 pub mod frame;
 pub mod identity;
+pub mod lease;
 pub mod net;
 pub mod node;
 pub mod peer_id;

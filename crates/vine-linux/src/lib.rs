@@ -20,6 +20,7 @@
 //! Network state is read and changed in the network namespace of the calling
 //! thread. Nothing here reads the clock.
 
+pub mod attach;
 pub mod config_file;
 pub mod doctor;
 mod error;
@@ -30,6 +31,7 @@ pub mod netns;
 pub mod routes;
 pub mod tun;
 pub mod udp;
+pub mod undo;
 
 pub use error::HostError;
 pub use routes::Routes;

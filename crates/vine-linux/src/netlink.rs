@@ -23,6 +23,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use vine_core::net::Ipv4Prefix;
 
+mod workload;
+
 /// `IFLA_TUN_PERSIST` (u8) inside a TUN link's `IFLA_INFO_DATA`.
 const IFLA_TUN_PERSIST: u16 = 6;
 /// `IFLA_TUN_NUM_QUEUES` (u32): queues attached to an open file.
@@ -114,7 +116,7 @@ impl Netlink {
 
     /// Sends `msg` and collects the replies: until `NLMSG_DONE` for dumps,
     /// until the ACK otherwise. A NACK becomes the matching `io::Error`.
-    fn request(
+    pub(crate) fn request(
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,
@@ -259,25 +261,6 @@ impl Netlink {
             }
         }
         Ok(out)
-    }
-
-    /// Creates a veth pair (used by tests).
-    #[cfg(test)]
-    pub fn add_veth(&mut self, name: &str, peer: &str) -> io::Result<()> {
-        let mut peer_msg = LinkMessage::default();
-        peer_msg
-            .attributes
-            .push(LinkAttribute::IfName(peer.to_owned()));
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(netlink_packet_route::link::InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(netlink_packet_route::link::InfoVeth::Peer(
-                peer_msg,
-            ))),
-        ]));
-        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)?;
-        Ok(())
     }
 
     /// IPv4 routes in the main table.
