@@ -696,6 +696,9 @@ impl Node {
         );
     }
 
+    /// STUB (replaced by h/hs at merge): under load until `until`.
+    pub fn set_under_load(&mut self, _until: Instant) {}
+
     /// The route table.
     pub fn routes(&self) -> &RouteTable {
         &self.routes
