@@ -529,6 +529,11 @@ pub struct CountersInfo {
     pub drops: BTreeMap<String, u64>,
     /// Preferred-path changes to a worse class.
     pub fallback_transitions: u64,
+    /// The daemon's receive path: datagrams dropped before any queue, by
+    /// reason (`bad_size`, `unknown_type`, `unknown_index`). Not among the
+    /// node's counters; absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub inline_drops: BTreeMap<String, u64>,
     /// Membership updates refused, by reason
     /// (`vine_core::node::RejectReason` in snake case).
     pub membership_rejections: BTreeMap<String, u64>,
@@ -538,6 +543,15 @@ pub struct CountersInfo {
     pub packets_sent: u64,
     /// Preferred-path changes of any kind, summed over peers.
     pub path_changes: u64,
+    /// The daemon's slow-path queues: work dropped, as `queue.reason`
+    /// (queues `control`, `handshake`, `relay`, `session_data`, `tun`;
+    /// reason `full`). Not among the node's counters; absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub queue_drops: BTreeMap<String, u64>,
+    /// The most bytes each slow-path queue has held. Not among the node's
+    /// counters; absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub queue_peak_bytes: BTreeMap<String, u64>,
     /// As a relay: traffic per (source, destination) pair, ordered by
     /// source then destination.
     pub relay_pairs: Vec<RelayPairCounts>,

@@ -18,7 +18,10 @@
 //! Whatever the dataplane does not handle — handshakes, control frames,
 //! packets for peers without a session or behind a relay — goes to the
 //! event loop as a [`SlowPath`] message, where the [`Node`](vine_core::node::Node)
-//! deals with it. That hand-over copies the bytes, but it is rare.
+//! deals with it. That hand-over copies the bytes, but it is rare; what
+//! cannot be for the node (wrong sizes, unknown types and indices) is
+//! rejected inline first ([`inline`]), and each kind of work waits in its
+//! own queue bounded in bytes ([`slow_queues`]).
 
 //!
 //! # Files
@@ -26,7 +29,8 @@
 //! [`tx`] and [`rx`] are the two threads of the two-thread shape,
 //! [`duplex`] the one-thread loop; both shapes read the TUN device through
 //! [`vnet_pump`] (with offloads) and [`outbound`], hand work over through
-//! [`handover`] and send through [`io`]; [`token`] serialises the TUN's
+//! [`handover`] into [`slow_queues`] (after the receive path's [`inline`]
+//! checks) and send through [`io`]; [`token`] serialises the TUN's
 //! readers. The one-thread loop's own parts are [`busy_poll`],
 //! [`stream_spin`], [`ready`] and [`sockets`]; [`tuning`] holds every knob.
 
@@ -35,7 +39,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use tokio::sync::mpsc;
 use tracing::{error, info};
 use vine_core::dataplane::DataPlane;
 use vine_linux::udp::UdpBatch;
@@ -45,10 +48,12 @@ use crate::host::PacketDevice;
 mod busy_poll;
 mod duplex;
 mod handover;
+mod inline;
 mod io;
 mod outbound;
 mod ready;
 mod rx;
+mod slow_queues;
 mod sockets;
 mod stream_spin;
 mod token;
@@ -58,6 +63,7 @@ mod vnet_pump;
 
 use duplex::Duplex;
 pub(crate) use handover::SlowPath;
+pub(crate) use slow_queues::{Pass, Queue, SlowQueues, SlowReceiver};
 use rx::{RX_POLL, Rx};
 pub(crate) use sockets::SOCKET_BUFFER;
 use token::TunToken;
@@ -77,7 +83,7 @@ impl Dataplane {
         plane: &Arc<DataPlane>,
         device: Arc<dyn PacketDevice>,
         udp: &UdpBatch,
-        slow: mpsc::Sender<SlowPath>,
+        slow: &Arc<SlowQueues>,
         tuning: &DataplaneTuning,
     ) -> stdio::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -88,7 +94,7 @@ impl Dataplane {
             reader: plane.reader(),
             device: Arc::clone(&device),
             udp: rx_udp,
-            slow: slow.clone(),
+            slow: Arc::clone(slow),
             stop: Arc::clone(&stop),
             token: Arc::clone(&token),
             tx_reader: plane.reader(),
@@ -108,7 +114,7 @@ impl Dataplane {
             reader: plane.reader(),
             device,
             udp: udp.try_clone()?,
-            slow,
+            slow: Arc::clone(slow),
             stop: Arc::clone(&stop),
             token,
         };

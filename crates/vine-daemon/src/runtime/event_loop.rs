@@ -17,7 +17,7 @@ use vine_core::route::RouteIntent;
 use vine_linux::udp::UdpBatch;
 
 use super::command::Command;
-use super::dataplane::{Dataplane, SlowPath};
+use super::dataplane::{Dataplane, Pass, Queue, SlowPath, SlowReceiver};
 use super::log_limit::{self, PeerLogLimit};
 use super::names::NameWatch;
 use super::{build, views};
@@ -29,8 +29,9 @@ use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
 use crate::host::{PacketDevice, RouteApplier};
 
-/// Slow-path items handled per wake-up before transmits are flushed.
-const SLOW_BATCH: usize = 64;
+/// How long the node stays under load after the handshake queue was seen
+/// an eighth full (wireguard-go's `UnderLoadAfterTime`).
+const UNDER_LOAD_FOR: Duration = Duration::from_secs(1);
 
 pub(crate) struct EventLoop {
     pub(crate) node: Node,
@@ -54,6 +55,8 @@ pub(crate) struct EventLoop {
     /// publishes into it.
     pub(crate) plane: Arc<DataPlane>,
     pub(crate) dataplane: Dataplane,
+    /// The slow-path queues the dataplane threads fill.
+    pub(crate) slow: SlowReceiver,
     pub(crate) server: JoinHandle<()>,
     pub(crate) shutdown_timeout: Duration,
     /// `ping` requests whose probes are in flight.
@@ -97,9 +100,7 @@ impl EventLoop {
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        mut slow: mpsc::Receiver<SlowPath>,
     ) -> Result<(), DaemonError> {
-        let mut slow_open = true;
         loop {
             self.flush().await;
             let deadline = self.node.poll_timeout();
@@ -115,21 +116,7 @@ impl EventLoop {
                 }
             };
             tokio::select! {
-                work = slow.recv(), if slow_open => {
-                    let Some(work) = work else {
-                        // Both dataplane threads stopped.
-                        slow_open = false;
-                        continue;
-                    };
-                    let now = Instant::now();
-                    self.slow_path(now, work);
-                    for _ in 1..SLOW_BATCH {
-                        match slow.try_recv() {
-                            Ok(work) => self.slow_path(now, work),
-                            Err(_) => break,
-                        }
-                    }
-                }
+                () = self.slow.ready() => self.serve_slow(Instant::now()),
                 () = timer => {
                     let now = Instant::now();
                     self.node.handle_timeout(now);
@@ -165,6 +152,19 @@ impl EventLoop {
         Ok(())
     }
 
+    /// One [`Pass`] over the slow-path queues (control frames first, each
+    /// queue at most its budget). With each handshake, a handshake queue
+    /// still an eighth full puts the node under load.
+    fn serve_slow(&mut self, now: Instant) {
+        let mut pass = Pass::default();
+        while let Some((queue, work)) = pass.next(&self.slow) {
+            if queue == Queue::Handshake && self.slow.under_load() {
+                self.node.set_under_load(now + UNDER_LOAD_FOR);
+            }
+            self.slow_path(now, work);
+        }
+    }
+
     /// What the dataplane threads handed over.
     fn slow_path(&mut self, now: Instant, work: SlowPath) {
         match work {
@@ -181,7 +181,9 @@ impl EventLoop {
 
     /// Sends transmits, writes TUN packets, applies events.
     async fn flush(&mut self) {
+        let now = Instant::now();
         while let Some(t) = self.node.poll_transmit() {
+            self.slow.pending().note_sent(&t.data, now);
             if let Err(e) = self.udp.send_to(&t.data, t.dst) {
                 debug!(dst = %t.dst, "UDP send: {e}");
             }
@@ -381,7 +383,12 @@ impl EventLoop {
                 ResponseBody::Sessions(views::sessions(&self.node.snapshot(now)))
             }
             RequestBody::Counters => match CountersInfo::from_node(&self.node.counters()) {
-                Ok(c) => ResponseBody::Counters(c),
+                Ok(mut c) => {
+                    c.inline_drops = self.slow.rejected();
+                    c.queue_drops = self.slow.drops();
+                    c.queue_peak_bytes = self.slow.peaks();
+                    ResponseBody::Counters(c)
+                }
                 Err(e) => return Response::error(ErrorCode::Internal, e.to_string()),
             },
             RequestBody::Snapshot => match serde_json::to_value(self.node.snapshot(now)) {
@@ -522,6 +529,7 @@ impl EventLoop {
         if tokio::time::timeout(bound, stop).await.is_err() {
             warn!("shutdown did not finish within {bound:?}; removing runtime files anyway");
         }
+        self.slow.close();
         self.dataplane.stop();
         for p in [
             self.paths.socket(),

@@ -5,6 +5,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -16,15 +17,12 @@ use vine_linux::udp::UdpBatch;
 use super::api;
 use super::build::{self, wall_clock};
 use super::command::Command;
-use super::dataplane::{Dataplane, SOCKET_BUFFER, SlowPath};
+use super::dataplane::{Dataplane, SOCKET_BUFFER, SlowQueues, SlowReceiver};
 use super::event_loop::EventLoop;
 use super::options::RunOptions;
 use crate::api::Phase;
 use crate::error::DaemonError;
 use crate::files::{self, LockError, RuntimeLock, RuntimePaths, StateFile};
-
-/// Work queued between the dataplane threads and the event loop.
-const SLOW_QUEUE: usize = 4096;
 
 /// A daemon that finished starting: where to send it commands, its event
 /// loop's task, its runtime files and its bound UDP address.
@@ -101,8 +99,8 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
     let listener = api::bind(&paths.socket())?;
     cleanup.socket = true;
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
-    let (slow_tx, slow_rx) = mpsc::channel::<SlowPath>(SLOW_QUEUE);
-    let dataplane = Dataplane::spawn(&plane, device.clone(), &udp, slow_tx, &options.tuning)
+    let slow = Arc::new(SlowQueues::new(Instant::now()));
+    let dataplane = Dataplane::spawn(&plane, device.clone(), &udp, &slow, &options.tuning)
         .map_err(DaemonError::Runtime)?;
     let server = tokio::spawn(api::serve(listener, cmd_tx.clone()));
 
@@ -126,6 +124,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         started_at,
         plane,
         dataplane,
+        slow: SlowReceiver::new(slow),
         server,
         shutdown_timeout: options.shutdown_timeout,
         pings: Vec::new(),
@@ -133,7 +132,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         peer_logs: Default::default(),
     };
     let task = tokio::spawn(async move {
-        let result = event_loop.run(cmd_rx, slow_rx).await;
+        let result = event_loop.run(cmd_rx).await;
         // Released only after shutdown removed the runtime files.
         drop(lock);
         result

@@ -5,18 +5,18 @@
 use std::net::SocketAddrV4;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use vine_core::dataplane::{Outbound, Reader, Sealed};
 use vine_core::wg::{DATA_HEADER_LEN, sealed_len};
 use vine_linux::tun::offload::SegmentBuf;
 
 use super::handover::{SlowPath, hand_over};
+use super::slow_queues::SlowQueues;
 
 /// Looks up and seals one packet in `slot` (`slot[DATA_HEADER_LEN..][..len]`),
 /// recording what to send; false when the event loop is gone.
 pub(super) fn dispatch(
     reader: &Reader,
-    slow: &mpsc::Sender<SlowPath>,
+    slow: &SlowQueues,
     now: Instant,
     slot: &mut [u8],
     len: usize,

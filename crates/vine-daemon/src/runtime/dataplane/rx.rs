@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use vine_core::dataplane::{Inbound, Reader};
 use vine_linux::tun::offload::{CoalesceError, Coalescer};
 use vine_linux::udp::{RecvBatch, UdpBatch};
 
 use super::handover::{SlowPath, hand_over};
+use super::inline;
 use super::io::is_idle;
+use super::slow_queues::SlowQueues;
 use super::token::TunToken;
 use super::vnet_pump::VnetPump;
 use crate::host::PacketDevice;
@@ -30,7 +31,7 @@ pub(super) struct Rx {
     pub(super) reader: Reader,
     pub(super) device: Arc<dyn PacketDevice>,
     pub(super) udp: UdpBatch,
-    pub(super) slow: mpsc::Sender<SlowPath>,
+    pub(super) slow: Arc<SlowQueues>,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) token: Arc<TunToken>,
     /// A second reader of the tables for what this thread sends.
@@ -116,7 +117,7 @@ impl Rx {
                 for (j, datagram) in msg.datagrams().enumerate() {
                     let verdict =
                         tables.inbound_opened(index, from, datagram, opened >> j & 1 == 1);
-                    if !self.handle(from, datagram, verdict, gro.as_deref_mut()) {
+                    if !self.handle(now, from, datagram, verdict, gro.as_deref_mut()) {
                         return false;
                     }
                 }
@@ -147,12 +148,15 @@ impl Rx {
         gro: Option<&mut Coalescer>,
     ) -> bool {
         let verdict = self.reader.tables().inbound(from, datagram, now);
-        self.handle(from, datagram, verdict, gro)
+        self.handle(now, from, datagram, verdict, gro)
     }
 
-    /// Acts on what the tables decided for `datagram`.
+    /// Acts on what the tables decided for `datagram`. What they could
+    /// not open is checked inline ([`inline::check`]) before it is copied
+    /// into a slow-path queue.
     fn handle(
         &self,
+        now: Instant,
         from: SocketAddrV4,
         datagram: &mut [u8],
         verdict: Inbound<'_>,
@@ -177,11 +181,17 @@ impl Rx {
                 let work = SlowPath::Plain(from, peer.id, datagram[range].to_vec());
                 hand_over(&self.slow, plane, work)
             }
-            Inbound::Slow => hand_over(
-                &self.slow,
-                plane,
-                SlowPath::Datagram(from, datagram.to_vec()),
-            ),
+            Inbound::Slow => match inline::check(datagram, self.slow.pending(), now) {
+                Ok(()) => hand_over(
+                    &self.slow,
+                    plane,
+                    SlowPath::Datagram(from, datagram.to_vec()),
+                ),
+                Err(reason) => {
+                    self.slow.count_rejected(reason);
+                    true
+                }
+            },
             Inbound::Drop(reason) => {
                 plane.add_drop(reason);
                 true

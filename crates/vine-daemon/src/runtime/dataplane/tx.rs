@@ -6,15 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use tracing::{debug, error};
 use vine_core::dataplane::Reader;
 use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD};
 use vine_linux::udp::{SendScratch, UdpBatch};
 
-use super::handover::SlowPath;
 use super::io::{is_idle, send_datagrams};
 use super::outbound::dispatch;
+use super::slow_queues::SlowQueues;
 use super::token::TunToken;
 use super::vnet_pump::{MAX_PACKET, VnetPump};
 use crate::host::PacketDevice;
@@ -30,7 +29,7 @@ pub(super) struct Tx {
     pub(super) reader: Reader,
     pub(super) device: Arc<dyn PacketDevice>,
     pub(super) udp: UdpBatch,
-    pub(super) slow: mpsc::Sender<SlowPath>,
+    pub(super) slow: Arc<SlowQueues>,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) token: Arc<TunToken>,
 }

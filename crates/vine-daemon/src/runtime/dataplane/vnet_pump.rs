@@ -5,7 +5,6 @@ use std::io;
 use std::net::SocketAddrV4;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use tracing::debug;
 use vine_core::dataplane::Reader;
 use vine_core::node::DropReason;
@@ -13,7 +12,7 @@ use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD};
 use vine_linux::tun::offload::{SegmentBuf, VIRTIO_NET_HDR_LEN, split};
 use vine_linux::udp::SendScratch;
 
-use super::handover::SlowPath;
+use super::slow_queues::SlowQueues;
 use super::io::{Egress, is_idle};
 use super::outbound::{dispatch, seal_super_packet};
 use crate::host::PacketDevice;
@@ -49,7 +48,7 @@ impl VnetPump {
         reader: &mut Reader,
         device: &dyn PacketDevice,
         egress: &mut impl Egress,
-        slow: &mpsc::Sender<SlowPath>,
+        slow: &SlowQueues,
     ) -> io::Result<Option<usize>> {
         let mut read = 0;
         for _ in 0..max {

@@ -43,6 +43,9 @@ fn counter_rows_are_those_of_the_json_document() {
             "bytes": 12, "rate_limited": 13, "refused": 14}],
         "membership_rejections": {"wrong_network": 15, "not_allowlisted": 16},
         "drops": {"unknown_route": 17, "malformed": 18, "packet_too_big": 19},
+        "inline_drops": {"unknown_type": 20, "bad_size": 21},
+        "queue_drops": {"handshake.full": 22},
+        "queue_peak_bytes": {"control": 23, "handshake": 24},
     }))
     .expect("decodes");
     for c in [CountersInfo::default(), busy] {
