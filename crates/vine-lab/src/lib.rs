@@ -6,7 +6,9 @@
 //! it (on drop, or from another thread through a [`netns::Janitor`]);
 //! [`natlab`] builds on it an "internet", public hosts and NATed LANs
 //! behind nftables routers, and the faults (cuts, loss) used to show and
-//! test path fallback. `vine demo` builds its showcase with it, and the
+//! test path fallback; [`flood`] is an attacker (forged handshake
+//! initiations with a valid mac1, junk datagrams) for the flood test and
+//! benchmark. `vine demo` builds its showcase with it, and the
 //! end-to-end tests of `vine` (`crates/vine/tests/netns_*.rs`) build theirs.
 //!
 //! ## IO and time contract
@@ -19,5 +21,6 @@
 //! methods return errors for callers that must not panic (`vine demo`); the
 //! plain ones panic, which is what tests want.
 
+pub mod flood;
 pub mod natlab;
 pub mod netns;
