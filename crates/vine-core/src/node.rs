@@ -98,6 +98,7 @@ use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use crate::wg::HandshakeLoad;
 pub use crate::wire::ipv4::{build_test_packet, set_dont_fragment};
 pub use explain::MAX_ATTEMPTS;
 pub use node_config::{NodeConfig, NodeError, SeedRecord, Timers};
@@ -270,7 +271,30 @@ impl Node {
         let mut counters = self.counters.clone();
         self.dataplane.merge_counters(&mut counters);
         counters.relay_pairs = self.relay.counters();
+        let load = self.wg.handshake_load();
+        counters.handshake_dh_computed = load.dh_computed;
+        counters.handshake_rate_limited = load.rate_limited;
+        counters.handshake_mac2_missing = load.mac2_missing;
+        counters.cookie_replies_sent = load.cookie_replies_sent;
+        counters.cookie_replies_received = load.cookie_replies_received;
+        counters.bad_cookie_replies = load.bad_cookie_replies;
         counters
+    }
+
+    /// The node is under handshake load until `until`: handshake messages
+    /// then need a valid mac2, and senders without one get a cookie reply
+    /// instead of a Diffie-Hellman. The host calls this from its handshake
+    /// queue depth (e.g. when it is 1/8 full, `now + 1 s`); each call
+    /// replaces the last. The node also goes under load by itself at 16
+    /// handshake messages within a second.
+    pub fn set_under_load(&mut self, until: Instant) {
+        self.wg.set_under_load(until);
+    }
+
+    /// Whether the node is under handshake load, and what its handshake
+    /// defences (limiter, cookies) did so far.
+    pub fn handshake_load(&self) -> HandshakeLoad {
+        self.wg.handshake_load()
     }
 
     /// Whether `start` was called and `stop` was not.
@@ -695,9 +719,6 @@ impl Node {
             self.config.prefix,
         );
     }
-
-    /// STUB (replaced by h/hs at merge): under load until `until`.
-    pub fn set_under_load(&mut self, _until: Instant) {}
 
     /// The route table.
     pub fn routes(&self) -> &RouteTable {

@@ -12,9 +12,10 @@
 //!   timestamp is not newer than the last one it accepted from that peer);
 //! * **randomness** (ephemeral keys, session indices) comes from a
 //!   ChaCha20 CSPRNG seeded by the caller, so a simulation is reproducible;
-//! * **datagrams** go in through [`Wg::decrypt`] and out as the return
-//!   values of [`Wg::initiate`], [`Wg::decrypt`] and [`Wg::encrypt`]; the
-//!   caller chooses the path(s) they travel on.
+//! * **datagrams** go in through [`Wg::decrypt_from`] (with their source
+//!   address, which cookies and the handshake limiter need) and out as the
+//!   return values of [`Wg::initiate`], [`Wg::decrypt_from`] and
+//!   [`Wg::encrypt`]; the caller chooses the path(s) they travel on.
 //!
 //! # Driving it
 //!
@@ -61,14 +62,15 @@
 //!
 //! # Differences from WireGuard
 //!
-//! * **No cookie replies.** Under load WireGuard answers initiations with a
-//!   type-3 cookie reply and then demands a valid mac2. vine never sends
-//!   cookie replies and never holds a cookie, so it always sends mac2 = 0
-//!   and rejects handshake messages whose mac2 is not zero
-//!   ([`WgError::BadMac2`]); received cookie replies are rejected
-//!   ([`WgError::CookieReply`]). mac1 is verified on every handshake
-//!   message before any Diffie-Hellman work. Handshake floods are bounded by
-//!   the per-peer initiation rate limit (50/s) instead.
+//! * **The handshake limiter applies always.** WireGuard checks its
+//!   per-source token bucket (20/s, burst 5) only under load; vine checks
+//!   it for every handshake message with a valid mac1 (under load, after
+//!   mac2), before any Diffie-Hellman. The node goes under load at 16
+//!   handshake messages within a second (below the per-source rate, so a
+//!   source spoofing another's address to drain its bucket turns the mac2
+//!   check on, which a spoofer cannot pass), or when the host says so
+//!   ([`Wg::set_under_load`]). Cookie replies, mac2 and the cookie secret
+//!   are as in WireGuard (see the `cookie` module).
 //! * **Faster retries.** A handshake is retried after 250 ms, doubling up
 //!   to 5 s (WireGuard: a fixed 5 s), and given up after 90 s.
 //! * **More keys kept for races.** Up to three answered-but-unconfirmed and
@@ -83,12 +85,14 @@
 //!   WireGuard's 10-second keepalive timer.
 
 pub mod aead;
+mod cookie;
 mod crypto;
 mod error;
 mod index;
 pub mod messages;
 mod noise;
 mod peer;
+pub mod ratelimit;
 mod replay;
 mod session;
 pub mod timers;
@@ -97,6 +101,7 @@ pub mod timers;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
@@ -105,12 +110,18 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroize as _;
 
 use crate::peer_id::PeerId;
+use cookie::CookieChecker;
 use crypto::{Tai64n, tai64n, tai64n_successor};
 use index::Indices;
-use messages::{INIT_MAC1, INITIATION_LEN, Message, RESP_MAC1, RESP_RECEIVER, RESPONSE_LEN};
+use messages::{
+    COOKIE_REPLY_LEN, INIT_MAC1, INIT_SENDER, INITIATION_LEN, Message, RESP_MAC1, RESP_RECEIVER,
+    RESP_SENDER, RESPONSE_LEN,
+};
 use noise::{LocalKeys, RemoteKeys};
 use peer::Peer;
+use ratelimit::{Load, RateLimiter};
 
+pub use cookie::{COOKIE_SECRET_LATENCY, COOKIE_SECRET_MAX_AGE};
 pub use error::WgError;
 pub use messages::{DATA_HEADER_LEN, DATA_OVERHEAD, ip_packet_len, padded_len};
 pub use replay::WINDOW as REPLAY_WINDOW;
@@ -143,6 +154,46 @@ pub enum Received {
         /// The responder.
         peer: PeerId,
     },
+    /// We are under load and a handshake message with a valid mac1 came
+    /// without a valid mac2: it was not processed (no Diffie-Hellman).
+    /// Send `reply` (a 64-byte cookie reply) back to where it came from;
+    /// an honest sender retries with the cookie's mac2.
+    CookieNeeded {
+        /// The cookie reply.
+        reply: Vec<u8>,
+    },
+    /// `peer` answered our last handshake message with a cookie reply: the
+    /// cookie is kept and our next handshake messages to it carry mac2
+    /// (the retry timer sends the next one).
+    CookieReceived {
+        /// The peer that sent it.
+        peer: PeerId,
+    },
+}
+
+/// How the handshake defences are doing: whether mac2 is required, and
+/// counts since the start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandshakeLoad {
+    /// Whether the node is under load (mac2 required) at the latest time
+    /// it was given.
+    pub under_load: bool,
+    /// Handshake messages that went on to Diffie-Hellman (each costs one to
+    /// four X25519 operations).
+    pub dh_computed: u64,
+    /// Handshake messages dropped by the per-source limiter, before any
+    /// Diffie-Hellman.
+    pub rate_limited: u64,
+    /// Cookie replies sent.
+    pub cookie_replies_sent: u64,
+    /// Cookie replies accepted (we were asked for mac2).
+    pub cookie_replies_received: u64,
+    /// Handshake messages that arrived under load without a valid mac2
+    /// (each was answered with a cookie reply and not processed).
+    pub mac2_missing: u64,
+    /// Cookie replies dropped: not for our last handshake message, or
+    /// forged.
+    pub bad_cookie_replies: u64,
 }
 
 /// All WireGuard state of one node: its static key and every peer's
@@ -160,6 +211,14 @@ pub struct Wg {
     changed: bool,
     /// The transport AEAD of keypairs made from now on.
     aead: aead::Backend,
+    /// Our cookie secret and reply key (responder side of cookies).
+    cookies: CookieChecker,
+    /// Per-source handshake token buckets.
+    limiter: RateLimiter,
+    /// Whether mac2 is required.
+    load: Load,
+    /// Counts for [`Wg::handshake_load`].
+    counts: HandshakeLoad,
 }
 
 impl std::fmt::Debug for Wg {
@@ -178,14 +237,18 @@ impl Wg {
     pub fn new(local_secret: StaticSecret, rng_seed: [u8; 32]) -> Self {
         let local = LocalKeys::new(local_secret);
         Self {
+            cookies: CookieChecker::new(&local.public),
             local_id: PeerId::from_public_key(local.public),
-            local,
             rng: ChaCha20Rng::from_seed(rng_seed),
             peers: BTreeMap::new(),
             indices: Indices::default(),
             last_timestamp: None,
             changed: false,
             aead: aead::Backend::detect().0,
+            local,
+            limiter: RateLimiter::default(),
+            load: Load::default(),
+            counts: HandshakeLoad::default(),
         }
     }
 
@@ -283,6 +346,8 @@ impl Wg {
         );
         match built {
             Ok(initiator) => {
+                state.cookie.stamp(now, &mut msg, INIT_MAC1);
+                self.load.saw(now);
                 self.last_timestamp = Some(timestamp);
                 state.initiation_sent(initiator, now, &mut self.indices);
                 Ok(msg.to_vec())
@@ -312,12 +377,36 @@ impl Wg {
             .encrypt(now, plaintext, out)
     }
 
-    /// Processes any received WireGuard datagram. For transport data the
-    /// plaintext is written to `out` (cleared first; left empty on error).
-    /// An error leaves every session and handshake as it was.
+    /// Processes a WireGuard datagram received from `from`. For transport
+    /// data the plaintext is written to `out` (cleared first; left empty on
+    /// error). An error leaves every session and handshake as it was.
     ///
-    /// `wall` is accepted for symmetry with [`Wg::initiate`] (and future
-    /// cookie secrets); timestamps are only compared with each other.
+    /// Handshake messages pass, before any Diffie-Hellman: mac1; under load
+    /// ([`Wg::set_under_load`], or 16 handshake messages within a second) a
+    /// valid mac2 for `from`, else the answer is
+    /// [`Received::CookieNeeded`]; and `from`'s token bucket (20/s, burst
+    /// 5), else [`WgError::RateLimited`]. Not under load, mac2 is not
+    /// checked (a peer may still send one). Cookie replies to our own
+    /// handshake messages give [`Received::CookieReceived`].
+    ///
+    /// `wall` is accepted for symmetry with [`Wg::initiate`]; timestamps
+    /// are only compared with each other.
+    pub fn decrypt_from(
+        &mut self,
+        now: Instant,
+        wall: Duration,
+        from: SocketAddr,
+        datagram: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Received, WgError> {
+        let _ = wall;
+        self.receive(now, Some(from), datagram, out)
+    }
+
+    /// [`Wg::decrypt_from`] for a datagram without a source address to
+    /// hold to account (tests, or a host that limits handshakes itself):
+    /// mac1 is checked, but neither the handshake limiter nor the load
+    /// detector sees it and mac2 is never required.
     pub fn decrypt(
         &mut self,
         now: Instant,
@@ -326,11 +415,60 @@ impl Wg {
         out: &mut Vec<u8>,
     ) -> Result<Received, WgError> {
         let _ = wall;
+        self.receive(now, None, datagram, out)
+    }
+
+    /// The node is under load until `until`: handshake messages need a
+    /// valid mac2 (senders without one get a cookie reply). The host calls
+    /// this from its queue depth; each call replaces the last (an instant
+    /// in the past ends it). The load detected from the arrival rate
+    /// applies as well.
+    pub fn set_under_load(&mut self, until: Instant) {
+        self.load.set_until(until);
+    }
+
+    /// Whether the node is under load at `now`.
+    pub fn under_load(&self, now: Instant) -> bool {
+        self.load.under_load(now)
+    }
+
+    /// The handshake defences' state and counts.
+    pub fn handshake_load(&self) -> HandshakeLoad {
+        HandshakeLoad {
+            under_load: self.load.under_load_lately(),
+            ..self.counts
+        }
+    }
+
+    fn receive(
+        &mut self,
+        now: Instant,
+        from: Option<SocketAddr>,
+        datagram: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Received, WgError> {
         out.clear();
         match messages::parse(datagram)? {
-            Message::Initiation(msg) => self.handle_initiation(now, msg),
-            Message::Response(msg) => self.handle_response(now, msg),
-            Message::CookieReply => Err(WgError::CookieReply),
+            Message::Initiation(msg) => {
+                if let Some(early) = self.admit(now, from, msg, INIT_MAC1, INIT_SENDER)? {
+                    return Ok(early);
+                }
+                self.handle_initiation(now, msg)
+            }
+            Message::Response(msg) => {
+                if let Some(early) = self.admit(now, from, msg, RESP_MAC1, RESP_SENDER)? {
+                    return Ok(early);
+                }
+                self.handle_response(now, msg)
+            }
+            Message::CookieReply(reply) => {
+                let result = self.handle_cookie_reply(now, reply);
+                match result {
+                    Ok(_) => self.counts.cookie_replies_received += 1,
+                    Err(_) => self.counts.bad_cookie_replies += 1,
+                }
+                result
+            }
             Message::Data {
                 receiver,
                 counter,
@@ -349,12 +487,65 @@ impl Wg {
         }
     }
 
+    /// The checks a handshake message passes before any Diffie-Hellman:
+    /// mac1, then (with a source) the load detector, mac2 under load and
+    /// the source's token bucket. `Ok(Some(_))` is a cookie reply to send
+    /// instead of processing the message; `Ok(None)` lets it through.
+    fn admit(
+        &mut self,
+        now: Instant,
+        from: Option<SocketAddr>,
+        msg: &[u8],
+        mac1_at: usize,
+        sender_at: usize,
+    ) -> Result<Option<Received>, WgError> {
+        noise::verify_mac1(&self.local, msg, mac1_at)?;
+        if let Some(from) = from {
+            self.load.arrived(now);
+            if self.load.under_load(now)
+                && !self
+                    .cookies
+                    .mac2_valid(now, &mut self.rng, msg, mac1_at, from)
+            {
+                self.counts.mac2_missing += 1;
+                self.counts.cookie_replies_sent += 1;
+                let sender = messages::read_u32(msg, sender_at);
+                let reply = self
+                    .cookies
+                    .reply(now, &mut self.rng, msg, mac1_at, sender, from);
+                return Ok(Some(Received::CookieNeeded {
+                    reply: reply.to_vec(),
+                }));
+            }
+            if !self.limiter.allow(from.ip(), now) {
+                self.counts.rate_limited += 1;
+                return Err(WgError::RateLimited);
+            }
+        }
+        Ok(None)
+    }
+
+    fn handle_cookie_reply(
+        &mut self,
+        now: Instant,
+        reply: &[u8; COOKIE_REPLY_LEN],
+    ) -> Result<Received, WgError> {
+        let receiver = messages::read_u32(reply, cookie::REPLY_RECEIVER);
+        let peer_id = self.indices.get(receiver).ok_or(WgError::BadCookieReply)?;
+        let peer = self
+            .peers
+            .get_mut(&peer_id)
+            .ok_or(WgError::BadCookieReply)?;
+        peer.cookie.consume(now, reply)?;
+        Ok(Received::CookieReceived { peer: peer_id })
+    }
+
     fn handle_initiation(
         &mut self,
         now: Instant,
         msg: &[u8; INITIATION_LEN],
     ) -> Result<Received, WgError> {
-        noise::verify_macs(&self.local, msg, INIT_MAC1)?;
+        self.counts.dh_computed += 1;
         let peers = &self.peers;
         let consumed =
             noise::consume_initiation(&self.local, msg, |id| peers.get(id).map(|p| &p.keys))?;
@@ -378,6 +569,7 @@ impl Wg {
                 return Err(e);
             }
         };
+        peer.cookie.stamp(now, &mut response, RESP_MAC1);
         let keypair = Keypair::new(
             local_index,
             consumed.sender_index,
@@ -398,11 +590,11 @@ impl Wg {
         now: Instant,
         msg: &[u8; RESPONSE_LEN],
     ) -> Result<Received, WgError> {
-        noise::verify_macs(&self.local, msg, RESP_MAC1)?;
         let receiver = messages::read_u32(msg, RESP_RECEIVER);
         let peer_id = self.indices.get(receiver).ok_or(WgError::UnknownIndex)?;
         let peer = self.peers.get_mut(&peer_id).ok_or(WgError::UnknownIndex)?;
         let initiator = peer.pending(receiver).ok_or(WgError::UnknownIndex)?;
+        self.counts.dh_computed += 1;
         let (remote_index, keys) =
             noise::consume_response(&self.local, &peer.keys, initiator, msg)?;
         let keypair = Keypair::new(receiver, remote_index, &keys, now, true, self.aead);
@@ -447,6 +639,7 @@ impl Wg {
     /// Runs every due timer: expires old keys, schedules retries and
     /// rekeys. Returns what the node should do, per peer, in PeerId order.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<(PeerId, TimerEvent)> {
+        self.load.saw(now);
         let mut out = Vec::new();
         let mut events = Vec::new();
         for (id, peer) in &mut self.peers {

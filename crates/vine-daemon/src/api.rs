@@ -521,14 +521,28 @@ pub struct Explanation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CountersInfo {
+    /// Cookie replies dropped (not for our last handshake message, or
+    /// forged).
+    pub bad_cookie_replies: u64,
     /// Payload bytes received.
     pub bytes_received: u64,
     /// Payload bytes sent.
     pub bytes_sent: u64,
+    /// Cookie replies accepted from peers (they were under load).
+    pub cookie_replies_received: u64,
+    /// Cookie replies sent (we were under load).
+    pub cookie_replies_sent: u64,
     /// Drops, by reason (`vine_core::node::DropReason` in snake case).
     pub drops: BTreeMap<String, u64>,
     /// Preferred-path changes to a worse class.
     pub fallback_transitions: u64,
+    /// Handshake messages that went on to Diffie-Hellman.
+    pub handshake_dh_computed: u64,
+    /// Handshake messages that arrived under load without a valid mac2.
+    pub handshake_mac2_missing: u64,
+    /// Handshake messages dropped by the per-source limiter before any
+    /// Diffie-Hellman.
+    pub handshake_rate_limited: u64,
     /// The daemon's receive path: datagrams dropped before any queue, by
     /// reason (`bad_size`, `unknown_type`, `unknown_index`). Not among the
     /// node's counters; absent when none.

@@ -61,7 +61,8 @@ impl Node {
     pub(super) fn receive(&mut self, now: Instant, via: Via, data: &[u8], claimed: Option<PeerId>) {
         let mut plain = Vec::new();
         let wall = self.wall(now);
-        let received = match self.wg.decrypt(now, wall, data, &mut plain) {
+        let from = handshake_source(via);
+        let received = match self.wg.decrypt_from(now, wall, from, data, &mut plain) {
             Ok(r) => r,
             Err(e) => {
                 let reason = match e {
@@ -73,9 +74,26 @@ impl Node {
             }
         };
         let id = match &received {
+            Received::CookieNeeded { reply } => {
+                // Under load: the message was not processed. The cookie
+                // goes back the way the message came (a relayed one back
+                // through the relay, to the peer the relay named).
+                match (via, claimed) {
+                    (Via::Direct(dst), _) => self.transmits.push_back(super::Transmit {
+                        dst,
+                        data: reply.clone(),
+                    }),
+                    (Via::Relay(_), Some(source)) => {
+                        self.send_via(now, source, via, reply);
+                    }
+                    (Via::Relay(_), None) => {}
+                }
+                return;
+            }
             Received::Data { peer }
             | Received::HandshakeInitiation { peer, .. }
-            | Received::HandshakeComplete { peer } => *peer,
+            | Received::HandshakeComplete { peer }
+            | Received::CookieReceived { peer } => *peer,
         };
         if let (Via::Relay(relay), Some(claimed)) = (via, claimed)
             && claimed != id
@@ -84,8 +102,14 @@ impl Node {
             self.drop_packet(Some(relay), DropReason::RelayNotAllowed);
             return;
         }
+        if matches!(received, Received::CookieReceived { .. }) {
+            // The peer is under load; the handshake retry timer resends
+            // with mac2. A cookie proves nothing about the path.
+            return;
+        }
         self.heard_from(now, id, via);
         match received {
+            Received::CookieNeeded { .. } | Received::CookieReceived { .. } => {}
             Received::HandshakeInitiation { response, .. } => {
                 self.send_via(now, id, via, &response);
             }
@@ -631,5 +655,22 @@ impl Node {
                 candidates,
             },
         );
+    }
+}
+
+/// The source address handshake defences (cookies, the per-source limiter)
+/// hold a datagram to: its UDP source, or for a datagram relayed by an
+/// authenticated peer, an address standing for that relay (in the unique
+/// local range `fd00::/8`, from the relay's key), so every relay is
+/// limited on its own and its cookies stay its own.
+fn handshake_source(via: Via) -> std::net::SocketAddr {
+    match via {
+        Via::Direct(addr) => std::net::SocketAddr::V4(addr),
+        Via::Relay(relay) => {
+            let mut octets = [0u8; 16];
+            octets[0] = 0xfd;
+            octets[1..].copy_from_slice(&relay.public_key()[..15]);
+            std::net::SocketAddr::from((std::net::Ipv6Addr::from(octets), 0))
+        }
     }
 }

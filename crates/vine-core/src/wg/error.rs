@@ -18,9 +18,11 @@ pub enum WgError {
     /// (wrong PeerId configured on the sender) or was damaged.
     #[error("handshake mac1 does not match our public key; the sender has a different key for us")]
     BadMac1,
-    /// mac2 is not zero; vine never issues cookies, so it cannot check one.
-    #[error("handshake mac2 is set but this node never issued a cookie")]
-    BadMac2,
+    /// The source address sent more handshake messages than its token
+    /// bucket allows (20 per second, burst 5); dropped before any
+    /// Diffie-Hellman.
+    #[error("handshake messages from this source address arrive faster than 20 per second")]
+    RateLimited,
     /// A handshake came from a static key that was never added as a peer.
     #[error("handshake from a key that is not an added peer; add its PeerId to accept it")]
     UnknownPeer,
@@ -55,9 +57,11 @@ pub enum WgError {
     /// A public key is a low-order point (Diffie-Hellman result all zero).
     #[error("peer public key is a weak (low-order) point")]
     WeakKey,
-    /// A cookie reply arrived; vine does not use cookies (see module docs).
-    #[error("WireGuard cookie replies are not supported")]
-    CookieReply,
+    /// A cookie reply that is not for the last handshake message we sent
+    /// (unknown index, no message outstanding, already answered) or that
+    /// fails authentication.
+    #[error("WireGuard cookie reply does not answer our last handshake message or is forged")]
+    BadCookieReply,
     /// The plaintext is too large to encrypt.
     #[error("plaintext too large for one WireGuard message")]
     TooLarge,

@@ -64,8 +64,8 @@ pub(crate) enum Message<'a> {
     Initiation(&'a [u8; INITIATION_LEN]),
     /// Type 2.
     Response(&'a [u8; RESPONSE_LEN]),
-    /// Type 3 (its content is not used: vine has no cookies).
-    CookieReply,
+    /// Type 3.
+    CookieReply(&'a [u8; COOKIE_REPLY_LEN]),
     /// Type 4.
     Data {
         /// Our local index the sender addressed.
@@ -85,7 +85,7 @@ pub(crate) fn parse(datagram: &[u8]) -> Result<Message<'_>, WgError> {
     match u32::from_le_bytes(*head) {
         TYPE_INITIATION => exact(datagram).map(Message::Initiation),
         TYPE_RESPONSE => exact(datagram).map(Message::Response),
-        TYPE_COOKIE_REPLY => exact::<COOKIE_REPLY_LEN>(datagram).map(|_| Message::CookieReply),
+        TYPE_COOKIE_REPLY => exact(datagram).map(Message::CookieReply),
         TYPE_DATA => {
             if datagram.len() < DATA_OVERHEAD {
                 return Err(WgError::Truncated);

@@ -169,26 +169,21 @@ impl Drop for InitiatorState {
 impl ZeroizeOnDrop for InitiatorState {}
 
 /// Checks mac1 (keyed with our public key) of a handshake message whose
-/// mac1 starts at `mac1_at`, and that mac2 is zero: vine never sends cookie
-/// replies, so no honest peer holds a cookie to compute a mac2 with.
-pub(crate) fn verify_macs(local: &LocalKeys, msg: &[u8], mac1_at: usize) -> Result<(), WgError> {
-    let (Some(covered), Some(mac1), Some(mac2)) = (
-        msg.get(..mac1_at),
-        msg.get(mac1_at..mac1_at + MAC_LEN),
-        msg.get(mac1_at + MAC_LEN..mac1_at + 2 * MAC_LEN),
-    ) else {
+/// mac1 starts at `mac1_at`. mac2 is the caller's (it needs the source
+/// address and the load state; see the `cookie` module).
+pub(crate) fn verify_mac1(local: &LocalKeys, msg: &[u8], mac1_at: usize) -> Result<(), WgError> {
+    let (Some(covered), Some(mac1)) = (msg.get(..mac1_at), msg.get(mac1_at..mac1_at + MAC_LEN))
+    else {
         return Err(WgError::Truncated);
     };
     if !ct_eq(&mac(&local.mac1_key, covered), mac1) {
         return Err(WgError::BadMac1);
     }
-    if mac2.iter().any(|&b| b != 0) {
-        return Err(WgError::BadMac2);
-    }
     Ok(())
 }
 
-/// Writes mac1 (keyed for the receiver) and a zero mac2 into `msg`.
+/// Writes mac1 (keyed for the receiver) and a zero mac2 into `msg`; the
+/// peer's cookie state then writes mac2 if it holds a cookie.
 fn write_macs(mac1_key: &[u8; KEY_LEN], msg: &mut [u8], mac1_at: usize) {
     let mac1 = mac(mac1_key, &msg[..mac1_at]);
     msg[mac1_at..mac1_at + MAC_LEN].copy_from_slice(&mac1);

@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::cookie::LatestCookie;
 use super::crypto::Tai64n;
 use super::error::WgError;
 use super::index::Indices;
@@ -62,6 +63,8 @@ pub(crate) enum Slot {
 /// State of one peer.
 pub(crate) struct Peer {
     pub(crate) keys: RemoteKeys,
+    /// The cookie this peer gave us, and the mac1 a cookie reply must match.
+    pub(crate) cookie: LatestCookie,
     /// Initiations in flight, oldest first.
     pending: Vec<InitiatorState>,
     attempt: Option<Attempt>,
@@ -97,6 +100,7 @@ impl std::fmt::Debug for Peer {
 impl Peer {
     pub(crate) fn new(keys: RemoteKeys) -> Self {
         Self {
+            cookie: LatestCookie::new(keys.public.as_bytes()),
             keys,
             pending: Vec::new(),
             attempt: None,

@@ -149,6 +149,21 @@ pub struct Counters {
     pub membership_rejections: BTreeMap<RejectReason, u64>,
     /// Drops, by reason.
     pub drops: BTreeMap<DropReason, u64>,
+    /// Handshake messages that went on to Diffie-Hellman.
+    pub handshake_dh_computed: u64,
+    /// Handshake messages dropped by the per-source limiter (20/s, burst
+    /// 5) before any Diffie-Hellman.
+    pub handshake_rate_limited: u64,
+    /// Handshake messages that arrived under load without a valid mac2
+    /// (answered with a cookie reply, not processed).
+    pub handshake_mac2_missing: u64,
+    /// Cookie replies sent.
+    pub cookie_replies_sent: u64,
+    /// Cookie replies accepted from peers (they were under load).
+    pub cookie_replies_received: u64,
+    /// Cookie replies dropped (not for our last handshake message, or
+    /// forged).
+    pub bad_cookie_replies: u64,
 }
 
 /// Relay traffic of one (source, destination) pair.

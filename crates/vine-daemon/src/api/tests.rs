@@ -341,6 +341,12 @@ fn busy_counters() -> vine_core::node::Counters {
         ]
         .into_iter()
         .collect(),
+        handshake_dh_computed: 20,
+        handshake_rate_limited: 21,
+        handshake_mac2_missing: 22,
+        cookie_replies_sent: 23,
+        cookie_replies_received: 24,
+        bad_cookie_replies: 25,
     }
 }
 

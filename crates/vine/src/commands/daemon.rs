@@ -319,10 +319,16 @@ fn counter_rows(c: &CountersInfo) -> Vec<(String, String)> {
     };
     let one = |name: &str, n: u64| vec![(name.to_owned(), n.to_string())];
     [
+        one("bad_cookie_replies", c.bad_cookie_replies),
         one("bytes_received", c.bytes_received),
         one("bytes_sent", c.bytes_sent),
+        one("cookie_replies_received", c.cookie_replies_received),
+        one("cookie_replies_sent", c.cookie_replies_sent),
         by_reason("drops", &c.drops),
         one("fallback_transitions", c.fallback_transitions),
+        one("handshake_dh_computed", c.handshake_dh_computed),
+        one("handshake_mac2_missing", c.handshake_mac2_missing),
+        one("handshake_rate_limited", c.handshake_rate_limited),
         by_reason("inline_drops", &c.inline_drops),
         by_reason("membership_rejections", &c.membership_rejections),
         one("packets_received", c.packets_received),

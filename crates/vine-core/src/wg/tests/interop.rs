@@ -155,3 +155,88 @@ fn boringtun_initiator_with_our_responder() {
     ));
     exchange(&mut ours, &bt_id, &mut bt, t1, "second session");
 }
+
+/// Where boringtun's datagrams come from, for our cookies and limiter.
+const BT_ADDR: std::net::SocketAddr = std::net::SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 42)),
+    51820,
+);
+const OUR_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 24));
+
+#[test]
+fn boringtun_under_load_sends_us_a_cookie_and_accepts_our_mac2() {
+    use std::sync::Arc;
+
+    use boringtun::noise::rate_limiter::RateLimiter;
+
+    let bt_secret = StaticSecret::from([0x42; 32]);
+    let bt_public = PublicKey::from(&bt_secret);
+    let bt_id = PeerId::from_public_key(bt_public.to_bytes());
+    let mut ours = Wg::new(StaticSecret::from([0x24; 32]), [3; 32]);
+    ours.add_peer(bt_id);
+    let our_public = PublicKey::from(*ours.local_peer_id().public_key());
+    // A limit of 0 handshakes before load: boringtun demands mac2 always.
+    let limiter = Arc::new(RateLimiter::new(&bt_public, 0));
+    let mut bt = Tunn::new(bt_secret, our_public, None, None, 7, Some(limiter));
+    let mut buf = vec![0u8; 2048];
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+
+    let init = ours.initiate(t0, WALL, &bt_id).expect("initiate");
+    let reply = to_network(bt.decapsulate(Some(OUR_IP), &init, &mut buf));
+    assert_eq!(reply.len(), 64, "a cookie reply");
+    assert_eq!(
+        ours.decrypt_from(t0, WALL, BT_ADDR, &reply, &mut out),
+        Ok(Received::CookieReceived { peer: bt_id })
+    );
+    let t1 = t0 + Duration::from_millis(250);
+    let retry = ours.initiate(t1, WALL, &bt_id).expect("retry");
+    let response = to_network(bt.decapsulate(Some(OUR_IP), &retry, &mut buf));
+    assert_eq!(
+        response.len(),
+        92,
+        "boringtun accepted our mac2 and answered"
+    );
+    assert_eq!(
+        ours.decrypt_from(t1, WALL, BT_ADDR, &response, &mut out),
+        Ok(Received::HandshakeComplete { peer: bt_id })
+    );
+    exchange(&mut ours, &bt_id, &mut bt, t1, "after the cookie");
+}
+
+#[test]
+fn our_cookie_reply_is_understood_by_boringtun() {
+    let (mut ours, bt_id, mut bt) = setup();
+    let mut buf = vec![0u8; 2048];
+    let t0 = Instant::now();
+    ours.set_under_load(t0 + Duration::from_secs(60));
+    let mut out = Vec::new();
+
+    let init = to_network(bt.format_handshake_initiation(&mut buf, false));
+    let reply = match ours.decrypt_from(t0, WALL, BT_ADDR, &init, &mut out) {
+        Ok(Received::CookieNeeded { reply }) => reply,
+        other => panic!("expected a cookie reply, got {other:?}"),
+    };
+    assert!(matches!(
+        bt.decapsulate(None, &reply, &mut buf),
+        TunnResult::Done
+    ));
+    // boringtun's next initiation carries mac2 from our cookie.
+    let retry = to_network(bt.format_handshake_initiation(&mut buf, true));
+    assert_ne!(&retry[132..], &[0u8; 16]);
+    let response = match ours.decrypt_from(t0, WALL, BT_ADDR, &retry, &mut out) {
+        Ok(Received::HandshakeInitiation { peer, response }) => {
+            assert_eq!(peer, bt_id);
+            response
+        }
+        other => panic!("expected the initiation to go through, got {other:?}"),
+    };
+    let keepalive = to_network(bt.decapsulate(None, &response, &mut buf));
+    assert_eq!(
+        ours.decrypt_from(t0, WALL, BT_ADDR, &keepalive, &mut out),
+        Ok(Received::Data { peer: bt_id })
+    );
+    assert_eq!(ours.handshake_load().cookie_replies_sent, 1);
+    assert_eq!(ours.handshake_load().dh_computed, 1);
+    exchange(&mut ours, &bt_id, &mut bt, t0, "after our cookie");
+}

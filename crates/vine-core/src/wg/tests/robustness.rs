@@ -102,7 +102,7 @@ fn arbitrary_datagrams_never_panic() {
         "Replay",
         "UnknownIndex",
         "StaleTimestamp",
-        "CookieReply",
+        "BadCookieReply",
     ] {
         assert!(errors.contains_key(kind), "{kind} never seen: {errors:?}");
     }
