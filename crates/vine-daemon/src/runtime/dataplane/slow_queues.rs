@@ -250,9 +250,13 @@ impl SlowQueues {
         self.bytes(Queue::Handshake) >= Queue::Handshake.capacity() / 8
     }
 
-    /// Waits until some queue holds work (returns at once if one does).
+    /// Waits until some queue holds work. When one already does, it
+    /// yields to the runtime first: under a flood there is always work,
+    /// and a loop that never yields would starve the tasks that share its
+    /// worker thread (the control socket's server).
     pub(crate) async fn ready(&self) {
         if self.any() {
+            tokio::task::yield_now().await;
             return;
         }
         // A push after the check stores a permit: no wake-up is lost.
