@@ -272,7 +272,8 @@ pub fn parse_args(args: &[String], seed: u64) -> Result<(FloodSpec, &'static str
         }
     }
     spec.target = target.ok_or_else(|| format!("--target is required\n{USAGE}"))?;
-    spec.payload = payload.ok_or_else(|| format!("give --peer-id (forged initiations) or --junk\n{USAGE}"))?;
+    spec.payload =
+        payload.ok_or_else(|| format!("give --peer-id (forged initiations) or --junk\n{USAGE}"))?;
     let mode = match spec.payload {
         Payload::Initiations { .. } => "initiations",
         Payload::Junk { .. } => "junk",

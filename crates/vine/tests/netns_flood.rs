@@ -204,8 +204,15 @@ fn a_daemon_under_a_handshake_flood_keeps_its_peers_and_its_memory() {
     start(nat.lab_mut(), &alpha);
     let lab = nat.lab();
     assert!(
-        wait_for(Duration::from_secs(15), || quick_ping(lab, &alpha, beta.overlay)
-            && quick_ping(lab, &beta, alpha.overlay)),
+        wait_for(Duration::from_secs(15), || quick_ping(
+            lab,
+            &alpha,
+            beta.overlay
+        ) && quick_ping(
+            lab,
+            &beta,
+            alpha.overlay
+        )),
         "no ping before the flood\nalpha log:\n{}",
         alpha.log()
     );

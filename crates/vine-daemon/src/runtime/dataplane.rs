@@ -62,9 +62,8 @@ mod tx;
 mod vnet_pump;
 
 use duplex::Duplex;
-pub(crate) use handover::SlowPath;
-pub(crate) use slow_queues::{Pass, Queue, SlowQueues, SlowReceiver};
 use rx::{RX_POLL, Rx};
+pub(crate) use slow_queues::{Pass, Queue, SlowPath, SlowQueues, SlowReceiver};
 pub(crate) use sockets::SOCKET_BUFFER;
 use token::TunToken;
 pub use tuning::DataplaneTuning;

@@ -98,9 +98,7 @@ fn a_set_stop_flag_ends_a_flood_at_once() {
         bind: Ipv4Addr::LOCALHOST,
         seed: 2,
     };
-    let report = Flood::open(spec)
-        .expect("open")
-        .run(&AtomicBool::new(true));
+    let report = Flood::open(spec).expect("open").run(&AtomicBool::new(true));
     assert_eq!(report.sent + report.errors, 0);
 }
 

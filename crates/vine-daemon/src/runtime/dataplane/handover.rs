@@ -1,37 +1,10 @@
-//! What the dataplane hands to the event loop ([`SlowPath`]) and how,
-//! without ever blocking a dataplane thread ([`hand_over`]).
+//! How the dataplane hands work ([`SlowPath`]) to the event loop without
+//! ever blocking a dataplane thread ([`hand_over`]).
 
-use std::net::SocketAddrV4;
-
-use vine_core::PeerId;
 use vine_core::dataplane::DataPlane;
 use vine_core::node::DropReason;
 
-use super::slow_queues::{Pushed, SlowQueues};
-
-/// Work the dataplane hands to the event loop.
-#[derive(Debug)]
-pub(crate) enum SlowPath {
-    /// A packet read from the TUN that the node must route (no session
-    /// yet, relayed path, queueing).
-    Tun(Vec<u8>),
-    /// A datagram the dataplane could not open but that passed the inline
-    /// checks (a handshake message, the first transport message on new
-    /// keys).
-    Datagram(SocketAddrV4, Vec<u8>),
-    /// A transport message the dataplane decrypted for the node (control
-    /// or relay frame, keepalive, data from a new address).
-    Plain(SocketAddrV4, PeerId, Vec<u8>),
-}
-
-impl SlowPath {
-    /// Bytes of payload it carries.
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Self::Tun(b) | Self::Datagram(_, b) | Self::Plain(_, _, b) => b.len(),
-        }
-    }
-}
+use super::slow_queues::{Pushed, SlowPath, SlowQueues};
 
 /// Hands work to the event loop without ever blocking a dataplane thread;
 /// when its queue is full, the work is dropped and counted (on the queue,

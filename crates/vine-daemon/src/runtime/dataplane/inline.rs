@@ -74,7 +74,11 @@ impl Rejected {
 
 /// Whether a datagram the tables returned as `Slow` may go on to the node.
 /// `pending` holds the indices of responses just sent.
-pub(crate) fn check(datagram: &[u8], pending: &PendingIndices, now: Instant) -> Result<(), Rejected> {
+pub(crate) fn check(
+    datagram: &[u8],
+    pending: &PendingIndices,
+    now: Instant,
+) -> Result<(), Rejected> {
     let Some(header) = datagram.get(..4) else {
         return Err(Rejected::BadSize);
     };
@@ -97,7 +101,11 @@ pub(crate) fn check(datagram: &[u8], pending: &PendingIndices, now: Instant) -> 
         }
         _ => return Err(Rejected::UnknownType),
     };
-    if size_ok { Ok(()) } else { Err(Rejected::BadSize) }
+    if size_ok {
+        Ok(())
+    } else {
+        Err(Rejected::BadSize)
+    }
 }
 
 /// The receiver indices of the handshake responses this node sent in the
@@ -177,8 +185,16 @@ mod tests {
     fn handshake_messages_pass_only_at_their_exact_size() {
         let t0 = Instant::now();
         let pending = PendingIndices::new(t0);
-        for (kind, len) in [(1, INITIATION_LEN), (2, RESPONSE_LEN), (3, COOKIE_REPLY_LEN)] {
-            assert_eq!(check(&message(kind, len), &pending, t0), Ok(()), "type {kind}");
+        for (kind, len) in [
+            (1, INITIATION_LEN),
+            (2, RESPONSE_LEN),
+            (3, COOKIE_REPLY_LEN),
+        ] {
+            assert_eq!(
+                check(&message(kind, len), &pending, t0),
+                Ok(()),
+                "type {kind}"
+            );
             for wrong in [0, 3, 4, len - 1, len + 1, 65_535] {
                 assert_eq!(
                     check(&message(kind, wrong), &pending, t0),
@@ -226,7 +242,10 @@ mod tests {
             "only the index handed out"
         );
         // Index 0 is a real index, not the empty slot.
-        assert_eq!(check(&transport(0, 64), &pending, t0), Err(Rejected::UnknownIndex));
+        assert_eq!(
+            check(&transport(0, 64), &pending, t0),
+            Err(Rejected::UnknownIndex)
+        );
         pending.note_sent(&response(0), t0);
         assert_eq!(check(&transport(0, 64), &pending, t0), Ok(()));
     }

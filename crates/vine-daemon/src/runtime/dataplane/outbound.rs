@@ -9,8 +9,8 @@ use vine_core::dataplane::{Outbound, Reader, Sealed};
 use vine_core::wg::{DATA_HEADER_LEN, sealed_len};
 use vine_linux::tun::offload::SegmentBuf;
 
-use super::handover::{SlowPath, hand_over};
-use super::slow_queues::SlowQueues;
+use super::handover::hand_over;
+use super::slow_queues::{SlowPath, SlowQueues};
 
 /// Looks up and seals one packet in `slot` (`slot[DATA_HEADER_LEN..][..len]`),
 /// recording what to send; false when the event loop is gone.

@@ -12,10 +12,10 @@ use vine_core::dataplane::{Inbound, Reader};
 use vine_linux::tun::offload::{CoalesceError, Coalescer};
 use vine_linux::udp::{RecvBatch, UdpBatch};
 
-use super::handover::{SlowPath, hand_over};
+use super::handover::hand_over;
 use super::inline;
 use super::io::is_idle;
-use super::slow_queues::SlowQueues;
+use super::slow_queues::{SlowPath, SlowQueues};
 use super::token::TunToken;
 use super::vnet_pump::VnetPump;
 use crate::host::PacketDevice;

@@ -1,5 +1,6 @@
 //! The slow-path queues between the dataplane threads and the event loop
-//! ([`SlowQueues`]): one per kind of work ([`Queue`]), each bounded in
+//! ([`SlowQueues`]): what the dataplane hands over ([`SlowPath`]) waits in
+//! one queue per kind of work ([`Queue`]), each bounded in
 //! bytes, so that a flood of one kind cannot crowd out another nor grow the
 //! daemon's memory: strangers' handshakes, established peers' control
 //! frames, relayed frames, data from a peer's unexpected address and TUN
@@ -16,15 +17,40 @@
 //! rule) the node is told it is under load ([`SlowQueues::under_load`]).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tokio::sync::Notify;
+use vine_core::PeerId;
 use vine_core::frame::TAG_RELAY;
 
-use super::handover::SlowPath;
 use super::inline::{PendingIndices, Rejected};
+
+/// Work the dataplane hands to the event loop.
+#[derive(Debug)]
+pub(crate) enum SlowPath {
+    /// A packet read from the TUN that the node must route (no session
+    /// yet, relayed path, queueing).
+    Tun(Vec<u8>),
+    /// A datagram the dataplane could not open but that passed the inline
+    /// checks (a handshake message, the first transport message on new
+    /// keys).
+    Datagram(SocketAddrV4, Vec<u8>),
+    /// A transport message the dataplane decrypted for the node (control
+    /// or relay frame, keepalive, data from a new address).
+    Plain(SocketAddrV4, PeerId, Vec<u8>),
+}
+
+impl SlowPath {
+    /// Bytes of payload it carries.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Tun(b) | Self::Datagram(_, b) | Self::Plain(_, _, b) => b.len(),
+        }
+    }
+}
 
 /// Bytes an item costs beyond its payload (the queue entry, the buffer's
 /// header and allocator rounding), so that tiny items are bounded too.
@@ -241,7 +267,9 @@ impl SlowQueues {
 
     /// Whether any queue holds work.
     pub(crate) fn any(&self) -> bool {
-        self.lanes.iter().any(|l| l.bytes.load(Ordering::Relaxed) > 0)
+        self.lanes
+            .iter()
+            .any(|l| l.bytes.load(Ordering::Relaxed) > 0)
     }
 
     /// Whether the handshake queue is at least an eighth full (the node is
@@ -282,7 +310,12 @@ impl SlowQueues {
     pub(crate) fn rejected(&self) -> BTreeMap<String, u64> {
         Rejected::ALL
             .iter()
-            .map(|r| (r.name().to_owned(), self.rejected[r.index()].load(Ordering::Relaxed)))
+            .map(|r| {
+                (
+                    r.name().to_owned(),
+                    self.rejected[r.index()].load(Ordering::Relaxed),
+                )
+            })
             .filter(|(_, n)| *n > 0)
             .collect()
     }

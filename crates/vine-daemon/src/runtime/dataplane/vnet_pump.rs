@@ -12,9 +12,9 @@ use vine_core::wg::{DATA_HEADER_LEN, DATA_OVERHEAD};
 use vine_linux::tun::offload::{SegmentBuf, VIRTIO_NET_HDR_LEN, split};
 use vine_linux::udp::SendScratch;
 
-use super::slow_queues::SlowQueues;
 use super::io::{Egress, is_idle};
 use super::outbound::{dispatch, seal_super_packet};
+use super::slow_queues::SlowQueues;
 use crate::host::PacketDevice;
 
 /// Largest IP packet a TX slot holds.
