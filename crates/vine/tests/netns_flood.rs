@@ -332,8 +332,22 @@ fn a_daemon_under_a_handshake_flood_keeps_its_peers_and_its_memory() {
         attacker_dh <= dh_limit,
         "beta spent more Diffie-Hellman on the attacker than 20/s + 5:\n{report}"
     );
+    // beta answered alpha's new initiation (a DH) and took alpha's first
+    // transport message on the index it had just handed out: the inline
+    // check lets that through although the tables do not know it yet.
     assert!(
-        junk_pings.0 >= 9 && junk_pings.1 >= 9,
+        dh(&after) > dh(&before),
+        "beta did no handshake with the restarted alpha:\n{report}"
+    );
+    assert_eq!(
+        n(&after["inline_drops"]["unknown_index"]),
+        0,
+        "beta dropped transport messages for an index it handed out:\n{report}"
+    );
+    // About 1 Gbit/s of fragments to reassemble on two shared cores: a
+    // ping may be late, but the path must stay up.
+    assert!(
+        junk_pings.0 >= 8 && junk_pings.1 >= 8,
         "ping suffered under the junk flood:\n{report}"
     );
     assert!(
