@@ -65,11 +65,11 @@
 //! * **The handshake limiter applies always.** WireGuard checks its
 //!   per-source token bucket (20/s, burst 5) only under load; vine checks
 //!   it for every handshake message with a valid mac1 (under load, after
-//!   mac2), before any Diffie-Hellman. The node goes under load at 16
-//!   handshake messages within a second (below the per-source rate, so a
-//!   source spoofing another's address to drain its bucket turns the mac2
-//!   check on, which a spoofer cannot pass), or when the host says so
-//!   ([`Wg::set_under_load`]). Cookie replies, mac2 and the cookie secret
+//!   mac2), before any Diffie-Hellman. The node goes under load for a
+//!   second at 128 handshake messages within a second, whenever the
+//!   limiter refuses one (so a source spoofing another's address to drain
+//!   its bucket turns the mac2 check on, which a spoofer cannot pass), or
+//!   when the host says so ([`Wg::set_under_load`]). Cookie replies, mac2 and the cookie secret
 //!   are as in WireGuard (see the `cookie` module).
 //! * **Faster retries.** A handshake is retried after 250 ms, doubling up
 //!   to 5 s (WireGuard: a fixed 5 s), and given up after 90 s.
@@ -382,7 +382,8 @@ impl Wg {
     /// error). An error leaves every session and handshake as it was.
     ///
     /// Handshake messages pass, before any Diffie-Hellman: mac1; under load
-    /// ([`Wg::set_under_load`], or 16 handshake messages within a second) a
+    /// ([`Wg::set_under_load`], 128 handshake messages within a second, or
+    /// a source over its limit within the last second) a
     /// valid mac2 for `from`, else the answer is
     /// [`Received::CookieNeeded`]; and `from`'s token bucket (20/s, burst
     /// 5), else [`WgError::RateLimited`]. Not under load, mac2 is not
@@ -518,6 +519,7 @@ impl Wg {
                 }));
             }
             if !self.limiter.allow(from.ip(), now) {
+                self.load.overflowed(now);
                 self.counts.rate_limited += 1;
                 return Err(WgError::RateLimited);
             }
