@@ -219,7 +219,15 @@ pub struct Wg {
     load: Load,
     /// Counts for [`Wg::handshake_load`].
     counts: HandshakeLoad,
+    /// mac1 of the last initiations we answered: a copy of one (the same
+    /// initiation sent over several paths) is refused before any
+    /// Diffie-Hellman, as its timestamp would be after it.
+    answered: [[u8; messages::MAC_LEN]; ANSWERED_KEPT],
+    next_answered: usize,
 }
+
+/// Initiations remembered in [`Wg::answered`].
+const ANSWERED_KEPT: usize = 16;
 
 impl std::fmt::Debug for Wg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -249,6 +257,8 @@ impl Wg {
             limiter: RateLimiter::default(),
             load: Load::default(),
             counts: HandshakeLoad::default(),
+            answered: [[0; messages::MAC_LEN]; ANSWERED_KEPT],
+            next_answered: 0,
         }
     }
 
@@ -451,6 +461,13 @@ impl Wg {
         out.clear();
         match messages::parse(datagram)? {
             Message::Initiation(msg) => {
+                let mac1 = &msg[INIT_MAC1..INIT_MAC1 + messages::MAC_LEN];
+                if self.answered.iter().any(|seen| seen.as_slice() == mac1) {
+                    // A copy of an initiation we answered (mac1 covers the
+                    // ephemeral key and the timestamp): its timestamp is
+                    // not newer, and finding that out needs no DH.
+                    return Err(WgError::StaleTimestamp);
+                }
                 if let Some(early) = self.admit(now, from, msg, INIT_MAC1, INIT_SENDER)? {
                     return Ok(early);
                 }
@@ -581,6 +598,9 @@ impl Wg {
             self.aead,
         );
         peer.responder_complete(consumed.timestamp, now, keypair, &mut self.indices);
+        self.answered[self.next_answered]
+            .copy_from_slice(&msg[INIT_MAC1..INIT_MAC1 + messages::MAC_LEN]);
+        self.next_answered = (self.next_answered + 1) % ANSWERED_KEPT;
         Ok(Received::HandshakeInitiation {
             peer: peer_id,
             response: response.to_vec(),

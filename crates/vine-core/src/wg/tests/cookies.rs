@@ -579,3 +579,27 @@ fn mac_offsets_are_the_whitepapers() {
     assert_eq!((INIT_MAC1, INIT_MAC2), (116, 132));
     assert_eq!((RESP_MAC1, RESP_MAC2), (60, 76));
 }
+
+#[test]
+fn a_copy_of_an_answered_initiation_costs_no_dh_and_no_token() {
+    // The node sends one initiation over every candidate path; copies
+    // after the first are refused before the limiter and the DH.
+    let (mut a, mut b) = pair();
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let init = a.initiate(t0, WALL, &b.local_peer_id()).expect("initiate");
+    expect_response(b.decrypt_from(t0, WALL, A_ADDR, &init, &mut out));
+    for _ in 0..20 {
+        assert_eq!(
+            b.decrypt_from(t0, WALL, A_ADDR, &init, &mut out),
+            Err(WgError::StaleTimestamp)
+        );
+    }
+    let load = b.handshake_load();
+    assert_eq!((load.dh_computed, load.rate_limited), (1, 0));
+    assert!(!load.under_load);
+    // A fresh initiation still goes through.
+    let t1 = t0 + Duration::from_millis(100);
+    let again = a.initiate(t1, WALL, &b.local_peer_id()).expect("initiate");
+    expect_response(b.decrypt_from(t1, WALL, A_ADDR, &again, &mut out));
+}
