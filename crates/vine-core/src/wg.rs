@@ -65,11 +65,11 @@
 //! * **The handshake limiter applies always.** WireGuard checks its
 //!   per-source token bucket (20/s, burst 5) only under load; vine checks
 //!   it for every handshake message with a valid mac1 (under load, after
-//!   mac2), before any Diffie-Hellman. The node goes under load at 16
-//!   handshake messages within a second (below the per-source rate, so a
-//!   source spoofing another's address to drain its bucket turns the mac2
-//!   check on, which a spoofer cannot pass), or when the host says so
-//!   ([`Wg::set_under_load`]). Cookie replies, mac2 and the cookie secret
+//!   mac2), before any Diffie-Hellman. The node goes under load for a
+//!   second at 128 handshake messages within a second, whenever the
+//!   limiter refuses one (so a source spoofing another's address to drain
+//!   its bucket turns the mac2 check on, which a spoofer cannot pass), or
+//!   when the host says so ([`Wg::set_under_load`]). Cookie replies, mac2 and the cookie secret
 //!   are as in WireGuard (see the `cookie` module).
 //! * **Faster retries.** A handshake is retried after 250 ms, doubling up
 //!   to 5 s (WireGuard: a fixed 5 s), and given up after 90 s.
@@ -219,7 +219,15 @@ pub struct Wg {
     load: Load,
     /// Counts for [`Wg::handshake_load`].
     counts: HandshakeLoad,
+    /// mac1 of the last initiations we answered: a copy of one (the same
+    /// initiation sent over several paths) is refused before any
+    /// Diffie-Hellman, as its timestamp would be after it.
+    answered: [[u8; messages::MAC_LEN]; ANSWERED_KEPT],
+    next_answered: usize,
 }
+
+/// Initiations remembered in [`Wg::answered`].
+const ANSWERED_KEPT: usize = 16;
 
 impl std::fmt::Debug for Wg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -249,6 +257,8 @@ impl Wg {
             limiter: RateLimiter::default(),
             load: Load::default(),
             counts: HandshakeLoad::default(),
+            answered: [[0; messages::MAC_LEN]; ANSWERED_KEPT],
+            next_answered: 0,
         }
     }
 
@@ -382,7 +392,8 @@ impl Wg {
     /// error). An error leaves every session and handshake as it was.
     ///
     /// Handshake messages pass, before any Diffie-Hellman: mac1; under load
-    /// ([`Wg::set_under_load`], or 16 handshake messages within a second) a
+    /// ([`Wg::set_under_load`], 128 handshake messages within a second, or
+    /// a source over its limit within the last second) a
     /// valid mac2 for `from`, else the answer is
     /// [`Received::CookieNeeded`]; and `from`'s token bucket (20/s, burst
     /// 5), else [`WgError::RateLimited`]. Not under load, mac2 is not
@@ -450,6 +461,13 @@ impl Wg {
         out.clear();
         match messages::parse(datagram)? {
             Message::Initiation(msg) => {
+                let mac1 = &msg[INIT_MAC1..INIT_MAC1 + messages::MAC_LEN];
+                if self.answered.iter().any(|seen| seen.as_slice() == mac1) {
+                    // A copy of an initiation we answered (mac1 covers the
+                    // ephemeral key and the timestamp): its timestamp is
+                    // not newer, and finding that out needs no DH.
+                    return Err(WgError::StaleTimestamp);
+                }
                 if let Some(early) = self.admit(now, from, msg, INIT_MAC1, INIT_SENDER)? {
                     return Ok(early);
                 }
@@ -518,6 +536,7 @@ impl Wg {
                 }));
             }
             if !self.limiter.allow(from.ip(), now) {
+                self.load.overflowed(now);
                 self.counts.rate_limited += 1;
                 return Err(WgError::RateLimited);
             }
@@ -579,6 +598,9 @@ impl Wg {
             self.aead,
         );
         peer.responder_complete(consumed.timestamp, now, keypair, &mut self.indices);
+        self.answered[self.next_answered]
+            .copy_from_slice(&msg[INIT_MAC1..INIT_MAC1 + messages::MAC_LEN]);
+        self.next_answered = (self.next_answered + 1) % ANSWERED_KEPT;
         Ok(Received::HandshakeInitiation {
             peer: peer_id,
             response: response.to_vec(),

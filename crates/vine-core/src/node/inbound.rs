@@ -61,7 +61,7 @@ impl Node {
     pub(super) fn receive(&mut self, now: Instant, via: Via, data: &[u8], claimed: Option<PeerId>) {
         let mut plain = Vec::new();
         let wall = self.wall(now);
-        let from = handshake_source(via);
+        let from = handshake_source(via, claimed);
         let received = match self.wg.decrypt_from(now, wall, from, data, &mut plain) {
             Ok(r) => r,
             Err(e) => {
@@ -660,16 +660,24 @@ impl Node {
 
 /// The source address handshake defences (cookies, the per-source limiter)
 /// hold a datagram to: its UDP source, or for a datagram relayed by an
-/// authenticated peer, an address standing for that relay (in the unique
-/// local range `fd00::/8`, from the relay's key), so every relay is
-/// limited on its own and its cookies stay its own.
-fn handshake_source(via: Via) -> std::net::SocketAddr {
+/// authenticated peer, an address standing for that relay and the source
+/// it names (in the unique local range `fd00::/8`, from a hash of both
+/// keys, distinct in its /64 as the limiter keys IPv6), so each relayed
+/// sender is limited and issued cookies on its own.
+fn handshake_source(via: Via, claimed: Option<PeerId>) -> std::net::SocketAddr {
     match via {
         Via::Direct(addr) => std::net::SocketAddr::V4(addr),
         Via::Relay(relay) => {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(b"vine relayed handshake source v1");
+            hasher.update(relay.public_key());
+            if let Some(claimed) = claimed {
+                hasher.update(claimed.public_key());
+            }
+            let digest = hasher.finalize();
             let mut octets = [0u8; 16];
             octets[0] = 0xfd;
-            octets[1..].copy_from_slice(&relay.public_key()[..15]);
+            octets[1..].copy_from_slice(&digest.as_bytes()[..15]);
             std::net::SocketAddr::from((std::net::Ipv6Addr::from(octets), 0))
         }
     }

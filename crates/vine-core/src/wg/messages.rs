@@ -13,7 +13,8 @@
 //! zeros, so a message with non-zero reserved bytes is an unknown type.
 //! Indices and the counter are little-endian.
 
-use super::crypto::{KEY_LEN, MAC_LEN, TAG_LEN, TIMESTAMP_LEN};
+pub(crate) use super::crypto::MAC_LEN;
+use super::crypto::{KEY_LEN, TAG_LEN, TIMESTAMP_LEN};
 use super::error::WgError;
 
 /// Handshake initiation.

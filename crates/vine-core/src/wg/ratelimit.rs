@@ -26,10 +26,11 @@ const PACKET_COST: u64 = 1_000_000_000 / HANDSHAKES_PER_SECOND;
 const MAX_TOKENS: u64 = PACKET_COST * HANDSHAKE_BURST;
 
 /// Handshake messages (with a valid mac1) within one second that put the
-/// node under load. Below the per-source rate, so a source flooding fast
-/// enough to drain another's bucket (spoofing its address) always turns
-/// the mac2 check on, which spoofers cannot pass.
-pub const UNDER_LOAD_HANDSHAKES: usize = 16;
+/// node under load (a full mesh of 64 starting at once stays below it).
+/// Any message the per-source limiter refuses does too, so a source that
+/// drains another's bucket (spoofing its address) turns the mac2 check
+/// on, which spoofers cannot pass.
+pub const UNDER_LOAD_HANDSHAKES: usize = 128;
 /// How long the node stays under load after the rate that triggered it
 /// (wireguard-go's `UnderLoadAfterTime`).
 pub const UNDER_LOAD_AFTER: Duration = Duration::from_secs(1);
@@ -154,6 +155,12 @@ impl Load {
         if oldest.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
             self.detected_until = Some(now + UNDER_LOAD_AFTER);
         }
+    }
+
+    /// The limiter refused a message at `now`: a source floods.
+    pub(crate) fn overflowed(&mut self, now: Instant) {
+        self.saw(now);
+        self.detected_until = Some(now + UNDER_LOAD_AFTER);
     }
 
     /// The host says the node is under load until `until` (replacing what

@@ -338,22 +338,28 @@ fn the_limiter_is_bounded_and_groups_ipv6_by_64() {
 fn load_is_detected_from_the_arrival_rate_and_lasts_a_second() {
     let mut load = Load::default();
     let t0 = Instant::now();
+    let step = |i: usize| Duration::from_millis(u64::try_from(i).expect("small"));
     for i in 0..UNDER_LOAD_HANDSHAKES {
-        let at = t0 + Duration::from_millis(10 * u64::try_from(i).expect("small"));
-        assert!(!load.under_load(at), "only {i} so far");
-        load.arrived(at);
+        assert!(!load.under_load(t0 + step(i)), "only {i} so far");
+        load.arrived(t0 + step(i));
     }
-    let last = t0 + Duration::from_millis(10 * (UNDER_LOAD_HANDSHAKES as u64 - 1));
+    let last = t0 + step(UNDER_LOAD_HANDSHAKES - 1);
     assert!(load.under_load(last));
     assert!(load.under_load(last + UNDER_LOAD_AFTER - Duration::from_millis(1)));
     assert!(!load.under_load(last + UNDER_LOAD_AFTER));
 
-    // Spread over more than a second, as many arrivals are no load.
+    // 100 a second, however long, is no load.
     let mut load = Load::default();
-    for i in 0..100u64 {
-        load.arrived(t0 + Duration::from_millis(70 * i));
-        assert!(!load.under_load(t0 + Duration::from_millis(70 * i)));
+    for i in 0..1_000 {
+        load.arrived(t0 + 10 * step(i));
+        assert!(!load.under_load(t0 + 10 * step(i)), "arrival {i}");
     }
+
+    // A source over its limit is load at once, for a second.
+    let mut load = Load::default();
+    load.overflowed(t0);
+    assert!(load.under_load(t0 + UNDER_LOAD_AFTER - Duration::from_millis(1)));
+    assert!(!load.under_load(t0 + UNDER_LOAD_AFTER));
 
     // The host's word counts as well, and the latest call wins.
     let mut load = Load::default();
@@ -361,6 +367,38 @@ fn load_is_detected_from_the_arrival_rate_and_lasts_a_second() {
     assert!(load.under_load(t0 + Duration::from_secs(4)));
     load.set_until(t0);
     assert!(!load.under_load(t0 + Duration::from_secs(1)));
+}
+
+#[test]
+fn a_source_over_its_limit_puts_the_node_under_load() {
+    let (_, mut b) = pair();
+    let mut rng = ChaCha20Rng::from_seed([4; 32]);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    for i in 0..HANDSHAKE_BURST {
+        let forged = forged_initiation(&b, &mut rng);
+        assert_eq!(
+            b.decrypt_from(t0, WALL, EVIL, &forged, &mut out),
+            Err(WgError::Decrypt),
+            "forged {i} is let through to the DH (and fails there)"
+        );
+    }
+    assert!(!b.under_load(t0));
+    let forged = forged_initiation(&b, &mut rng);
+    assert_eq!(
+        b.decrypt_from(t0, WALL, EVIL, &forged, &mut out),
+        Err(WgError::RateLimited)
+    );
+    assert!(b.under_load(t0));
+    // From now on even another source needs mac2.
+    let forged = forged_initiation(&b, &mut rng);
+    expect_cookie(b.decrypt_from(t0, WALL, A_ADDR, &forged, &mut out));
+    let load = b.handshake_load();
+    assert_eq!(
+        (load.dh_computed, load.rate_limited, load.mac2_missing),
+        (5, 1, 1)
+    );
+    assert!(!b.under_load(t0 + UNDER_LOAD_AFTER));
 }
 
 #[test]
@@ -453,7 +491,7 @@ fn a_flood_of_forged_initiations_costs_at_most_20_dh_per_second() {
         let _ = c.decrypt_from(now, WALL, EVIL, &forged, &mut out);
     }
     let load = c.handshake_load();
-    assert!(load.dh_computed <= u64::try_from(UNDER_LOAD_HANDSHAKES).expect("small"));
+    assert!(load.dh_computed <= HANDSHAKE_BURST, "{load:?}");
     assert!(load.mac2_missing >= 1_000 - load.dh_computed - load.rate_limited);
 }
 
@@ -540,4 +578,28 @@ fn blake2s(parts: &[&[u8]]) -> [u8; 32] {
 fn mac_offsets_are_the_whitepapers() {
     assert_eq!((INIT_MAC1, INIT_MAC2), (116, 132));
     assert_eq!((RESP_MAC1, RESP_MAC2), (60, 76));
+}
+
+#[test]
+fn a_copy_of_an_answered_initiation_costs_no_dh_and_no_token() {
+    // The node sends one initiation over every candidate path; copies
+    // after the first are refused before the limiter and the DH.
+    let (mut a, mut b) = pair();
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let init = a.initiate(t0, WALL, &b.local_peer_id()).expect("initiate");
+    expect_response(b.decrypt_from(t0, WALL, A_ADDR, &init, &mut out));
+    for _ in 0..20 {
+        assert_eq!(
+            b.decrypt_from(t0, WALL, A_ADDR, &init, &mut out),
+            Err(WgError::StaleTimestamp)
+        );
+    }
+    let load = b.handshake_load();
+    assert_eq!((load.dh_computed, load.rate_limited), (1, 0));
+    assert!(!load.under_load);
+    // A fresh initiation still goes through.
+    let t1 = t0 + Duration::from_millis(100);
+    let again = a.initiate(t1, WALL, &b.local_peer_id()).expect("initiate");
+    expect_response(b.decrypt_from(t1, WALL, A_ADDR, &again, &mut out));
 }
