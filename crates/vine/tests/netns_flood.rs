@@ -213,8 +213,13 @@ fn a_daemon_under_a_handshake_flood_keeps_its_peers_and_its_memory() {
             &beta,
             alpha.overlay
         )),
-        "no ping before the flood\nalpha log:\n{}",
-        alpha.log()
+        "no ping before the flood\nbeta sockets: {}\nalpha neighbours: {}\nalpha counters: {}\nbeta counters: {}\nalpha log:\n{}\nbeta log:\n{}",
+        String::from_utf8_lossy(&lab.exec(&beta.host, "ss", &["-uanp"]).stdout),
+        String::from_utf8_lossy(&lab.exec(&alpha.host, "ip", &["neigh"]).stdout),
+        alpha.counters(lab),
+        beta.counters(lab),
+        alpha.log(),
+        beta.log()
     );
     let target = SocketAddrV4::new(beta.underlay, 4100);
     let peer_id: vine_core::PeerId = beta.peer_id.parse().expect("beta's PeerId");
