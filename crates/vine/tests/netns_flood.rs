@@ -213,7 +213,12 @@ fn a_daemon_under_a_handshake_flood_keeps_its_peers_and_its_memory() {
             &beta,
             alpha.overlay
         )),
-        "no ping before the flood\nbeta sockets: {}\nalpha neighbours: {}\nalpha counters: {}\nbeta counters: {}\nalpha log:\n{}\nbeta log:\n{}",
+        "no ping before the flood\nalpha explains beta: {}\nbeta sockets: {}\nalpha neighbours: {}\nalpha counters: {}\nbeta counters: {}\nalpha log:\n{}\nbeta log:\n{}",
+        String::from_utf8_lossy(
+            &alpha
+                .vine(lab, &["sessions", "--explain", &beta.peer_id])
+                .stdout
+        ),
         String::from_utf8_lossy(&lab.exec(&beta.host, "ss", &["-uanp"]).stdout),
         String::from_utf8_lossy(&lab.exec(&alpha.host, "ip", &["neigh"]).stdout),
         alpha.counters(lab),
