@@ -121,7 +121,7 @@ fn bucket_key(ip: IpAddr) -> IpAddr {
 /// Whether the node is under handshake load: detected from the arrival
 /// rate of handshake messages, or set by the host (e.g. from its queue
 /// depth).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Load {
     /// Arrival times of the last [`UNDER_LOAD_HANDSHAKES`] handshake
     /// messages (at most that many), oldest first.
@@ -132,17 +132,6 @@ pub(crate) struct Load {
     set_until: Option<Instant>,
     /// The latest `now` seen, for [`Load::under_load_lately`].
     latest: Option<Instant>,
-}
-
-impl Default for Load {
-    fn default() -> Self {
-        Self {
-            recent: VecDeque::new(),
-            detected_until: None,
-            set_until: None,
-            latest: None,
-        }
-    }
 }
 
 impl Load {
