@@ -286,7 +286,7 @@ impl Node {
     /// instead of a Diffie-Hellman. The host calls this from its handshake
     /// queue depth (e.g. when it is 1/8 full, `now + 1 s`); each call
     /// replaces the last. The node also goes under load by itself, for a
-    /// second, at 128 handshake messages within a second or when a source
+    /// second, at 1,024 handshake messages within a second or when a source
     /// exceeds its handshake rate (20/s, burst 5).
     pub fn set_under_load(&mut self, until: Instant) {
         self.wg.set_under_load(until);

@@ -66,7 +66,7 @@
 //!   per-source token bucket (20/s, burst 5) only under load; vine checks
 //!   it for every handshake message with a valid mac1 (under load, after
 //!   mac2), before any Diffie-Hellman. The node goes under load for a
-//!   second at 128 handshake messages within a second, whenever the
+//!   second at 1,024 handshake messages within a second, whenever the
 //!   limiter refuses one (so a source spoofing another's address to drain
 //!   its bucket turns the mac2 check on, which a spoofer cannot pass), or
 //!   when the host says so ([`Wg::set_under_load`]). Cookie replies, mac2 and the cookie secret
@@ -392,7 +392,7 @@ impl Wg {
     /// error). An error leaves every session and handshake as it was.
     ///
     /// Handshake messages pass, before any Diffie-Hellman: mac1; under load
-    /// ([`Wg::set_under_load`], 128 handshake messages within a second, or
+    /// ([`Wg::set_under_load`], 1,024 handshake messages within a second, or
     /// a source over its limit within the last second) a
     /// valid mac2 for `from`, else the answer is
     /// [`Received::CookieNeeded`]; and `from`'s token bucket (20/s, burst

@@ -70,3 +70,35 @@ fn a_session_with_a_node_under_load_comes_up_through_a_cookie() {
     // And back.
     first_packet(&mut o, "beta", "alpha");
 }
+
+#[test]
+fn a_forty_node_mesh_starts_without_cookies_or_refusals() {
+    // Every node handshakes with every other at about the same time: below
+    // the load threshold and within every source's limit, so none of it
+    // takes the cookie path.
+    let specs: Vec<_> = (0..40u8)
+        .map(|i| member(&format!("n{i:02}"), i + 1, [10, 42, i, 1], i == 0))
+        .collect();
+    let mut o = Overlay::public(23, &specs, Some("n00"), |_, _| {});
+    let converged = o.run_until(Duration::from_secs(30), |o| {
+        (0..40u8).all(|i| o.node(&format!("n{i:02}")).kernel_routes.len() == 39)
+    });
+    assert!(converged, "not every node routes all 39 others");
+    println!(
+        "40-node mesh converged after {:?} simulated",
+        o.net.elapsed()
+    );
+    for i in 0..40u8 {
+        let name = format!("n{i:02}");
+        let load = o.node(&name).node.handshake_load();
+        assert_eq!(
+            (
+                load.cookie_replies_sent,
+                load.rate_limited,
+                load.bad_cookie_replies
+            ),
+            (0, 0, 0),
+            "{name}: {load:?}"
+        );
+    }
+}

@@ -26,11 +26,14 @@ const PACKET_COST: u64 = 1_000_000_000 / HANDSHAKES_PER_SECOND;
 const MAX_TOKENS: u64 = PACKET_COST * HANDSHAKE_BURST;
 
 /// Handshake messages (with a valid mac1) within one second that put the
-/// node under load (a full mesh of 64 starting at once stays below it).
+/// node under load. A node of a full mesh that starts at once gets two per
+/// peer (an initiation and a response), so meshes of a few hundred stay
+/// below it; the host's queue depth ([`Load::set_until`]) is the finer
+/// signal.
 /// Any message the per-source limiter refuses does too, so a source that
 /// drains another's bucket (spoofing its address) turns the mac2 check
 /// on, which spoofers cannot pass.
-pub const UNDER_LOAD_HANDSHAKES: usize = 128;
+pub const UNDER_LOAD_HANDSHAKES: usize = 1024;
 /// How long the node stays under load after the rate that triggered it
 /// (wireguard-go's `UnderLoadAfterTime`).
 pub const UNDER_LOAD_AFTER: Duration = Duration::from_secs(1);
@@ -118,12 +121,11 @@ fn bucket_key(ip: IpAddr) -> IpAddr {
 /// Whether the node is under handshake load: detected from the arrival
 /// rate of handshake messages, or set by the host (e.g. from its queue
 /// depth).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Load {
     /// Arrival times of the last [`UNDER_LOAD_HANDSHAKES`] handshake
-    /// messages, as a ring; `next` is the oldest.
-    recent: [Option<Instant>; UNDER_LOAD_HANDSHAKES],
-    next: usize,
+    /// messages (at most that many), oldest first.
+    recent: VecDeque<Instant>,
     /// Under load until then, from the arrival rate.
     detected_until: Option<Instant>,
     /// Under load until then, as the host said.
@@ -132,26 +134,17 @@ pub(crate) struct Load {
     latest: Option<Instant>,
 }
 
-impl Default for Load {
-    fn default() -> Self {
-        Self {
-            recent: [None; UNDER_LOAD_HANDSHAKES],
-            next: 0,
-            detected_until: None,
-            set_until: None,
-            latest: None,
-        }
-    }
-}
-
 impl Load {
     /// A handshake message with a valid mac1 arrived at `now`.
     pub(crate) fn arrived(&mut self, now: Instant) {
         self.saw(now);
-        self.recent[self.next] = Some(now);
-        self.next = (self.next + 1) % UNDER_LOAD_HANDSHAKES;
+        if self.recent.len() >= UNDER_LOAD_HANDSHAKES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
         // The oldest of the last UNDER_LOAD_HANDSHAKES arrivals.
-        let oldest = self.recent[self.next];
+        let full = self.recent.len() >= UNDER_LOAD_HANDSHAKES;
+        let oldest = self.recent.front().copied().filter(|_| full);
         if oldest.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
             self.detected_until = Some(now + UNDER_LOAD_AFTER);
         }

@@ -338,7 +338,7 @@ fn the_limiter_is_bounded_and_groups_ipv6_by_64() {
 fn load_is_detected_from_the_arrival_rate_and_lasts_a_second() {
     let mut load = Load::default();
     let t0 = Instant::now();
-    let step = |i: usize| Duration::from_millis(u64::try_from(i).expect("small"));
+    let step = |i: usize| Duration::from_micros(500 * u64::try_from(i).expect("small"));
     for i in 0..UNDER_LOAD_HANDSHAKES {
         assert!(!load.under_load(t0 + step(i)), "only {i} so far");
         load.arrived(t0 + step(i));
@@ -348,11 +348,11 @@ fn load_is_detected_from_the_arrival_rate_and_lasts_a_second() {
     assert!(load.under_load(last + UNDER_LOAD_AFTER - Duration::from_millis(1)));
     assert!(!load.under_load(last + UNDER_LOAD_AFTER));
 
-    // 100 a second, however long, is no load.
+    // 500 a second, however long, is no load.
     let mut load = Load::default();
-    for i in 0..1_000 {
-        load.arrived(t0 + 10 * step(i));
-        assert!(!load.under_load(t0 + 10 * step(i)), "arrival {i}");
+    for i in 0..5_000 {
+        load.arrived(t0 + 4 * step(i));
+        assert!(!load.under_load(t0 + 4 * step(i)), "arrival {i}");
     }
 
     // A source over its limit is load at once, for a second.
