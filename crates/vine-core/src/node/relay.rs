@@ -1,12 +1,14 @@
-//! Relaying for others: the rules, per-pair accounting and the rate cap.
+//! Relaying for others: the rules, per-pair accounting and the rate caps.
 //!
 //! A node forwards a relay frame from `source` to `destination` only when
+//! it has opted in (`[node] act_as_relay`; otherwise it relays nothing),
 //! both are in its allowlist, the source is not the destination (no
 //! reflection), the destination has a live *direct* session with it (no
-//! chains: a relayed session never relays again) and the pair is under the
-//! `[policy] relay_rate_limit_kbps` cap. Every forwarded frame and byte is
-//! counted per (source, destination) pair, and so is every frame the cap or
-//! a rule refused. A refusal is reported back to the source at most once per
+//! chains: a relayed session never relays again), the pair is under the
+//! `[policy] relay_rate_limit_kbps` cap and the source, over all its
+//! destinations together, is under `relay_source_rate_limit_kbps`. Every
+//! forwarded frame and byte is counted per (source, destination) pair, and
+//! so is every frame a cap or a rule refused. A refusal is reported back to the source at most once per
 //! [`NOTICE_INTERVAL`] per pair, so refusals cannot be used to make the
 //! relay send more than it receives.
 
@@ -74,6 +76,15 @@ impl TokenBucket {
     /// `small` bytes may overdraw it down to `-reserve`. Returns whether
     /// the frame may pass.
     pub fn take(&mut self, now: Instant, len: usize, small: usize, reserve: u64) -> bool {
+        let pass = self.would_take(now, len, small, reserve);
+        if pass {
+            self.tokens -= len as i128 * NANOS as i128;
+        }
+        pass
+    }
+
+    /// Whether [`take`](Self::take) would pass the frame now, taking nothing.
+    pub fn would_take(&mut self, now: Instant, len: usize, small: usize, reserve: u64) -> bool {
         self.refill(now);
         let need = len as i128 * NANOS as i128;
         let floor = if len <= small {
@@ -81,12 +92,7 @@ impl TokenBucket {
         } else {
             0
         };
-        if self.tokens - need >= floor {
-            self.tokens -= need;
-            true
-        } else {
-            false
-        }
+        self.tokens - need >= floor
     }
 
     /// Whole bytes available now (negative while overdrawn).
@@ -103,12 +109,31 @@ struct Pair {
     last_notice: Option<Instant>,
 }
 
+/// Which rate cap refused a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cap {
+    /// `[policy] relay_rate_limit_kbps`, of the (source, destination) pair.
+    Pair,
+    /// `[policy] relay_source_rate_limit_kbps`, of the source over all its
+    /// destinations.
+    Source,
+}
+
+/// The rate caps in kbit/s, 0 = unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Limits {
+    pub(super) pair_kbps: u32,
+    pub(super) source_kbps: u32,
+}
+
 /// The relay's bookkeeping.
 #[derive(Debug, Default)]
 pub(super) struct RelayState {
     /// Only pairs of allowlisted peers get an entry, so the map is bounded
     /// by the allowlist.
     pairs: BTreeMap<(PeerId, PeerId), Pair>,
+    /// The per-source cap's bucket, for allowlisted sources only.
+    sources: BTreeMap<PeerId, TokenBucket>,
     /// Last refusal notice per source for frames to peers we do not know.
     strangers: BTreeMap<PeerId, Instant>,
 }
@@ -119,21 +144,42 @@ impl RelayState {
         self.pairs.values().map(|p| p.counters.clone()).collect()
     }
 
-    /// Takes `len` bytes from the pair's rate cap of `limit_kbps`; false
-    /// when the cap refuses the frame.
+    /// Takes `len` bytes from the pair's cap and from its source's, or
+    /// from neither: the cap that refuses the frame, if one does. A frame
+    /// one cap refuses costs nothing from the other. Callers pass only
+    /// pairs of allowlisted peers.
     pub(super) fn admit(
         &mut self,
         now: Instant,
         from: PeerId,
         dest: PeerId,
-        limit_kbps: u32,
+        limits: Limits,
         len: usize,
-    ) -> bool {
-        let bucket = self
-            .pair(from, dest)
-            .bucket
-            .get_or_insert_with(|| TokenBucket::for_kbps(limit_kbps, now));
-        bucket.take(now, len, SMALL_FRAME, SMALL_RESERVE)
+    ) -> Result<(), Cap> {
+        if limits.source_kbps > 0 {
+            let bucket = self
+                .sources
+                .entry(from)
+                .or_insert_with(|| TokenBucket::for_kbps(limits.source_kbps, now));
+            if !bucket.would_take(now, len, SMALL_FRAME, SMALL_RESERVE) {
+                return Err(Cap::Source);
+            }
+        }
+        if limits.pair_kbps > 0 {
+            let bucket = self
+                .pair(from, dest)
+                .bucket
+                .get_or_insert_with(|| TokenBucket::for_kbps(limits.pair_kbps, now));
+            if !bucket.take(now, len, SMALL_FRAME, SMALL_RESERVE) {
+                return Err(Cap::Pair);
+            }
+        }
+        if limits.source_kbps > 0
+            && let Some(bucket) = self.sources.get_mut(&from)
+        {
+            bucket.take(now, len, SMALL_FRAME, SMALL_RESERVE);
+        }
+        Ok(())
     }
 
     /// Counts a forwarded frame of `len` bytes.
@@ -143,7 +189,7 @@ impl RelayState {
         pair.counters.bytes += len as u64;
     }
 
-    /// Counts a refused frame (`capped`: by the rate cap) and says whether
+    /// Counts a refused frame (`capped`: by a rate cap) and says whether
     /// a refusal notice is due: at most one per [`NOTICE_INTERVAL`] per
     /// pair, or per source for a pair that is not allowlisted.
     pub(super) fn count_refused(
