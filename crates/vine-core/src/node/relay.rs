@@ -318,6 +318,87 @@ mod tests {
         );
     }
 
+    fn peer(seed: u8) -> PeerId {
+        crate::identity::Identity::from_seed([seed; 32]).peer_id()
+    }
+
+    #[test]
+    fn the_source_cap_sums_every_destination_of_a_source() {
+        let t0 = Instant::now();
+        let (a, b, c, d) = (peer(1), peer(2), peer(3), peer(4));
+        // 64 kbit/s per source (burst 16 KiB), no per-pair cap.
+        let limits = Limits {
+            pair_kbps: 0,
+            source_kbps: 64,
+        };
+        let mut relay = RelayState::default();
+        let mut passed = [0u64; 3];
+        for i in 0..10_000u64 {
+            // a sprays 1000-byte frames at b and c alternately; d sends
+            // to b at the same pace.
+            let dest = if i % 2 == 0 { b } else { c };
+            if relay.admit(ms(t0, i), a, dest, limits, 1000).is_ok() {
+                passed[usize::from(dest == c)] += 1000;
+            } else {
+                assert_eq!(
+                    relay.admit(ms(t0, i), a, dest, limits, 1000),
+                    Err(Cap::Source)
+                );
+            }
+            if relay.admit(ms(t0, i), d, b, limits, 1000).is_ok() {
+                passed[2] += 1000;
+            }
+        }
+        // 10 s at 8000 B/s plus the burst, for a's two destinations
+        // together, and the same again for d on its own.
+        let expected = 10 * 8000 + 16 * 1024;
+        let a_total = passed[0] + passed[1];
+        assert!(
+            a_total <= expected && a_total + 1000 > expected,
+            "a got {a_total} bytes relayed, expected about {expected}"
+        );
+        assert!(passed[0] > 0 && passed[1] > 0, "{passed:?}");
+        assert!(
+            passed[2] <= expected && passed[2] + 1000 > expected,
+            "d is capped on its own, not by a: {passed:?}"
+        );
+    }
+
+    #[test]
+    fn a_frame_one_cap_refuses_costs_nothing_from_the_other() {
+        let t0 = Instant::now();
+        let (a, b, c) = (peer(1), peer(2), peer(3));
+        // Pair cap 64 kbit/s (16 KiB burst), source cap 128 kbit/s
+        // (16 KiB burst too: half a second of it is 8000 bytes).
+        let limits = Limits {
+            pair_kbps: 64,
+            source_kbps: 128,
+        };
+        let mut relay = RelayState::default();
+        // a→b spends the pair's burst, which is also the source's.
+        for _ in 0..16 {
+            assert_eq!(relay.admit(t0, a, b, limits, 1024), Ok(()));
+        }
+        // The source bucket is empty now: a→c is refused by the source
+        // cap, and a→b by the source cap too (checked first).
+        assert_eq!(relay.admit(t0, a, c, limits, 1024), Err(Cap::Source));
+        assert_eq!(relay.admit(t0, a, b, limits, 1024), Err(Cap::Source));
+        // 100 ms later the source has 1600 bytes, the pair only 800: the
+        // pair cap refuses a→b and that costs the source nothing, so a→c
+        // still passes.
+        let t1 = ms(t0, 100);
+        assert_eq!(relay.admit(t1, a, b, limits, 1024), Err(Cap::Pair));
+        assert_eq!(relay.admit(t1, a, c, limits, 1024), Ok(()));
+        // Unlimited caps admit everything.
+        let open = Limits {
+            pair_kbps: 0,
+            source_kbps: 0,
+        };
+        for _ in 0..1000 {
+            assert_eq!(relay.admit(t1, a, b, open, 1400), Ok(()));
+        }
+    }
+
     #[test]
     fn high_caps_have_a_burst_of_half_a_second() {
         let t0 = Instant::now();
