@@ -100,7 +100,11 @@ fn a_relay_that_has_not_opted_in_relays_nothing_and_the_requester_records_why() 
             refused.reason,
             "relay has not enabled act_as_relay: it relays nothing (its operator must set act_as_relay = true in its [node])"
         );
-        assert!(v.why.contains("relay has not enabled act_as_relay"), "{}", dump(&v));
+        assert!(
+            v.why.contains("relay has not enabled act_as_relay"),
+            "{}",
+            dump(&v)
+        );
     }
     // The relay says so under the source, too.
     let v = view(&o, "relay", "gamma");
@@ -170,7 +174,9 @@ fn a_requester_falls_back_from_a_relay_that_has_not_opted_in_to_one_that_has() {
         dump(&v)
     );
     assert!(
-        refused.reason.starts_with("relay1 has not enabled act_as_relay"),
+        refused
+            .reason
+            .starts_with("relay1 has not enabled act_as_relay"),
         "{}",
         refused.reason
     );
@@ -272,7 +278,10 @@ fn the_source_cap_bounds_one_source_over_all_its_destinations() {
     assert!(source.source_capped > 1000, "{source:?}");
     assert_eq!(source.pair_capped, 0, "{source:?}");
     let (b, g) = source.delivered;
-    assert!(b > 20 && g > 20, "both destinations get a share: {source:?}");
+    assert!(
+        b > 20 && g > 20,
+        "both destinations get a share: {source:?}"
+    );
     assert!(
         (b + g) as u64 * 1000 <= rate + slack,
         "{source:?}: more delivered than the cap lets through"
@@ -292,7 +301,10 @@ fn the_source_cap_bounds_one_source_over_all_its_destinations() {
 
     // Both: the tighter decides.
     let both = spray(64, 96);
-    assert!(both.forwarded <= 96 * 125 * WINDOW.as_secs() + slack, "{both:?}");
+    assert!(
+        both.forwarded <= 96 * 125 * WINDOW.as_secs() + slack,
+        "{both:?}"
+    );
     assert!(both.forwarded > source.forwarded, "{both:?} vs {source:?}");
 
     // Neither (the caps are 0 = unlimited): everything arrives.

@@ -498,10 +498,7 @@ fn validate_says_whether_the_node_relays_and_catches_caps_on_a_non_relay() {
 
     // A relay cap on a node that does not relay: a warning with the fix,
     // on the line of the cap.
-    let capped = text.replace(
-        "relay_rate_limit_kbps = 0",
-        "relay_rate_limit_kbps = 20000",
-    );
+    let capped = text.replace("relay_rate_limit_kbps = 0", "relay_rate_limit_kbps = 20000");
     fs::write(&n.config, &capped).expect("write");
     let line = capped
         .lines()
@@ -529,7 +526,11 @@ fn validate_says_whether_the_node_relays_and_catches_caps_on_a_non_relay() {
     )
     .expect("write");
     let r = ok(&["config", "validate", "-c", s(&n.config)]);
-    assert!(!r.stdout.contains("relay-limit-without-relaying"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("relay-limit-without-relaying"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("relays for others (act_as_relay = true)"),
         "{}",

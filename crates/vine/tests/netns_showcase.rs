@@ -586,11 +586,7 @@ fn a_relay_that_has_not_opted_in_relays_nothing_until_it_opts_in() {
     assert!(
         wait_for(Duration::from_secs(20), || explained(lab).is_some()),
         "delta did not record the refusal: {}",
-        String::from_utf8_lossy(
-            &delta
-                .vine(lab, &["sessions", "--explain", "alpha"])
-                .stdout
-        )
+        String::from_utf8_lossy(&delta.vine(lab, &["sessions", "--explain", "alpha"]).stdout)
     );
     let refused = explained(lab).expect("recorded");
     assert_eq!(refused["path"], "relay:relay", "{refused}");

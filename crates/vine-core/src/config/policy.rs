@@ -2,9 +2,7 @@
 //! for others: `[node] act_as_relay` against the relay caps of `[policy]`.
 
 use super::document::{Ctx, Section};
-use super::model::{
-    LOW_RELAY_RATE_LIMIT_KBPS, MAX_RELAY_RATE_LIMIT_KBPS, NodeSection, Policy,
-};
+use super::model::{LOW_RELAY_RATE_LIMIT_KBPS, MAX_RELAY_RATE_LIMIT_KBPS, NodeSection, Policy};
 
 pub(super) fn read_policy(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<Policy> {
     let d = Policy::default();
@@ -61,7 +59,11 @@ fn relay_cap(ctx: &mut Ctx<'_>, s: &Section<'_, '_>, key: &str, default: u32) ->
 pub(super) fn check_relaying(ctx: &mut Ctx<'_>, node: &NodeSection, policy: &Policy) {
     let d = Policy::default();
     let caps = [
-        ("relay_rate_limit_kbps", policy.relay_rate_limit_kbps, d.relay_rate_limit_kbps),
+        (
+            "relay_rate_limit_kbps",
+            policy.relay_rate_limit_kbps,
+            d.relay_rate_limit_kbps,
+        ),
         (
             "relay_source_rate_limit_kbps",
             policy.relay_source_rate_limit_kbps,
@@ -82,7 +84,10 @@ pub(super) fn check_relaying(ctx: &mut Ctx<'_>, node: &NodeSection, policy: &Pol
         }
         return;
     }
-    let (pair, source) = (policy.relay_rate_limit_kbps, policy.relay_source_rate_limit_kbps);
+    let (pair, source) = (
+        policy.relay_rate_limit_kbps,
+        policy.relay_source_rate_limit_kbps,
+    );
     if source > 0 && pair > source {
         let span = ctx
             .spans

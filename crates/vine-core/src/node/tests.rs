@@ -414,7 +414,11 @@ fn a_node_that_has_not_opted_in_relays_nothing_and_says_why() {
     // NotARelay.
     let mut plain = Vec::new();
     let r = p.r.peer_id();
-    match p.a.wg.decrypt(p.now, Duration::ZERO, &sent[0].data, &mut plain) {
+    match p
+        .a
+        .wg
+        .decrypt(p.now, Duration::ZERO, &sent[0].data, &mut plain)
+    {
         Ok(crate::wg::Received::Data { peer }) => assert_eq!(peer, r),
         other => panic!("not a data datagram from r: {other:?}"),
     }

@@ -21,7 +21,11 @@ fn with_policy(node: String, lines: &str) -> String {
 #[test]
 fn act_as_relay_defaults_to_off_and_is_read() {
     assert!(!assert_clean(&baseline()).node.act_as_relay);
-    assert!(!assert_clean(&with_node_line("act_as_relay = false")).node.act_as_relay);
+    assert!(
+        !assert_clean(&with_node_line("act_as_relay = false"))
+            .node
+            .act_as_relay
+    );
     let c = assert_clean(&as_relay());
     assert!(c.node.act_as_relay);
     assert_eq!(c.node.name, "alpha", "other [node] keys are kept");
@@ -31,10 +35,12 @@ fn act_as_relay_defaults_to_off_and_is_read() {
 fn act_as_relay_reaches_the_node_config() {
     let me = Identity::from_seed([9; 32]);
     let nc = |text: &str| {
-        crate::node::NodeConfig::from_config(&assert_clean(text), &me, |_, _| None)
-            .expect("valid")
+        crate::node::NodeConfig::from_config(&assert_clean(text), &me, |_, _| None).expect("valid")
     };
-    assert!(!nc(&baseline()).relay_enabled, "not opted in: relays nothing");
+    assert!(
+        !nc(&baseline()).relay_enabled,
+        "not opted in: relays nothing"
+    );
     assert!(nc(&as_relay()).relay_enabled);
 }
 
@@ -82,7 +88,9 @@ fn act_as_relay_in_the_wrong_section_or_misspelt_is_explained() {
 #[test]
 fn the_source_cap_defaults_to_a_finite_rate_and_is_read() {
     assert_eq!(
-        assert_clean(&baseline()).policy.relay_source_rate_limit_kbps,
+        assert_clean(&baseline())
+            .policy
+            .relay_source_rate_limit_kbps,
         DEFAULT_RELAY_SOURCE_RATE_LIMIT_KBPS
     );
     assert_eq!(DEFAULT_RELAY_SOURCE_RATE_LIMIT_KBPS, 50_000);
@@ -94,7 +102,10 @@ fn the_source_cap_defaults_to_a_finite_rate_and_is_read() {
     ] {
         let c = assert_clean(&with_policy(as_relay(), line));
         assert_eq!(c.policy.relay_source_rate_limit_kbps, kbps, "{line}");
-        assert_eq!(c.policy.relay_rate_limit_kbps, 0, "the pair cap keeps its default");
+        assert_eq!(
+            c.policy.relay_rate_limit_kbps, 0,
+            "the pair cap keeps its default"
+        );
     }
 }
 
@@ -171,7 +182,10 @@ fn relay_caps_on_a_node_that_does_not_relay_are_a_warning_with_the_fix() {
     ));
     assert_eq!(
         codes(&p),
-        ["relay-limit-without-relaying", "relay-limit-without-relaying"],
+        [
+            "relay-limit-without-relaying",
+            "relay-limit-without-relaying"
+        ],
         "{}",
         dump(&p)
     );
