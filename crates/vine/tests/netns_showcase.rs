@@ -634,3 +634,93 @@ fn a_relay_that_has_not_opted_in_relays_nothing_until_it_opts_in() {
         secs(relayed.expect("checked"))
     );
 }
+
+#[test]
+fn the_per_source_relay_cap_holds_for_a_real_tcp_stream() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path();
+    let mut nat = NatLab::new();
+    let relay_m = nat.public_host("relay").expect("relay");
+    let home = nat.site("home", NatKind::PortRestricted).expect("home");
+    let alpha_m = nat.lan_host(&home, "alpha").expect("alpha");
+    let mobile = nat.site("mobile", NatKind::Symmetric).expect("mobile");
+    let delta_m = nat.lan_host(&mobile, "delta").expect("delta");
+    let relay = node(&nat, root, "relay", 254, &relay_m);
+    let alpha = node(&nat, root, "alpha", 0, &alpha_m);
+    let delta = node(&nat, root, "delta", 3, &delta_m);
+    // 1 Mbit/s = 125 kB/s for delta, over all its destinations; no pair
+    // cap. (Well below what the relay carries uncapped, even in a debug
+    // build.)
+    relay.edit(
+        "relay_source_rate_limit_kbps = 50000",
+        "relay_source_rate_limit_kbps = 1000",
+    );
+    let nodes = [&relay, &alpha, &delta];
+    let pair = (&delta, &alpha, "relay");
+    mesh_until(&mut nat, &nodes, &relay, pair);
+    let lab = nat.lab();
+    // 512 KiB: at most the 62.5 kB burst (plus the 4 KiB reserve) passes
+    // at once, the rest at 125 kB/s.
+    let size: u32 = 512 << 10;
+    let floor = (f64::from(size) - 62_500.0 - 4096.0) / 125_000.0;
+    let t0 = Instant::now();
+    assert!(
+        tcp_transfer(lab, &delta, &alpha, 5301, size),
+        "TCP across the capped relay lost or mangled data"
+    );
+    let capped = t0.elapsed();
+    let counters = relay.counters(lab);
+    assert!(
+        n(&counters["drops"]["relay_source_rate_limited"]) > 0,
+        "the source cap never dropped: {counters}"
+    );
+    assert_eq!(n(&counters["drops"]["relay_rate_limited"]), 0, "{counters}");
+    assert!(
+        capped.as_secs_f64() >= 0.9 * floor,
+        "512 KiB crossed a 1 Mbit/s source cap in {capped:?} (at least {floor:.2} s expected)"
+    );
+
+    // The same stream without a source cap ([policy] changes need only a
+    // reload, but a restart of all three keeps this independent of how
+    // fast sessions come back after one).
+    for x in nodes {
+        common::ok(x.vine(lab, &["daemon", "stop"]), "daemon stop");
+    }
+    relay.edit(
+        "relay_source_rate_limit_kbps = 1000",
+        "relay_source_rate_limit_kbps = 0",
+    );
+    for x in nodes {
+        start(nat.lab_mut(), x);
+    }
+    let lab = nat.lab();
+    assert!(
+        wait_for(Duration::from_secs(20), || classes_hold(
+            lab,
+            &[pair, (&alpha, &delta, "relay")]
+        )),
+        "no relay path after the restart: {:?}",
+        delta.sessions(lab)
+    );
+    // Warm up (path MTU, slow start), then time the same size.
+    assert!(tcp_transfer(lab, &delta, &alpha, 5302, size));
+    let t0 = Instant::now();
+    assert!(tcp_transfer(lab, &delta, &alpha, 5303, size));
+    let free = t0.elapsed();
+    assert_eq!(
+        n(&relay.counters(lab)["drops"]["relay_source_rate_limited"]),
+        0
+    );
+    let mbit = |d: Duration| f64::from(size) * 8.0 / d.as_secs_f64() / 1e6;
+    println!(
+        "512 KiB of TCP across the relay: {:.2} s ({:.2} Mbit/s) with relay_source_rate_limit_kbps = 1000, {:.2} s ({:.2} Mbit/s) with 0",
+        capped.as_secs_f64(),
+        mbit(capped),
+        free.as_secs_f64(),
+        mbit(free),
+    );
+    assert!(
+        free * 2 < capped,
+        "uncapped {free:?} vs capped {capped:?}: the cap is what limits"
+    );
+}
