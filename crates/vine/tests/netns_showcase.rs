@@ -12,7 +12,10 @@
 //! `relay_capable = false` keep the relay class from ever appearing; 10 %
 //! random loss on a direct path for a minute does not make it flap; TCP
 //! crosses a relay that drops IP fragments, because vine answers packets
-//! too big for the relayed path with ICMP "fragmentation needed".
+//! too big for the relayed path with ICMP "fragmentation needed". A relay
+//! whose operator has not set `act_as_relay` relays nothing (the requester
+//! records `relay_not_enabled`) until it opts in, and the per-source cap
+//! (`relay_source_rate_limit_kbps`) holds for a real TCP stream.
 
 mod common;
 
