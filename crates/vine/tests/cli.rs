@@ -514,7 +514,7 @@ fn validate_says_whether_the_node_relays_and_catches_caps_on_a_non_relay() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("add `act_as_relay = true` to [node]"),
+        r.stdout.contains("set `act_as_relay = true` in [node]"),
         "{}",
         r.stdout
     );

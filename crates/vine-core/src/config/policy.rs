@@ -78,7 +78,7 @@ pub(super) fn check_relaying(ctx: &mut Ctx<'_>, node: &NodeSection, policy: &Pol
                     &span,
                     "relay-limit-without-relaying",
                     format!("`{key} = {value}` has no effect: this node does not relay for others ([node] act_as_relay = false)"),
-                    format!("to make this node a relay, add `act_as_relay = true` to [node]; on a node that only uses relays, remove `{key}`"),
+                    format!("to make this node a relay, set `act_as_relay = true` in [node]; on a node that only uses relays, remove `{key}`"),
                 );
             }
         }

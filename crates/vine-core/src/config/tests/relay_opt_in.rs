@@ -174,7 +174,7 @@ fn relay_caps_on_a_node_that_does_not_relay_are_a_warning_with_the_fix() {
     );
     assert_eq!(
         hint(&d),
-        "to make this node a relay, add `act_as_relay = true` to [node]; on a node that only uses relays, remove `relay_rate_limit_kbps`"
+        "to make this node a relay, set `act_as_relay = true` in [node]; on a node that only uses relays, remove `relay_rate_limit_kbps`"
     );
     let p = parse(&with_policy(
         baseline(),
