@@ -11,6 +11,7 @@ mod diagnostic;
 mod document;
 mod model;
 mod parse;
+mod policy;
 mod template;
 mod validate;
 

@@ -45,8 +45,10 @@
 //! * **Packets**: TUN packet → longest-prefix route → preferred path;
 //!   inbound → decrypt → source address must lie in the sender's prefix →
 //!   TUN. Every drop has a reason and a counter.
-//! * **Relaying** for others between allowlisted peers, counted per
-//!   (source, destination) pair and capped by `relay_rate_limit_kbps`
+//! * **Relaying** for others between allowlisted peers, only when opted in
+//!   ([`NodeConfig::relay_enabled`], `[node] act_as_relay`), counted per
+//!   (source, destination) pair and capped per pair
+//!   (`relay_rate_limit_kbps`) and per source (`relay_source_rate_limit_kbps`)
 //!   (see the `relay` module).
 //! * **Explaining**: per peer, the recent path attempts with an outcome and
 //!   a reason (`explain` module), in [`Snapshot`] as `why` and `attempts`.

@@ -188,7 +188,8 @@ pub struct MemberSpec {
     pub seed: u8,
     /// Overlay address; the member owns its /24.
     pub address: Ipv4Addr,
-    /// Whether others list it as relay-capable.
+    /// Whether others list it as relay-capable; such a member also opts in
+    /// to relaying (`act_as_relay`), as its operator would.
     pub relay_capable: bool,
     /// Policy.
     pub policy: Policy,
@@ -268,7 +269,7 @@ pub fn node_config(
         allowed,
         bootstrap,
         policy: spec.policy,
-        relay_enabled: true,
+        relay_enabled: spec.relay_capable,
         timers: Timers::default(),
         underlay_mtu: vine_core::config::DEFAULT_UNDERLAY_MTU,
     }

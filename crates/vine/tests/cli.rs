@@ -481,6 +481,85 @@ fn export_without_a_config_marks_the_prefix_to_fill_in() {
 }
 
 #[test]
+fn validate_says_whether_the_node_relays_and_catches_caps_on_a_non_relay() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let n = node(t.path(), "alpha", "10.42.0.1/24");
+    let text = fs::read_to_string(&n.config).expect("read");
+    assert!(text.contains("\nact_as_relay = false\n"), "{text}");
+
+    // A fresh config relays nothing, and says so.
+    let r = ok(&["config", "validate", "-c", s(&n.config)]);
+    assert!(
+        r.stdout
+            .contains("relays nothing for others (act_as_relay = false)"),
+        "{}",
+        r.stdout
+    );
+
+    // A relay cap on a node that does not relay: a warning with the fix,
+    // on the line of the cap.
+    let capped = text.replace("relay_rate_limit_kbps = 0", "relay_rate_limit_kbps = 20000");
+    fs::write(&n.config, &capped).expect("write");
+    let line = capped
+        .lines()
+        .position(|l| l.starts_with("relay_rate_limit_kbps"))
+        .expect("cap line")
+        + 1;
+    let r = ok(&["config", "validate", "-c", s(&n.config)]);
+    assert!(
+        r.stdout.contains(&format!(
+            ":{line}:25: warning[relay-limit-without-relaying]"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("set `act_as_relay = true` in [node]"),
+        "{}",
+        r.stdout
+    );
+
+    // Opted in: no warning, and the summary says it relays.
+    fs::write(
+        &n.config,
+        capped.replace("act_as_relay = false", "act_as_relay = true"),
+    )
+    .expect("write");
+    let r = ok(&["config", "validate", "-c", s(&n.config)]);
+    assert!(
+        !r.stdout.contains("relay-limit-without-relaying"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("relays for others (act_as_relay = true)"),
+        "{}",
+        r.stdout
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        &ok(&["config", "show", "-c", s(&n.config), "--format", "json"]).stdout,
+    )
+    .expect("json");
+    assert_eq!(v["node"]["act_as_relay"], true);
+    assert_eq!(v["policy"]["relay_source_rate_limit_kbps"], 50000);
+
+    // A wrong value is an error that says how to write it.
+    fs::write(
+        &n.config,
+        text.replace("act_as_relay = false", "act_as_relay = \"yes\""),
+    )
+    .expect("write");
+    let r = vine(&["config", "validate", "-c", s(&n.config)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("`act_as_relay` in [node] must be a boolean, found a string"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn validate_reports_every_problem_with_line_column_and_fix() {
     let t = tempfile::tempdir().expect("tempdir");
     let n = node(t.path(), "alpha", "10.42.0.1/24");

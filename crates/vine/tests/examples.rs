@@ -1,7 +1,8 @@
 //! `examples/multi-pc/`: the four showcase configs are rejected while they
 //! hold placeholders, and validate cleanly — no errors, no warnings — once
 //! real PeerIds (from freshly generated identities) are filled in; the four
-//! agree with each other on who owns which prefix and who may relay.
+//! agree with each other on who owns which prefix, who may relay and who
+//! acts as the relay.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -110,10 +111,11 @@ fn multi_pc_examples_validate_once_peer_ids_are_filled_in() {
     }
 
     // The four agree: each lists the other three with the prefix that node
-    // owns, only the relay is relay-capable, and the members bootstrap from
-    // the relay.
+    // owns, only the relay is relay-capable, only the relay has opted in to
+    // relaying (act_as_relay), and the members bootstrap from the relay.
     let relay_id = &ids[3].2;
     for (name, _, v) in &shown {
+        assert_eq!(v["node"]["act_as_relay"], *name == "relay", "{name}");
         let allowed = v["allowed_peers"].as_array().expect("allowed_peers");
         assert_eq!(allowed.len(), 3, "{name}");
         for (other, other_id, ov) in &shown {

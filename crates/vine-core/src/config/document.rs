@@ -19,6 +19,7 @@ pub(super) const NODE_KEYS: &[&str] = &[
     "listen_port",
     "runtime_dir",
     "underlay_mtu",
+    "act_as_relay",
 ];
 pub(super) const TUN_KEYS: &[&str] = &["name", "address", "prefix_len", "mtu"];
 pub(super) const BOOTSTRAP_KEYS: &[&str] = &["peer_id", "address"];
@@ -29,6 +30,7 @@ pub(super) const POLICY_KEYS: &[&str] = &[
     "allow_relay",
     "allow_signaling_upgrade",
     "relay_rate_limit_kbps",
+    "relay_source_rate_limit_kbps",
 ];
 
 pub(super) struct Ctx<'s> {

@@ -32,6 +32,14 @@ pub const MAX_RELAY_RATE_LIMIT_KBPS: u32 = 10_000_000;
 /// `relay_rate_limit_kbps` values below this starve relayed sessions of
 /// their handshakes and probes (a warning).
 pub const LOW_RELAY_RATE_LIMIT_KBPS: u32 = 64;
+/// Default `[policy] relay_source_rate_limit_kbps`: 50 Mbit/s.
+///
+/// Relaying is done on the relay's event loop, beside its own handshakes,
+/// probes and announces, so one member must not be able to take all of it:
+/// this bounds what any one source gets relayed, summed over its
+/// destinations, while a relayed session stays usable for bulk transfers
+/// (most home uplinks are slower).
+pub const DEFAULT_RELAY_SOURCE_RATE_LIMIT_KBPS: u32 = 50_000;
 /// Largest config file vine reads.
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
@@ -68,6 +76,10 @@ pub struct NodeSection {
     pub underlay_mtu: u16,
     /// Directory for the pidfile, state file and control socket.
     pub runtime_dir: String,
+    /// Whether this node relays for others (forwards relay frames between
+    /// its allowlisted peers). Off by default: a node that has not opted in
+    /// refuses every relay frame, whatever other nodes' allowlists say.
+    pub act_as_relay: bool,
 }
 
 /// `[tun]`: the local overlay interface.
@@ -152,6 +164,10 @@ pub struct Policy {
     /// destination) pair; 0 = unlimited. Frames over the cap are dropped
     /// and counted.
     pub relay_rate_limit_kbps: u32,
+    /// As a relay: most kilobits per second forwarded for one source, summed
+    /// over all its destinations; 0 = unlimited. Frames over the cap are
+    /// dropped and counted.
+    pub relay_source_rate_limit_kbps: u32,
 }
 
 impl Default for Policy {
@@ -161,6 +177,7 @@ impl Default for Policy {
             allow_relay: true,
             allow_signaling_upgrade: true,
             relay_rate_limit_kbps: 0,
+            relay_source_rate_limit_kbps: DEFAULT_RELAY_SOURCE_RATE_LIMIT_KBPS,
         }
     }
 }

@@ -14,9 +14,10 @@ use super::diagnostic::{Diagnostic, LineIndex};
 use super::document::*;
 use super::model::{
     AllowedPeer, BootstrapPeer, Config, DEFAULT_IDENTITY_PATH, DEFAULT_LISTEN_PORT, DEFAULT_MTU,
-    DEFAULT_RUNTIME_DIR, DEFAULT_TUN_NAME, DEFAULT_UNDERLAY_MTU, LOW_RELAY_RATE_LIMIT_KBPS,
-    MAX_CONFIG_BYTES, MAX_RELAY_RATE_LIMIT_KBPS, NodeSection, Parsed, Policy, TunSection,
+    DEFAULT_RUNTIME_DIR, DEFAULT_TUN_NAME, DEFAULT_UNDERLAY_MTU, MAX_CONFIG_BYTES, NodeSection,
+    Parsed, Policy, TunSection,
 };
+use super::policy::{check_relaying, read_policy};
 use super::validate::*;
 use crate::net::Ipv4Prefix;
 use crate::peer_id::{Fingerprint, PeerId};
@@ -120,6 +121,9 @@ fn read_document(ctx: &mut Ctx<'_>, root: &DeTable<'_>, syntax_ok: bool) -> Opti
         None if root.get("policy").is_some() => None,
         None => Some(Policy::default()),
     };
+    if let (Some(node), Some(policy)) = (&node, &policy) {
+        check_relaying(ctx, node, policy);
+    }
     let bootstrap = entries(ctx, root, "bootstrap_peers", BOOTSTRAP_KEYS).map(|list| {
         list.iter()
             .map(|s| read_bootstrap(ctx, s))
@@ -347,7 +351,9 @@ fn read_node(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<NodeSection> {
         None if s.get("underlay_mtu").is_none() => Some(DEFAULT_UNDERLAY_MTU),
         None => None,
     };
+    let act_as_relay = s.boolean(ctx, "act_as_relay", false);
     Some(NodeSection {
+        act_as_relay: act_as_relay?,
         name: name?,
         network_id: network_id?,
         identity_path: identity_path?,
@@ -436,43 +442,6 @@ fn read_tun(ctx: &mut Ctx<'_>, s: &Section<'_, '_>, underlay_mtu: u16) -> Option
         address: address?,
         prefix_len: prefix_len?,
         mtu: mtu?,
-    })
-}
-
-fn read_policy(ctx: &mut Ctx<'_>, s: &Section<'_, '_>) -> Option<Policy> {
-    let d = Policy::default();
-    let strict_allowlist = s.boolean(ctx, "strict_allowlist", d.strict_allowlist);
-    let allow_relay = s.boolean(ctx, "allow_relay", d.allow_relay);
-    let allow_signaling_upgrade =
-        s.boolean(ctx, "allow_signaling_upgrade", d.allow_signaling_upgrade);
-    let relay_rate_limit_kbps = match s.ranged(
-        ctx,
-        "relay_rate_limit_kbps",
-        false,
-        "10000",
-        (0, i64::from(MAX_RELAY_RATE_LIMIT_KBPS)),
-        " kbit/s; 0 means unlimited",
-    ) {
-        Some((n, span)) => {
-            let low = i64::from(LOW_RELAY_RATE_LIMIT_KBPS);
-            if n > 0 && n < low {
-                ctx.warn(
-                    &span,
-                    "relay-rate-limit-low",
-                    format!("`relay_rate_limit_kbps = {n}` leaves relayed sessions too little room for their handshakes and probes"),
-                    format!("use {low} or more (kbit/s), or 0 for no limit"),
-                );
-            }
-            u32::try_from(n).ok()
-        }
-        None if s.get("relay_rate_limit_kbps").is_none() => Some(d.relay_rate_limit_kbps),
-        None => None,
-    };
-    Some(Policy {
-        strict_allowlist: strict_allowlist?,
-        allow_relay: allow_relay?,
-        allow_signaling_upgrade: allow_signaling_upgrade?,
-        relay_rate_limit_kbps: relay_rate_limit_kbps?,
     })
 }
 

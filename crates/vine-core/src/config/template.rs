@@ -59,6 +59,11 @@ runtime_dir = {runtime_dir}
 # The smallest MTU of the underlay links between nodes (1500 on Ethernet,
 # 1492 on PPPoE); relayed paths answer bigger packets with ICMP.
 # underlay_mtu = 1500
+# Relay for others: forward traffic between this node's allowed peers
+# when they cannot reach each other directly. Off, this node relays
+# nothing, even for peers whose allowlist marks it relay_capable; turn it
+# on only on a well-connected node meant to be the relay.
+act_as_relay = false
 
 [tun]
 name = {tun_name}
@@ -88,9 +93,11 @@ strict_allowlist = true
 allow_relay = true
 # Punch holes through NATs with help from a signaling peer.
 allow_signaling_upgrade = true
-# When this node relays for others: most kbit/s forwarded per (source,
-# destination) pair; frames over it are dropped and counted. 0 = unlimited.
+# When this node relays for others (act_as_relay): most kbit/s forwarded
+# per (source, destination) pair, and per source over all its destinations;
+# frames over either cap are dropped and counted. 0 = unlimited.
 relay_rate_limit_kbps = 0
+relay_source_rate_limit_kbps = 50000
 "#,
         name = toml_str(&p.name),
         network_id = toml_str(&p.network_id),

@@ -536,7 +536,7 @@ fn unknown_key_without_suggestion_lists_accepted_keys() {
     );
     assert_eq!(
         hint(&d),
-        "remove it; [policy] accepts: strict_allowlist, allow_relay, allow_signaling_upgrade, relay_rate_limit_kbps"
+        "remove it; [policy] accepts: strict_allowlist, allow_relay, allow_signaling_upgrade, relay_rate_limit_kbps, relay_source_rate_limit_kbps"
     );
 }
 
@@ -2194,3 +2194,14 @@ fn template_quotes_hostile_values_so_only_the_value_is_judged() {
 }
 
 mod relay_rate;
+
+/// The baseline of a node that relays for others: `act_as_relay = true` is
+/// line 5, and every later line moves down by one.
+fn as_relay() -> String {
+    edit(
+        "identity_path = \"/var/lib/libvine/identity\"\n",
+        "identity_path = \"/var/lib/libvine/identity\"\nact_as_relay = true\n",
+    )
+}
+
+mod relay_opt_in;

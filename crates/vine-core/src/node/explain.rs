@@ -170,7 +170,7 @@ impl Reason {
             Self::Expired { .. } => "membership_expired",
             Self::RelayRefused { refusal, .. } | Self::ForwardRefused { refusal, .. } => {
                 match refusal {
-                    RelayRefusal::NotARelay => "relay_refused_not_a_relay",
+                    RelayRefusal::NotARelay => "relay_not_enabled",
                     RelayRefusal::NotAllowlisted => "relay_refused_not_allowlisted",
                     RelayRefusal::DestinationUnreachable => "relay_refused_destination_unreachable",
                     RelayRefusal::RateLimited => "relay_rate_cap",
@@ -194,7 +194,7 @@ impl Reason {
     /// What it means, for people; `name` renders a PeerId.
     fn text(&self, name: &dyn Fn(&PeerId) -> String) -> String {
         let refusal = |r: &RelayRefusal| match r {
-            RelayRefusal::NotARelay => "it does not relay (not relay-capable)",
+            RelayRefusal::NotARelay => "it has not enabled act_as_relay, so it relays nothing",
             RelayRefusal::NotAllowlisted => "source or destination is not in its allowlist",
             RelayRefusal::DestinationUnreachable => "it has no working session to the destination",
             RelayRefusal::RateLimited => "relay rate cap reached, frames dropped",
@@ -235,6 +235,13 @@ impl Reason {
                 "relay rate cap at {}: frames over its limit were dropped",
                 name(relay)
             ),
+            Self::RelayRefused {
+                relay,
+                refusal: RelayRefusal::NotARelay,
+            } => format!(
+                "{} has not enabled act_as_relay: it relays nothing (its operator must set act_as_relay = true in its [node])",
+                name(relay)
+            ),
             Self::RelayRefused { relay, refusal: r } => {
                 format!("{} refused to relay: {}", name(relay), refusal(r))
             }
@@ -273,6 +280,13 @@ impl Reason {
                 ),
             },
             Self::Forwarding { to } => format!("forwarding its frames to {}", name(to)),
+            Self::ForwardRefused {
+                to,
+                refusal: RelayRefusal::NotARelay,
+            } => format!(
+                "not forwarded to {}: this node has not enabled act_as_relay ([node] act_as_relay = false)",
+                name(to)
+            ),
             Self::ForwardRefused { to, refusal: r } => {
                 format!("not forwarded to {}: {}", name(to), refusal(r))
             }

@@ -73,7 +73,9 @@ pub struct NodeConfig {
     pub bootstrap: Vec<(PeerId, SocketAddrV4)>,
     /// Policy toggles.
     pub policy: Policy,
-    /// Forward relay frames between allowlisted peers.
+    /// Forward relay frames between allowlisted peers (`[node]
+    /// act_as_relay`). When false every relay frame is refused with
+    /// [`RelayRefusal::NotARelay`](crate::frame::RelayRefusal::NotARelay).
     pub relay_enabled: bool,
     /// Protocol timing.
     pub timers: Timers,
@@ -148,7 +150,7 @@ impl NodeConfig {
             allowed,
             bootstrap,
             policy: config.policy,
-            relay_enabled: true,
+            relay_enabled: config.node.act_as_relay,
             timers: Timers::default(),
             underlay_mtu: config.node.underlay_mtu,
         };

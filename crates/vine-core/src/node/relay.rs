@@ -1,12 +1,14 @@
-//! Relaying for others: the rules, per-pair accounting and the rate cap.
+//! Relaying for others: the rules, per-pair accounting and the rate caps.
 //!
 //! A node forwards a relay frame from `source` to `destination` only when
+//! it has opted in (`[node] act_as_relay`; otherwise it relays nothing),
 //! both are in its allowlist, the source is not the destination (no
 //! reflection), the destination has a live *direct* session with it (no
-//! chains: a relayed session never relays again) and the pair is under the
-//! `[policy] relay_rate_limit_kbps` cap. Every forwarded frame and byte is
-//! counted per (source, destination) pair, and so is every frame the cap or
-//! a rule refused. A refusal is reported back to the source at most once per
+//! chains: a relayed session never relays again), the pair is under the
+//! `[policy] relay_rate_limit_kbps` cap and the source, over all its
+//! destinations together, is under `relay_source_rate_limit_kbps`. Every
+//! forwarded frame and byte is counted per (source, destination) pair, and
+//! so is every frame a cap or a rule refused. A refusal is reported back to the source at most once per
 //! [`NOTICE_INTERVAL`] per pair, so refusals cannot be used to make the
 //! relay send more than it receives.
 
@@ -74,6 +76,15 @@ impl TokenBucket {
     /// `small` bytes may overdraw it down to `-reserve`. Returns whether
     /// the frame may pass.
     pub fn take(&mut self, now: Instant, len: usize, small: usize, reserve: u64) -> bool {
+        let pass = self.would_take(now, len, small, reserve);
+        if pass {
+            self.tokens -= len as i128 * NANOS as i128;
+        }
+        pass
+    }
+
+    /// Whether [`take`](Self::take) would pass the frame now, taking nothing.
+    pub fn would_take(&mut self, now: Instant, len: usize, small: usize, reserve: u64) -> bool {
         self.refill(now);
         let need = len as i128 * NANOS as i128;
         let floor = if len <= small {
@@ -81,12 +92,7 @@ impl TokenBucket {
         } else {
             0
         };
-        if self.tokens - need >= floor {
-            self.tokens -= need;
-            true
-        } else {
-            false
-        }
+        self.tokens - need >= floor
     }
 
     /// Whole bytes available now (negative while overdrawn).
@@ -103,12 +109,31 @@ struct Pair {
     last_notice: Option<Instant>,
 }
 
+/// Which rate cap refused a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cap {
+    /// `[policy] relay_rate_limit_kbps`, of the (source, destination) pair.
+    Pair,
+    /// `[policy] relay_source_rate_limit_kbps`, of the source over all its
+    /// destinations.
+    Source,
+}
+
+/// The rate caps in kbit/s, 0 = unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Limits {
+    pub(super) pair_kbps: u32,
+    pub(super) source_kbps: u32,
+}
+
 /// The relay's bookkeeping.
 #[derive(Debug, Default)]
 pub(super) struct RelayState {
     /// Only pairs of allowlisted peers get an entry, so the map is bounded
     /// by the allowlist.
     pairs: BTreeMap<(PeerId, PeerId), Pair>,
+    /// The per-source cap's bucket, for allowlisted sources only.
+    sources: BTreeMap<PeerId, TokenBucket>,
     /// Last refusal notice per source for frames to peers we do not know.
     strangers: BTreeMap<PeerId, Instant>,
 }
@@ -119,21 +144,42 @@ impl RelayState {
         self.pairs.values().map(|p| p.counters.clone()).collect()
     }
 
-    /// Takes `len` bytes from the pair's rate cap of `limit_kbps`; false
-    /// when the cap refuses the frame.
+    /// Takes `len` bytes from the pair's cap and from its source's, or
+    /// from neither: the cap that refuses the frame, if one does. A frame
+    /// one cap refuses costs nothing from the other. Callers pass only
+    /// pairs of allowlisted peers.
     pub(super) fn admit(
         &mut self,
         now: Instant,
         from: PeerId,
         dest: PeerId,
-        limit_kbps: u32,
+        limits: Limits,
         len: usize,
-    ) -> bool {
-        let bucket = self
-            .pair(from, dest)
-            .bucket
-            .get_or_insert_with(|| TokenBucket::for_kbps(limit_kbps, now));
-        bucket.take(now, len, SMALL_FRAME, SMALL_RESERVE)
+    ) -> Result<(), Cap> {
+        if limits.source_kbps > 0 {
+            let bucket = self
+                .sources
+                .entry(from)
+                .or_insert_with(|| TokenBucket::for_kbps(limits.source_kbps, now));
+            if !bucket.would_take(now, len, SMALL_FRAME, SMALL_RESERVE) {
+                return Err(Cap::Source);
+            }
+        }
+        if limits.pair_kbps > 0 {
+            let bucket = self
+                .pair(from, dest)
+                .bucket
+                .get_or_insert_with(|| TokenBucket::for_kbps(limits.pair_kbps, now));
+            if !bucket.take(now, len, SMALL_FRAME, SMALL_RESERVE) {
+                return Err(Cap::Pair);
+            }
+        }
+        if limits.source_kbps > 0
+            && let Some(bucket) = self.sources.get_mut(&from)
+        {
+            bucket.take(now, len, SMALL_FRAME, SMALL_RESERVE);
+        }
+        Ok(())
     }
 
     /// Counts a forwarded frame of `len` bytes.
@@ -143,7 +189,7 @@ impl RelayState {
         pair.counters.bytes += len as u64;
     }
 
-    /// Counts a refused frame (`capped`: by the rate cap) and says whether
+    /// Counts a refused frame (`capped`: by a rate cap) and says whether
     /// a refusal notice is due: at most one per [`NOTICE_INTERVAL`] per
     /// pair, or per source for a pair that is not allowlisted.
     pub(super) fn count_refused(
@@ -270,6 +316,87 @@ mod tests {
             passed <= expected && passed + 1000 > expected,
             "{passed} bytes passed, expected about {expected}"
         );
+    }
+
+    fn peer(seed: u8) -> PeerId {
+        crate::identity::Identity::from_seed([seed; 32]).peer_id()
+    }
+
+    #[test]
+    fn the_source_cap_sums_every_destination_of_a_source() {
+        let t0 = Instant::now();
+        let (a, b, c, d) = (peer(1), peer(2), peer(3), peer(4));
+        // 64 kbit/s per source (burst 16 KiB), no per-pair cap.
+        let limits = Limits {
+            pair_kbps: 0,
+            source_kbps: 64,
+        };
+        let mut relay = RelayState::default();
+        let mut passed = [0u64; 3];
+        for i in 0..10_000u64 {
+            // a sprays 1000-byte frames at b and c alternately; d sends
+            // to b at the same pace.
+            let dest = if i % 2 == 0 { b } else { c };
+            if relay.admit(ms(t0, i), a, dest, limits, 1000).is_ok() {
+                passed[usize::from(dest == c)] += 1000;
+            } else {
+                assert_eq!(
+                    relay.admit(ms(t0, i), a, dest, limits, 1000),
+                    Err(Cap::Source)
+                );
+            }
+            if relay.admit(ms(t0, i), d, b, limits, 1000).is_ok() {
+                passed[2] += 1000;
+            }
+        }
+        // 10 s at 8000 B/s plus the burst, for a's two destinations
+        // together, and the same again for d on its own.
+        let expected = 10 * 8000 + 16 * 1024;
+        let a_total = passed[0] + passed[1];
+        assert!(
+            a_total <= expected && a_total + 1000 > expected,
+            "a got {a_total} bytes relayed, expected about {expected}"
+        );
+        assert!(passed[0] > 0 && passed[1] > 0, "{passed:?}");
+        assert!(
+            passed[2] <= expected && passed[2] + 1000 > expected,
+            "d is capped on its own, not by a: {passed:?}"
+        );
+    }
+
+    #[test]
+    fn a_frame_one_cap_refuses_costs_nothing_from_the_other() {
+        let t0 = Instant::now();
+        let (a, b, c) = (peer(1), peer(2), peer(3));
+        // Pair cap 64 kbit/s (16 KiB burst), source cap 128 kbit/s
+        // (16 KiB burst too: half a second of it is 8000 bytes).
+        let limits = Limits {
+            pair_kbps: 64,
+            source_kbps: 128,
+        };
+        let mut relay = RelayState::default();
+        // a→b spends the pair's burst, which is also the source's.
+        for _ in 0..16 {
+            assert_eq!(relay.admit(t0, a, b, limits, 1024), Ok(()));
+        }
+        // The source bucket is empty now: a→c is refused by the source
+        // cap, and a→b by the source cap too (checked first).
+        assert_eq!(relay.admit(t0, a, c, limits, 1024), Err(Cap::Source));
+        assert_eq!(relay.admit(t0, a, b, limits, 1024), Err(Cap::Source));
+        // 100 ms later the source has 1600 bytes, the pair only 800: the
+        // pair cap refuses a→b and that costs the source nothing, so a→c
+        // still passes.
+        let t1 = ms(t0, 100);
+        assert_eq!(relay.admit(t1, a, b, limits, 1024), Err(Cap::Pair));
+        assert_eq!(relay.admit(t1, a, c, limits, 1024), Ok(()));
+        // Unlimited caps admit everything.
+        let open = Limits {
+            pair_kbps: 0,
+            source_kbps: 0,
+        };
+        for _ in 0..1000 {
+            assert_eq!(relay.admit(t1, a, b, open, 1400), Ok(()));
+        }
     }
 
     #[test]

@@ -250,7 +250,9 @@ fn update_bootstrap_address_adds_a_direct_candidate_and_handshakes_at_once() {
 }
 
 /// A node `a` (10.42.0.1) with a session to relay `r` (10.42.1.1, relay
-/// capable in a's allowlist), both on public addresses, nothing else.
+/// capable in a's allowlist, and opted in with `act_as_relay` unless made
+/// with [`RelayPair::not_opted_in`]), both on public addresses, nothing
+/// else.
 struct RelayPair {
     a: Node,
     r: Node,
@@ -261,13 +263,25 @@ struct RelayPair {
 
 impl RelayPair {
     fn new() -> Self {
+        Self::with_relay(true)
+    }
+
+    fn not_opted_in() -> Self {
+        Self::with_relay(false)
+    }
+
+    fn with_relay(act_as_relay: bool) -> Self {
         let (ia, ir) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
         let a_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 4100);
         let r_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 4100);
         let ca = parsed(&text(&ir.peer_id(), "10.42.0.1", "udp://192.0.2.2:4100"));
         let cr = parsed(
             &text(&ia.peer_id(), "10.42.1.1", "udp://192.0.2.1:4100")
-                .replace("10.42.1.0/24", "10.42.0.0/24"),
+                .replace("10.42.1.0/24", "10.42.0.0/24")
+                .replace(
+                    "[node]\n",
+                    &format!("[node]\nact_as_relay = {act_as_relay}\n"),
+                ),
         );
         let now = Instant::now();
         let mut a = Node::new(
@@ -381,4 +395,52 @@ fn refusal_notices_are_sent_at_most_once_a_second() {
     assert_eq!(p.r.counters().relayed_for_others, 0);
     // Never a pair entry for a destination outside the allowlist.
     assert!(p.r.counters().relay_pairs.is_empty());
+}
+
+#[test]
+fn a_node_that_has_not_opted_in_relays_nothing_and_says_why() {
+    let mut p = RelayPair::not_opted_in();
+    assert!(!p.r.config().relay_enabled);
+    let stranger = Identity::from_seed([9; 32]).peer_id();
+    let a = p.a.peer_id();
+    // Three frames: none relayed, one notice (at most one a second).
+    let sent: Vec<Transmit> = (0..3).flat_map(|_| p.forward(stranger)).collect();
+    assert_eq!(sent.len(), 1, "one refusal notice: {sent:?}");
+    assert_eq!(sent[0].dst, p.a_addr);
+    assert_eq!(p.relay_drops(DropReason::RelayNotEnabled), 3);
+    assert_eq!(p.relay_drops(DropReason::RelayRefused), 0);
+    assert_eq!(p.r.counters().relayed_for_others, 0);
+    // The notice carries the reason: a decrypts it as RelayRefused with
+    // NotARelay.
+    let mut plain = Vec::new();
+    let r = p.r.peer_id();
+    match p
+        .a
+        .wg
+        .decrypt(p.now, Duration::ZERO, &sent[0].data, &mut plain)
+    {
+        Ok(crate::wg::Received::Data { peer }) => assert_eq!(peer, r),
+        other => panic!("not a data datagram from r: {other:?}"),
+    }
+    assert_eq!(
+        frame::decode(&plain).expect("a frame"),
+        frame::Plaintext::Frame(frame::Frame::RelayRefused {
+            peer: stranger,
+            reason: frame::RelayRefusal::NotARelay,
+        })
+    );
+    // The relay's own record says why, under the sender.
+    let snap = p.r.snapshot(p.now);
+    let view = snap.peers.iter().find(|v| v.peer_id == a).expect("a");
+    let refused = view
+        .attempts
+        .iter()
+        .find(|x| x.reason_code == "relay_not_enabled")
+        .unwrap_or_else(|| panic!("{:?}", view.attempts));
+    assert_eq!(refused.outcome, AttemptOutcome::Refused);
+    assert!(
+        refused.reason.contains("has not enabled act_as_relay"),
+        "{}",
+        refused.reason
+    );
 }

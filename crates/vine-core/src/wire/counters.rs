@@ -41,11 +41,18 @@ pub enum DropReason {
     /// datagram); its sender was told the size that fits with an ICMP
     /// "fragmentation needed".
     PacketTooBig,
+    /// A frame this node did not relay because it does not relay for
+    /// others (`[node] act_as_relay = false`).
+    RelayNotEnabled,
+    /// A frame this node did not relay because its source was over the
+    /// `[policy] relay_source_rate_limit_kbps` cap (all its destinations
+    /// together).
+    RelaySourceRateLimited,
 }
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 15] = [
         Self::UnknownRoute,
         Self::UnauthorizedPeer,
         Self::NoSession,
@@ -59,6 +66,8 @@ impl DropReason {
         Self::RelayRefused,
         Self::RelayRateLimited,
         Self::PacketTooBig,
+        Self::RelayNotEnabled,
+        Self::RelaySourceRateLimited,
     ];
 
     /// Position in [`DropReason::ALL`] (for counter arrays). The match is
@@ -79,6 +88,8 @@ impl DropReason {
             Self::RelayRefused => 10,
             Self::RelayRateLimited => 11,
             Self::PacketTooBig => 12,
+            Self::RelayNotEnabled => 13,
+            Self::RelaySourceRateLimited => 14,
         }
     }
 }
@@ -177,8 +188,11 @@ pub struct RelayPairCounters {
     pub frames: u64,
     /// Bytes forwarded (the end-to-end encrypted datagrams).
     pub bytes: u64,
-    /// Frames dropped by the rate cap.
+    /// Frames dropped by a rate cap: the pair's, or its source's (which
+    /// of the two is told by the drop reasons `relay_rate_limited` and
+    /// `relay_source_rate_limited`).
     pub rate_limited: u64,
-    /// Frames refused for another reason (destination unreachable).
+    /// Frames refused for another reason (destination unreachable, or
+    /// this node does not relay).
     pub refused: u64,
 }

@@ -69,7 +69,7 @@ fn validate(cli: &Cli) -> Outcome {
             print_diagnostics(&v, false);
             match v.config() {
                 Some(c) => println!(
-                    "{}: valid ({}): node {} in network {}, prefix {}, {}, {}",
+                    "{}: valid ({}): node {} in network {}, prefix {}, {}, {}, {}",
                     r.path,
                     plural(r.warnings, "warning"),
                     c.node.name,
@@ -77,6 +77,11 @@ fn validate(cli: &Cli) -> Outcome {
                     c.tun.local_prefix(),
                     plural(c.allowed_peers.len(), "allowed peer"),
                     plural(c.bootstrap_peers.len(), "bootstrap peer"),
+                    if c.node.act_as_relay {
+                        "relays for others (act_as_relay = true)"
+                    } else {
+                        "relays nothing for others (act_as_relay = false)"
+                    },
                 ),
                 None => println!(
                     "{}: invalid: {}, {}",

@@ -92,6 +92,15 @@ impl Node {
         fs::write(&self.config, c.replace(from, to)).expect("write config");
     }
 
+    /// Opts this node in to relaying for others (`[node] act_as_relay`,
+    /// which `vine config init` writes as `false`); idempotent.
+    pub fn act_as_relay(&self) {
+        let c = fs::read_to_string(&self.config).expect("read config");
+        if !c.contains("act_as_relay = true") {
+            self.edit("act_as_relay = false", "act_as_relay = true");
+        }
+    }
+
     /// This node's `export-public` entry for other nodes' allowlists.
     pub fn export(&self, lab: &Lab) -> String {
         ok(
@@ -248,9 +257,13 @@ pub fn kernel_routes(lab: &Lab, node: &Node) -> String {
     String::from_utf8_lossy(&lab.exec(&node.host, "ip", &["route", "show"]).stdout).into_owned()
 }
 
-/// Every node allowlists every other (`relay_capable` only for `relays`)
-/// and bootstraps from `bootstrap`.
+/// Every node allowlists every other (`relay_capable` only for `relays`,
+/// which also opt in with `act_as_relay = true`) and bootstraps from
+/// `bootstrap`.
 pub fn full_mesh(lab: &Lab, nodes: &[&Node], relays: &[&Node], bootstrap: &Node) {
+    for r in relays {
+        r.act_as_relay();
+    }
     let exports: Vec<String> = nodes
         .iter()
         .map(|n| {

@@ -2,9 +2,10 @@
 
 use super::*;
 
-/// The baseline with `[policy]` holding only `line` (line 26 of the text).
+/// The baseline of a relay (`act_as_relay = true`, line 5) with `[policy]`
+/// holding only `line` (line 27 of the text).
 fn with_policy_line(line: &str) -> String {
-    append(&format!("\n[policy]\n{line}\n"))
+    format!("{}\n[policy]\n{line}\n", as_relay())
 }
 
 #[test]
@@ -23,7 +24,10 @@ fn relay_rate_limit_is_read() {
     for (text, kbps) in [
         ("relay_rate_limit_kbps = 64", 64),
         ("relay_rate_limit_kbps = 10_000", 10_000),
-        ("relay_rate_limit_kbps = 10000000", 10_000_000),
+        (
+            "relay_rate_limit_kbps = 10000000\nrelay_source_rate_limit_kbps = 0",
+            10_000_000,
+        ),
     ] {
         let c = assert_clean(&with_policy_line(text));
         assert_eq!(c.policy.relay_rate_limit_kbps, kbps, "{text}");
@@ -41,7 +45,7 @@ fn out_of_range_relay_rate_limit() {
             &with_policy_line(&format!("relay_rate_limit_kbps = {n}")),
             "out-of-range",
             Error,
-            at(26, 25),
+            at(27, 25),
         );
         assert_eq!(
             d.message,
@@ -60,7 +64,7 @@ fn wrong_type_relay_rate_limit() {
         &with_policy_line("relay_rate_limit_kbps = \"512\""),
         "wrong-type",
         Error,
-        at(26, 25),
+        at(27, 25),
     );
     assert_eq!(
         d.message,
@@ -72,7 +76,7 @@ fn wrong_type_relay_rate_limit() {
         &with_policy_line("relay_rate_limit_kbps = 1.5"),
         "wrong-type",
         Error,
-        at(26, 25),
+        at(27, 25),
     );
     assert_contains(&d.message, "must be an integer, found a float");
 }
@@ -83,7 +87,7 @@ fn very_low_relay_rate_limit_is_a_warning() {
         &with_policy_line("relay_rate_limit_kbps = 8"),
         "relay-rate-limit-low",
         Warning,
-        at(26, 25),
+        at(27, 25),
     );
     assert_eq!(
         d.message,
@@ -106,7 +110,7 @@ fn relay_rate_limit_typo_gets_a_suggestion() {
         &with_policy_line("relay_rate_limit_kpbs = 100"),
         "unknown-key",
         Error,
-        at(26, 1),
+        at(27, 1),
     );
     assert_contains(hint(&d), "relay_rate_limit_kbps");
 }

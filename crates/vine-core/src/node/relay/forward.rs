@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::NOTICE_INTERVAL;
+use super::{Cap, Limits, NOTICE_INTERVAL};
 use crate::frame::{self, Frame, RelayDirection, RelayRefusal};
 use crate::node::Node;
 use crate::node::explain::{Happened, Target};
@@ -28,11 +28,15 @@ impl Node {
             self.explain(now, from, Happened::Reflection { to: dest });
             return;
         }
-        let limit = self.config.policy.relay_rate_limit_kbps;
+        let limits = Limits {
+            pair_kbps: self.config.policy.relay_rate_limit_kbps,
+            source_kbps: self.config.policy.relay_source_rate_limit_kbps,
+        };
         let refusal = if !self.config.relay_enabled {
-            Some(RelayRefusal::NotARelay)
+            // Not opted in ([node] act_as_relay = false): relays nothing.
+            Some((RelayRefusal::NotARelay, DropReason::RelayNotEnabled))
         } else if !both_listed {
-            Some(RelayRefusal::NotAllowlisted)
+            Some((RelayRefusal::NotAllowlisted, DropReason::RelayRefused))
         } else if !self.wg.session_ready(&dest, now)
             || !self
                 .peers
@@ -40,15 +44,22 @@ impl Node {
                 .and_then(|p| p.active_path())
                 .is_some_and(|p| p.is_alive() && matches!(p.via(), Via::Direct(_)))
         {
-            Some(RelayRefusal::DestinationUnreachable)
-        } else if limit > 0 {
-            (!self.relay.admit(now, from, dest, limit, datagram.len()))
-                .then_some(RelayRefusal::RateLimited)
+            Some((
+                RelayRefusal::DestinationUnreachable,
+                DropReason::RelayRefused,
+            ))
         } else {
-            None
+            match self.relay.admit(now, from, dest, limits, datagram.len()) {
+                Ok(()) => None,
+                Err(Cap::Pair) => Some((RelayRefusal::RateLimited, DropReason::RelayRateLimited)),
+                Err(Cap::Source) => Some((
+                    RelayRefusal::RateLimited,
+                    DropReason::RelaySourceRateLimited,
+                )),
+            }
         };
-        if let Some(reason) = refusal {
-            self.refuse_relay(now, from, dest, reason, both_listed);
+        if let Some((reason, drop)) = refusal {
+            self.refuse_relay(now, from, dest, (reason, drop), both_listed);
             return;
         }
         let mut frame = Vec::with_capacity(datagram.len() + frame::RELAY_HEADER_LEN);
@@ -94,18 +105,11 @@ impl Node {
         now: Instant,
         from: PeerId,
         dest: PeerId,
-        reason: RelayRefusal,
+        (reason, drop): (RelayRefusal, DropReason),
         both_listed: bool,
     ) {
         let capped = reason == RelayRefusal::RateLimited;
-        self.drop_packet(
-            Some(from),
-            if capped {
-                DropReason::RelayRateLimited
-            } else {
-                DropReason::RelayRefused
-            },
-        );
+        self.drop_packet(Some(from), drop);
         let notify = self
             .relay
             .count_refused(now, from, dest, capped, both_listed);

@@ -129,8 +129,8 @@ impl World {
     }
 
     /// Creates every node's identity and config (everyone allowlists
-    /// everyone, only the relay is relay-capable, everyone bootstraps from
-    /// the relay) and validates the configs.
+    /// everyone, only the relay is relay-capable and acts as a relay,
+    /// everyone bootstraps from the relay) and validates the configs.
     pub fn write_configs(&mut self) -> anyhow::Result<()> {
         for n in &mut self.nodes {
             let node_dir = n.config.parent().unwrap_or(&self.dir).to_owned();
@@ -191,10 +191,12 @@ impl World {
                 local: Some(identity.peer_id()),
             });
             if n.relay_capable {
-                // Public and reached directly by everyone: it needs neither
-                // a relay nor hole punching for its own paths (it still
-                // relays and signals for the others).
+                // The relay opts in to relaying for the others. Public and
+                // reached directly by everyone, it needs neither a relay
+                // nor hole punching for its own paths (it still signals
+                // for the others).
                 text = text
+                    .replace("act_as_relay = false", "act_as_relay = true")
                     .replace("allow_relay = true", "allow_relay = false")
                     .replace(
                         "allow_signaling_upgrade = true",
