@@ -31,6 +31,7 @@ pub mod host;
 pub mod lifecycle;
 pub mod linux;
 pub mod runtime;
+mod workloads;
 
 pub use error::DaemonError;
 pub use runtime::{DaemonHandle, DataplaneTuning, RunOptions, run};

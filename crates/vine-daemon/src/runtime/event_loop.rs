@@ -28,6 +28,7 @@ use crate::api::{
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
 use crate::host::{PacketDevice, RouteApplier};
+use crate::workloads::Workloads;
 
 /// Slow-path items handled per wake-up before transmits are flushed.
 const SLOW_BATCH: usize = 64;
@@ -62,6 +63,8 @@ pub(crate) struct EventLoop {
     pub(crate) names: NameWatch,
     /// Rate limits the log lines peers cause.
     pub(crate) peer_logs: PeerLogLimit,
+    /// The attached workloads.
+    pub(crate) workloads: Workloads,
 }
 
 /// The peer a node event is about and the event's name, for the events a
@@ -400,6 +403,20 @@ impl EventLoop {
                     Err(msg) => return Response::error(ErrorCode::UnknownPeer, msg),
                 }
             }
+            RequestBody::Attach { name, netns } => {
+                match self
+                    .workloads
+                    .attach(&name, &netns, build::wall_clock().as_secs())
+                {
+                    Ok(w) => ResponseBody::Attached(w),
+                    Err(e) => return Response { version: crate::api::PROTOCOL_VERSION, body: Err(e) },
+                }
+            }
+            RequestBody::Detach { name } => match self.workloads.detach(&name) {
+                Ok(w) => ResponseBody::Detached(w),
+                Err(e) => return Response { version: crate::api::PROTOCOL_VERSION, body: Err(e) },
+            },
+            RequestBody::Workloads => ResponseBody::Workloads(self.workloads.list()),
             RequestBody::Reload => ResponseBody::Reload(self.reload().await),
             RequestBody::Shutdown => ResponseBody::ShuttingDown,
         };
@@ -518,6 +535,7 @@ impl EventLoop {
             if let Err(e) = self.routes.remove_all() {
                 error!("cannot remove routes: {e}; remove them with `ip route flush dev <tun>`");
             }
+            self.workloads.stop();
         };
         if tokio::time::timeout(bound, stop).await.is_err() {
             warn!("shutdown did not finish within {bound:?}; removing runtime files anyway");

@@ -22,6 +22,7 @@ use super::options::RunOptions;
 use crate::api::Phase;
 use crate::error::DaemonError;
 use crate::files::{self, LockError, RuntimeLock, RuntimePaths, StateFile};
+use crate::workloads::Workloads;
 
 /// Work queued between the dataplane threads and the event loop.
 const SLOW_QUEUE: usize = 4096;
@@ -98,6 +99,14 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
     let plane = node.enable_data_plane(Instant::now());
     info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
 
+    let workloads = Workloads::start(
+        &state_dir(&config),
+        config.tun.local_prefix(),
+        config.tun.address,
+        u32::from(config.tun.mtu),
+    )
+    .map_err(DaemonError::Workloads)?;
+
     let listener = api::bind(&paths.socket())?;
     cleanup.socket = true;
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
@@ -131,6 +140,7 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         pings: Vec::new(),
         names,
         peer_logs: Default::default(),
+        workloads,
     };
     let task = tokio::spawn(async move {
         let result = event_loop.run(cmd_rx, slow_rx).await;
@@ -253,4 +263,14 @@ fn local_addresses(bound: SocketAddrV4, config: &Config, tun_name: &str) -> Vec<
     }
     out.sort();
     out
+}
+
+/// The node's state directory: where its identity file is (workload leases
+/// and the host-change journal live there, see `crate::workloads`).
+fn state_dir(config: &Config) -> std::path::PathBuf {
+    Path::new(&config.node.identity_path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned()
 }
