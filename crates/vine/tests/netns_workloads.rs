@@ -63,8 +63,8 @@ struct HostState {
 }
 
 fn host_state(lab: &Lab, host: &Host) -> HostState {
-    let links: Value = serde_json::from_slice(&lab.exec(host, "ip", &["-j", "link"]).stdout)
-        .expect("ip -j link");
+    let links: Value =
+        serde_json::from_slice(&lab.exec(host, "ip", &["-j", "link"]).stdout).expect("ip -j link");
     let mut links: Vec<String> = links
         .as_array()
         .expect("links")
@@ -161,7 +161,9 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
     start(&mut lab, &b);
     start(&mut lab, &a);
     assert!(
-        wait_for(Duration::from_secs(15), || common::ping(&lab, &a, b.overlay)),
+        wait_for(Duration::from_secs(15), || common::ping(
+            &lab, &a, b.overlay
+        )),
         "alpha cannot ping beta over the overlay\n{}",
         a.log()
     );
@@ -174,29 +176,47 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
     let addr_b1 = attach(&lab, &b, "cache", &wb1);
     for (addr, node) in [(addr_a1, &a), (addr_a2, &a), (addr_b1, &b)] {
         let prefix = u32::from(node.overlay) & 0xffff_ff00;
-        assert_eq!(u32::from(addr) & 0xffff_ff00, prefix, "{addr} in {}'s /24", node.name);
-        assert_ne!(addr, node.overlay, "a workload never gets the node's own address");
+        assert_eq!(
+            u32::from(addr) & 0xffff_ff00,
+            prefix,
+            "{addr} in {}'s /24",
+            node.name
+        );
+        assert_ne!(
+            addr, node.overlay,
+            "a workload never gets the node's own address"
+        );
         assert_ne!(u32::from(addr) & 0xff, 0, "never the network address");
         assert_ne!(u32::from(addr) & 0xff, 255, "never the broadcast address");
     }
     assert_ne!(addr_a1, addr_a2);
     let listed = workloads(&lab, &a);
     assert_eq!(listed.len(), 2, "{listed:?}");
-    let web = listed.iter().find(|w| w["name"] == "web").expect("web listed");
+    let web = listed
+        .iter()
+        .find(|w| w["name"] == "web")
+        .expect("web listed");
     assert_eq!(web["address"], addr_a1.to_string());
     assert_eq!(web["netns"], netns_path(&wa1));
     assert!(web["since"].as_u64().is_some_and(|s| s > 0), "{web}");
     let hostif = web["host_ifname"].as_str().expect("host_ifname").to_owned();
     assert!(hostif.starts_with("vw") && hostif.len() <= 15, "{hostif}");
     let text = ok(a.vine(&lab, &["workloads"]), "workloads");
-    assert!(text.contains("web") && text.contains(&addr_a1.to_string()), "{text}");
+    assert!(
+        text.contains("web") && text.contains(&addr_a1.to_string()),
+        "{text}"
+    );
 
     // Inside the workload: eth0 with its /32 and a default route via the node.
-    let inside = String::from_utf8_lossy(&lab.exec(&wa1, "ip", &["-4", "addr", "show", "eth0"]).stdout)
-        .into_owned();
+    let inside =
+        String::from_utf8_lossy(&lab.exec(&wa1, "ip", &["-4", "addr", "show", "eth0"]).stdout)
+            .into_owned();
     assert!(inside.contains(&format!("{addr_a1}/32")), "{inside}");
     let routes = String::from_utf8_lossy(&lab.exec(&wa1, "ip", &["route"]).stdout).into_owned();
-    assert!(routes.contains(&format!("default via {}", a.overlay)), "{routes}");
+    assert!(
+        routes.contains(&format!("default via {}", a.overlay)),
+        "{routes}"
+    );
 
     // Across the overlay both ways, to the other node, and on one node.
     assert!(
@@ -204,22 +224,58 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
         "web on alpha cannot reach cache on beta\nalpha:\n{}",
         a.log()
     );
-    assert!(ping_from(&lab, &wb1, addr_a1), "cache on beta cannot reach web on alpha");
-    assert!(ping_from(&lab, &wb1, a.overlay), "a workload reaches another node");
-    assert!(ping_from(&lab, &wa1, addr_a2), "workloads of one node reach each other");
-    assert!(common::ping(&lab, &b, addr_a1), "a node reaches another node's workload");
+    assert!(
+        ping_from(&lab, &wb1, addr_a1),
+        "cache on beta cannot reach web on alpha"
+    );
+    assert!(
+        ping_from(&lab, &wb1, a.overlay),
+        "a workload reaches another node"
+    );
+    assert!(
+        ping_from(&lab, &wa1, addr_a2),
+        "workloads of one node reach each other"
+    );
+    assert!(
+        common::ping(&lab, &b, addr_a1),
+        "a node reaches another node's workload"
+    );
 
     // Bad requests: refused with the fix, nothing changed.
     let during = host_state(&lab, &a.host);
     let junk = t.path().join("not-a-netns");
     fs::write(&junk, "x").expect("write");
     let wa1_path = netns_path(&wa1);
-    refused(&lab, &a, &["attach", "web", "--netns", &wa1_path], "already attached");
-    refused(&lab, &a, &["attach", "other", "--netns", junk.to_str().expect("utf-8")], "is not a network namespace");
-    refused(&lab, &a, &["attach", "Not_A_Label", "--netns", &wa1_path], "workload name");
-    refused(&lab, &a, &["attach", "ghost", "--netns", "/run/netns/vine-test-absent"], "cannot open");
+    refused(
+        &lab,
+        &a,
+        &["attach", "web", "--netns", &wa1_path],
+        "already attached",
+    );
+    refused(
+        &lab,
+        &a,
+        &["attach", "other", "--netns", junk.to_str().expect("utf-8")],
+        "is not a network namespace",
+    );
+    refused(
+        &lab,
+        &a,
+        &["attach", "Not_A_Label", "--netns", &wa1_path],
+        "workload name",
+    );
+    refused(
+        &lab,
+        &a,
+        &["attach", "ghost", "--netns", "/run/netns/vine-test-absent"],
+        "cannot open",
+    );
     refused(&lab, &a, &["detach", "nobody"], "no workload is attached");
-    assert_eq!(host_state(&lab, &a.host), during, "a refused request changed the host");
+    assert_eq!(
+        host_state(&lab, &a.host),
+        during,
+        "a refused request changed the host"
+    );
     assert_eq!(workloads(&lab, &a).len(), 2);
 
     // Detach: its link goes, the other workload keeps working.
@@ -231,17 +287,28 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
     // kill -9 with a workload attached, then start again: same address,
     // one link, traffic back.
     let pid = a.pid();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
-        .expect("kill -9");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9");
     assert!(
-        wait_for(Duration::from_secs(5), || !Path::new(&format!("/proc/{pid}")).exists()
-            || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))),
+        wait_for(Duration::from_secs(5), || !Path::new(&format!(
+            "/proc/{pid}"
+        ))
+        .exists()
+            || fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))),
         "the killed daemon is still there"
     );
     start(&mut lab, &a);
     let listed = workloads(&lab, &a);
     assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0]["address"], addr_a1.to_string(), "the same address after a crash");
+    assert_eq!(
+        listed[0]["address"],
+        addr_a1.to_string(),
+        "the same address after a crash"
+    );
     assert_eq!(
         vine_links(&host_state(&lab, &a.host)),
         vec![&hostif],
@@ -261,7 +328,11 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
         ok(a.vine(&lab, &["detach", "cycle"]), "detach cycle");
     }
     assert_eq!(workloads(&lab, &a).len(), 1, "leases leaked");
-    assert_eq!(vine_links(&host_state(&lab, &a.host)).len(), 1, "links leaked");
+    assert_eq!(
+        vine_links(&host_state(&lab, &a.host)).len(),
+        1,
+        "links leaked"
+    );
     assert_eq!(daemon_pid_fds(pid), fds, "descriptors leaked");
     let leases = fs::read_to_string(a.dir.join("leases.toml")).expect("lease file");
     assert_eq!(leases.matches("[[lease]]").count(), 1, "{leases}");
@@ -273,6 +344,9 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
     assert_eq!(host_state(&lab, &a.host), before_a, "alpha's host changed");
     assert_eq!(host_state(&lab, &b.host), before_b, "beta's host changed");
     let journal = fs::read_to_string(a.dir.join("host-changes.jsonl")).unwrap_or_default();
-    assert!(journal.trim().is_empty(), "changes left unreverted: {journal}");
+    assert!(
+        journal.trim().is_empty(),
+        "changes left unreverted: {journal}"
+    );
     let _ = VINE;
 }

@@ -409,12 +409,22 @@ impl EventLoop {
                     .attach(&name, &netns, build::wall_clock().as_secs())
                 {
                     Ok(w) => ResponseBody::Attached(w),
-                    Err(e) => return Response { version: crate::api::PROTOCOL_VERSION, body: Err(e) },
+                    Err(e) => {
+                        return Response {
+                            version: crate::api::PROTOCOL_VERSION,
+                            body: Err(e),
+                        };
+                    }
                 }
             }
             RequestBody::Detach { name } => match self.workloads.detach(&name) {
                 Ok(w) => ResponseBody::Detached(w),
-                Err(e) => return Response { version: crate::api::PROTOCOL_VERSION, body: Err(e) },
+                Err(e) => {
+                    return Response {
+                        version: crate::api::PROTOCOL_VERSION,
+                        body: Err(e),
+                    };
+                }
             },
             RequestBody::Workloads => ResponseBody::Workloads(self.workloads.list()),
             RequestBody::Reload => ResponseBody::Reload(self.reload().await),

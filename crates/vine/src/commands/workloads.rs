@@ -19,7 +19,10 @@ pub(crate) fn attach(cli: &Cli, args: &AttachArgs) -> Outcome {
         netns: netns.display().to_string(),
     };
     let Some(response) = ask(&config, body)? else {
-        not_running(&config, "; start it (`vine daemon start`) to attach workloads");
+        not_running(
+            &config,
+            "; start it (`vine daemon start`) to attach workloads",
+        );
         return Err(Failure::Reported);
     };
     let ResponseBody::Attached(w) = response else {
