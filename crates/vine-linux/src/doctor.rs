@@ -5,6 +5,7 @@
 //! released; `/dev/net/tun` is opened and closed; no device is created).
 //! Network state is read in the calling thread's network namespace.
 
+mod leftovers;
 #[cfg(test)]
 mod tests;
 
@@ -79,6 +80,7 @@ fn run_with_identity(config: &Config, config_path: &Path, identity_path: &Path) 
     checks.push(tun_name_check(&config.tun.name, config_path));
     checks.push(route_check(config));
     checks.push(udp_port_check(config));
+    checks.push(leftovers::check(config));
     checks
 }
 

@@ -301,6 +301,27 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
                 .is_ok_and(|s| s.contains(") Z "))),
         "the killed daemon is still there"
     );
+    let doctor: Value = serde_json::from_str(&String::from_utf8_lossy(
+        &a.vine(&lab, &["doctor", "--format", "json"]).stdout,
+    ))
+    .expect("doctor json");
+    let leftovers = doctor["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "workload-leftovers")
+        .expect("a workload-leftovers check")
+        .clone();
+    assert_eq!(
+        leftovers["ok"], false,
+        "doctor reports what the killed daemon left: {leftovers}"
+    );
+    assert!(
+        leftovers["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&hostif)),
+        "{leftovers}"
+    );
     start(&mut lab, &a);
     let listed = workloads(&lab, &a);
     assert_eq!(listed.len(), 1, "{listed:?}");
