@@ -6,7 +6,6 @@ use std::path::Path;
 
 use vine_core::config::Config;
 
-use super::Check;
 use crate::attach;
 use crate::undo;
 
@@ -14,10 +13,9 @@ use crate::undo;
 /// `workloads` module writes it).
 const JOURNAL_FILE: &str = "host-changes.jsonl";
 
-/// Reports journalled changes and `vw…` links when no daemon runs for
-/// `config` (while one runs they are its workloads).
-pub(super) fn check(config: &Config) -> Check {
-    const NAME: &str = "workload-leftovers";
+/// What a daemon for `config` left on the host: `None` when nothing, else
+/// a description and whether a daemon runs (then they are its workloads).
+pub(super) fn find(config: &Config) -> Option<(String, bool)> {
     let state_dir = Path::new(&config.node.identity_path)
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -26,7 +24,7 @@ pub(super) fn check(config: &Config) -> Check {
     let changes = undo::recorded_changes(&journal).unwrap_or_default();
     let links = attach::workload_links().unwrap_or_default();
     if changes.is_empty() && links.is_empty() {
-        return Check::pass(NAME, "no workload links and no unreverted host changes");
+        return None;
     }
     let found = format!(
         "{} journalled host change(s) in {} ({}) and {} workload link(s) ({})",
@@ -40,14 +38,7 @@ pub(super) fn check(config: &Config) -> Check {
         links.len(),
         links.join(", ")
     );
-    if daemon_running(&config.node.runtime_dir) {
-        return Check::pass(NAME, format!("{found}: the running daemon's workloads"));
-    }
-    Check::fail(
-        NAME,
-        format!("no daemon runs, yet there are {found}"),
-        "start the daemon (`vine daemon start`): it reverts what the journal lists before it attaches anything; or delete the links yourself (`ip link del vw…`)",
-    )
+    Some((found, daemon_running(&config.node.runtime_dir)))
 }
 
 fn daemon_running(runtime_dir: &str) -> bool {
