@@ -25,6 +25,7 @@
 //! logs with `tracing` and installs no subscriber.
 
 pub mod api;
+pub mod dns;
 pub mod error;
 pub mod files;
 pub mod host;

@@ -41,11 +41,14 @@ pub enum DropReason {
     /// datagram); its sender was told the size that fits with an ICMP
     /// "fragmentation needed".
     PacketTooBig,
+    /// A name record a member announced for an address outside its
+    /// allowlisted prefix (the rest of its names are kept).
+    NameOutsidePrefix,
 }
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         Self::UnknownRoute,
         Self::UnauthorizedPeer,
         Self::NoSession,
@@ -59,6 +62,7 @@ impl DropReason {
         Self::RelayRefused,
         Self::RelayRateLimited,
         Self::PacketTooBig,
+        Self::NameOutsidePrefix,
     ];
 
     /// Position in [`DropReason::ALL`] (for counter arrays). The match is
@@ -79,6 +83,7 @@ impl DropReason {
             Self::RelayRefused => 10,
             Self::RelayRateLimited => 11,
             Self::PacketTooBig => 12,
+            Self::NameOutsidePrefix => 13,
         }
     }
 }
