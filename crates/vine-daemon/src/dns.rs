@@ -34,6 +34,23 @@ pub const TTL: u32 = 5;
 /// Largest UDP answer (no EDNS).
 const UDP_MAX: usize = 512;
 
+/// The zone's domain (`<node>.vine`, `<workload>.<node>.vine`).
+pub const DOMAIN: &str = "vine";
+
+/// The zone from what the node knows: this node under `[node] name`, each
+/// member under the name this node's allowlist gives it (a member without
+/// one has no names), with the addresses they announced.
+pub(crate) fn zone(config: &vine_core::config::Config, node: &vine_core::node::Node) -> Zone {
+    let mut zone = Zone::new(DOMAIN);
+    zone.add_node(&config.node.name, node.own_names());
+    for (_, name, set) in node.member_names() {
+        if let Some(name) = name {
+            zone.add_node(&name, &set);
+        }
+    }
+    zone
+}
+
 /// The running server's tasks (aborted on drop).
 #[derive(Debug)]
 pub(crate) struct DnsServer {

@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
@@ -64,6 +65,9 @@ pub(crate) struct Workloads {
     journal: Option<Journal>,
     /// Host-side interface of each attached workload.
     links: BTreeMap<WorkloadName, String>,
+    /// The resolver files made for each workload in a named netns
+    /// (`/etc/netns/NAME/resolv.conf` and the directories it needed).
+    resolvers: BTreeMap<WorkloadName, Vec<Change>>,
 }
 
 impl Workloads {
@@ -84,6 +88,7 @@ impl Workloads {
             leases: Leases::new(prefix, node_address),
             journal: None,
             links: BTreeMap::new(),
+            resolvers: BTreeMap::new(),
         };
         let journal_path = this.dir.join(JOURNAL_FILE);
         if fs::symlink_metadata(&journal_path).is_ok() {
@@ -138,6 +143,16 @@ impl Workloads {
             this.release_sysctls();
         }
         Ok(this)
+    }
+
+    /// The names and addresses of the linked workloads (what the node
+    /// announces).
+    pub(crate) fn names(&self) -> BTreeMap<WorkloadName, Ipv4Addr> {
+        self.leases
+            .iter()
+            .filter(|l| self.links.contains_key(&l.name))
+            .map(|l| (l.name.clone(), l.address))
+            .collect()
     }
 
     /// The attached workloads, by name.
@@ -272,16 +287,74 @@ impl Workloads {
             _ => refused(e.to_string()),
         })?;
         self.links.insert(name.clone(), attached.host_ifname);
+        match self.resolver(netns) {
+            Ok(made) => {
+                self.resolvers.insert(name.clone(), made);
+            }
+            Err(e) => warn!(workload = %name, "no resolver file for the workload: {e}"),
+        }
         Ok(())
     }
 
+    /// For a named netns (`/run/netns/NAME`, what `ip netns exec` uses):
+    /// `/etc/netns/NAME/resolv.conf` naming this node as the resolver,
+    /// journalled with the directories it needed. The host's own
+    /// `/etc/resolv.conf` is never touched, and an existing file is left
+    /// alone. Other netns paths get nothing (their owner sets DNS up).
+    fn resolver(&mut self, netns: &str) -> io::Result<Vec<Change>> {
+        let Some(name) = netns.strip_prefix("/run/netns/").filter(|n| !n.contains('/') && !n.is_empty() && *n != "." && *n != "..") else {
+            return Ok(Vec::new());
+        };
+        let base = Path::new("/etc/netns");
+        let dir = base.join(name);
+        let file = dir.join("resolv.conf");
+        if fs::symlink_metadata(&file).is_ok() {
+            return Ok(Vec::new());
+        }
+        let text = format!(
+            "# written by vine for the workload in {netns}; removed on detach\nnameserver {}\n",
+            self.node_address
+        );
+        let journal = self.journal().map_err(|e| io::Error::other(e.message))?;
+        let mut made = Vec::new();
+        for d in [base, dir.as_path()] {
+            if fs::symlink_metadata(d).is_err() {
+                let change = Change::Dir { path: d.display().to_string() };
+                journal.record(change.clone())?;
+                made.push(change);
+                fs::DirBuilder::new().mode(0o755).create(d)?;
+            }
+        }
+        let change = Change::File { path: file.display().to_string() };
+        journal.record(change.clone())?;
+        made.push(change);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))?;
+        Ok(made)
+    }
+
     fn unlink(&mut self, name: &WorkloadName) {
+        let made = self.resolvers.remove(name).unwrap_or_default();
         let Some(ifname) = self.links.remove(name) else {
             return;
         };
         let Some(journal) = self.journal.as_mut() else {
             return;
         };
+        for change in made.iter().rev() {
+            match undo::undo(change) {
+                Ok(done) => {
+                    log_undone(change, &done);
+                    let _ = journal.forget(|c| c == change);
+                }
+                Err(e) => warn!("cannot remove {change}: {e}; the next start tries again"),
+            }
+        }
         if let Err(e) = attach::detach(journal, &ifname) {
             warn!(workload = %name, interface = %ifname, "cannot delete the workload's link: {e}");
         }

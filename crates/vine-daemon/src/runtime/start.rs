@@ -106,6 +106,20 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         u32::from(config.tun.mtu),
     )
     .map_err(DaemonError::Workloads)?;
+    node.set_workload_names(Instant::now(), workloads.names());
+    let (zone_tx, zone_rx) = tokio::sync::watch::channel(std::sync::Arc::new(
+        vine_core::names::Zone::new(crate::dns::DOMAIN),
+    ));
+    let dns = match crate::dns::spawn(config.tun.address, zone_rx).await {
+        Ok(server) => {
+            info!(address = %config.tun.address, "DNS server for *.{} on port 53 (UDP and TCP)", crate::dns::DOMAIN);
+            Some(server)
+        }
+        Err(e) => {
+            warn!(address = %config.tun.address, "cannot serve DNS on port 53: {e}; overlay names will not resolve through this node");
+            None
+        }
+    };
 
     let listener = api::bind(&paths.socket())?;
     cleanup.socket = true;
@@ -141,6 +155,12 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         names,
         peer_logs: Default::default(),
         workloads,
+        zone: super::event_loop::ZoneFeed {
+            tx: zone_tx,
+            generation: None,
+            built: None,
+        },
+        _dns: dns,
     };
     let task = tokio::spawn(async move {
         let result = event_loop.run(cmd_rx, slow_rx).await;
