@@ -161,8 +161,14 @@ mod tests {
         z.add_node("Alpha", &set([10, 42, 0, 1], &[("web", [10, 42, 0, 2])]));
         z.add_node("beta", &NameSet::default());
         z.add_node("not a label", &set([10, 9, 9, 9], &[]));
-        assert_eq!(z.lookup("alpha.vine."), Answer::A(Ipv4Addr::new(10, 42, 0, 1)));
-        assert_eq!(z.lookup("WEB.alpha.VINE"), Answer::A(Ipv4Addr::new(10, 42, 0, 2)));
+        assert_eq!(
+            z.lookup("alpha.vine."),
+            Answer::A(Ipv4Addr::new(10, 42, 0, 1))
+        );
+        assert_eq!(
+            z.lookup("WEB.alpha.VINE"),
+            Answer::A(Ipv4Addr::new(10, 42, 0, 2))
+        );
         assert_eq!(z.lookup("beta.vine"), Answer::NoData);
         assert_eq!(z.lookup("vine."), Answer::NoData);
         assert_eq!(z.lookup("db.alpha.vine"), Answer::NxDomain);
@@ -176,7 +182,10 @@ mod tests {
     #[test]
     fn records_outside_the_announcers_prefix_are_dropped_and_counted() {
         let prefix = Ipv4Prefix::containing(Ipv4Addr::new(10, 42, 1, 0), 24).expect("prefix");
-        let mut s = set([10, 42, 1, 1], &[("ok", [10, 42, 1, 7]), ("evil", [10, 42, 0, 2])]);
+        let mut s = set(
+            [10, 42, 1, 1],
+            &[("ok", [10, 42, 1, 7]), ("evil", [10, 42, 0, 2])],
+        );
         assert_eq!(s.retain_inside(prefix), 1);
         assert_eq!(s.workloads.len(), 1);
         let mut s = set([10, 42, 0, 1], &[]);

@@ -598,7 +598,11 @@ impl Node {
     pub fn member_names(&self) -> Vec<(PeerId, Option<String>, crate::names::NameSet)> {
         self.names
             .peers()
-            .filter(|(id, _)| self.peers.get(id).is_some_and(|p| p.enrolled_prefix().is_some()))
+            .filter(|(id, _)| {
+                self.peers
+                    .get(id)
+                    .is_some_and(|p| p.enrolled_prefix().is_some())
+            })
             .map(|(id, set)| {
                 let name = self.config.allowed.get(id).and_then(|a| a.name.clone());
                 (*id, name, set.clone())

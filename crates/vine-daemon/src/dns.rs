@@ -66,7 +66,10 @@ impl Drop for DnsServer {
 }
 
 /// Binds UDP and TCP on `address:53` and serves `zone`.
-pub(crate) async fn spawn(address: Ipv4Addr, zone: watch::Receiver<Arc<Zone>>) -> io::Result<DnsServer> {
+pub(crate) async fn spawn(
+    address: Ipv4Addr,
+    zone: watch::Receiver<Arc<Zone>>,
+) -> io::Result<DnsServer> {
     let at = SocketAddrV4::new(address, PORT);
     let udp = UdpSocket::bind(at).await?;
     let tcp = TcpListener::bind(at).await?;

@@ -302,7 +302,10 @@ impl Workloads {
     /// `/etc/resolv.conf` is never touched, and an existing file is left
     /// alone. Other netns paths get nothing (their owner sets DNS up).
     fn resolver(&mut self, netns: &str) -> io::Result<Vec<Change>> {
-        let Some(name) = netns.strip_prefix("/run/netns/").filter(|n| !n.contains('/') && !n.is_empty() && *n != "." && *n != "..") else {
+        let Some(name) = netns
+            .strip_prefix("/run/netns/")
+            .filter(|n| !n.contains('/') && !n.is_empty() && *n != "." && *n != "..")
+        else {
             return Ok(Vec::new());
         };
         let base = Path::new("/etc/netns");
@@ -319,13 +322,17 @@ impl Workloads {
         let mut made = Vec::new();
         for d in [base, dir.as_path()] {
             if fs::symlink_metadata(d).is_err() {
-                let change = Change::Dir { path: d.display().to_string() };
+                let change = Change::Dir {
+                    path: d.display().to_string(),
+                };
                 journal.record(change.clone())?;
                 made.push(change);
                 fs::DirBuilder::new().mode(0o755).create(d)?;
             }
         }
-        let change = Change::File { path: file.display().to_string() };
+        let change = Change::File {
+            path: file.display().to_string(),
+        };
         journal.record(change.clone())?;
         made.push(change);
         fs::OpenOptions::new()

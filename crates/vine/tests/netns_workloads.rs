@@ -146,6 +146,46 @@ fn refused(lab: &Lab, node: &Node, args: &[&str], says: &str) {
     );
 }
 
+/// `dig +short NAME` (through the netns's resolv.conf, or `@server`); the
+/// answer lines, or `status: X` when there is no answer.
+fn dig(lab: &Lab, host: &Host, name: &str, server: Option<Ipv4Addr>) -> String {
+    let at = server.map(|s| format!("@{s}"));
+    let mut args = vec!["+time=1", "+tries=2", name];
+    if let Some(at) = &at {
+        args.insert(0, at);
+    }
+    let out = String::from_utf8_lossy(&lab.exec(host, "dig", &args).stdout).into_owned();
+    match out.lines().find(|l| l.contains("status:")) {
+        Some(l) if !l.contains("NOERROR") => l
+            .split("status: ")
+            .nth(1)
+            .and_then(|x| x.split(',').next())
+            .map(|x| format!("status: {x}"))
+            .unwrap_or_default(),
+        _ => {
+            let short = String::from_utf8_lossy(
+                &lab.exec(host, "dig", &[&["+short"], args.as_slice()].concat())
+                    .stdout,
+            )
+            .trim()
+            .to_owned();
+            short
+        }
+    }
+}
+
+/// Removes `/etc/netns/NAME` of the lab's workload namespaces (made by the
+/// daemon under test), should a failed test leave them.
+struct EtcNetns(Vec<String>);
+
+impl Drop for EtcNetns {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = fs::remove_dir_all(format!("/etc/netns/{n}"));
+        }
+    }
+}
+
 fn daemon_pid_fds(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
@@ -171,6 +211,11 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
     let wa1 = lab.host("wa1");
     let wa2 = lab.host("wa2");
     let wb1 = lab.host("wb1");
+    let _etc = EtcNetns(vec![
+        wa1.netns.clone(),
+        wa2.netns.clone(),
+        wb1.netns.clone(),
+    ]);
     let addr_a1 = attach(&lab, &a, "web", &wa1);
     let addr_a2 = attach(&lab, &a, "db", &wa2);
     let addr_b1 = attach(&lab, &b, "cache", &wb1);
@@ -241,6 +286,69 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
         "a node reaches another node's workload"
     );
 
+    // Names: the same answers from every node, through the workload's own
+    // resolv.conf (the node), and a real resolver call (ping by name).
+    let resolv = fs::read_to_string(format!("/etc/netns/{}/resolv.conf", wa1.netns))
+        .expect("the workload's resolv.conf");
+    assert!(
+        resolv.contains(&format!("nameserver {}", a.overlay)),
+        "{resolv}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || dig(
+            &lab,
+            &wa1,
+            "cache.beta.vine",
+            None
+        ) == addr_b1.to_string()),
+        "cache.beta.vine from web: {}",
+        dig(&lab, &wa1, "cache.beta.vine", None)
+    );
+    for (name, want) in [
+        ("web.alpha.vine", addr_a1.to_string()),
+        ("db.alpha.vine", addr_a2.to_string()),
+        ("cache.beta.vine", addr_b1.to_string()),
+        ("alpha.vine", a.overlay.to_string()),
+        ("beta.vine", b.overlay.to_string()),
+        ("nope.alpha.vine", "status: NXDOMAIN".to_owned()),
+        ("example.com", "status: REFUSED".to_owned()),
+    ] {
+        for (host, server) in [(&wa1, a.overlay), (&wb1, b.overlay)] {
+            assert!(
+                wait_for(Duration::from_secs(10), || dig(
+                    &lab,
+                    host,
+                    name,
+                    Some(server)
+                ) == want),
+                "{name} @{server}: {} (want {want})",
+                dig(&lab, host, name, Some(server))
+            );
+        }
+    }
+    let tcp = String::from_utf8_lossy(
+        &lab.exec(
+            &wb1,
+            "dig",
+            &[
+                "+tcp",
+                "+short",
+                &format!("@{}", b.overlay),
+                "web.alpha.vine",
+            ],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    assert_eq!(tcp, addr_a1.to_string(), "over TCP");
+    assert!(
+        lab.exec(&wa1, "ping", &["-c", "1", "-W", "2", "cache.beta.vine"])
+            .status
+            .success(),
+        "ping by name from web to cache"
+    );
+
     // Bad requests: refused with the fix, nothing changed.
     let during = host_state(&lab, &a.host);
     let junk = t.path().join("not-a-netns");
@@ -281,6 +389,22 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
     // Detach: its link goes, the other workload keeps working.
     ok(a.vine(&lab, &["detach", "db"]), "detach");
     assert_eq!(workloads(&lab, &a).len(), 1);
+    for (host, server) in [(&wa1, a.overlay), (&wb1, b.overlay)] {
+        assert!(
+            wait_for(Duration::from_secs(10), || dig(
+                &lab,
+                host,
+                "db.alpha.vine",
+                Some(server)
+            ) == "status: NXDOMAIN"),
+            "db.alpha.vine after detach @{server}: {}",
+            dig(&lab, host, "db.alpha.vine", Some(server))
+        );
+    }
+    assert!(
+        !Path::new(&format!("/etc/netns/{}", wa2.netns)).exists(),
+        "detach removes the resolver files vine made"
+    );
     assert_eq!(vine_links(&host_state(&lab, &a.host)).len(), 1);
     assert!(ping_from(&lab, &wb1, addr_a1));
 
@@ -363,6 +487,10 @@ fn workloads_reach_each_other_across_the_overlay_and_every_host_change_is_undone
         ok(n.vine(&lab, &["daemon", "stop"]), "daemon stop");
     }
     assert_eq!(host_state(&lab, &a.host), before_a, "alpha's host changed");
+    assert!(
+        !Path::new(&format!("/etc/netns/{}", wa1.netns)).exists(),
+        "a clean stop removes the resolver files vine made"
+    );
     assert_eq!(host_state(&lab, &b.host), before_b, "beta's host changed");
     let journal = fs::read_to_string(a.dir.join("host-changes.jsonl")).unwrap_or_default();
     assert!(

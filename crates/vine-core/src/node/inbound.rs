@@ -287,12 +287,18 @@ impl Node {
     pub(super) fn handle_frame(&mut self, now: Instant, id: PeerId, via: Via, msg: Frame) {
         match msg {
             Frame::Names(set) => {
-                let Some(prefix) = self.peers.get(&id).and_then(|p| p.allow()).map(|a| a.prefix)
+                let Some(prefix) = self
+                    .peers
+                    .get(&id)
+                    .and_then(|p| p.allow())
+                    .map(|a| a.prefix)
                 else {
                     self.drop_packet(Some(id), DropReason::UnauthorizedPeer);
                     return;
                 };
-                if let super::names::Received::Kept { rejected } = self.names.receive(id, prefix, set) {
+                if let super::names::Received::Kept { rejected } =
+                    self.names.receive(id, prefix, set)
+                {
                     for _ in 0..rejected {
                         self.drop_packet(Some(id), DropReason::NameOutsidePrefix);
                     }

@@ -75,7 +75,12 @@ impl NameBook {
     }
 
     /// A set from `peer`, whose allowlisted prefix is `prefix`.
-    pub(super) fn receive(&mut self, peer: PeerId, prefix: Ipv4Prefix, mut set: NameSet) -> Received {
+    pub(super) fn receive(
+        &mut self,
+        peer: PeerId,
+        prefix: Ipv4Prefix,
+        mut set: NameSet,
+    ) -> Received {
         let reset = self.reset.remove(&peer);
         if !reset && self.peers.get(&peer).is_some_and(|old| set.seq <= old.seq) {
             return Received::Stale;

@@ -39,9 +39,15 @@ fn names_in_the_zone_are_answered_authoritatively() {
     assert!(r.authoritative());
     assert!(!r.recursion_available());
     assert_eq!(r.answers().len(), 1);
-    assert_eq!(r.answers()[0].data(), &RData::A(Ipv4Addr::new(10, 42, 0, 2).into()));
+    assert_eq!(
+        r.answers()[0].data(),
+        &RData::A(Ipv4Addr::new(10, 42, 0, 2).into())
+    );
     let r = ask("ALPHA.vine.", RecordType::A);
-    assert_eq!(r.answers()[0].data(), &RData::A(Ipv4Addr::new(10, 42, 0, 1).into()));
+    assert_eq!(
+        r.answers()[0].data(),
+        &RData::A(Ipv4Addr::new(10, 42, 0, 1).into())
+    );
     let r = ask("alpha.vine.", RecordType::AAAA);
     assert_eq!(r.response_code(), ResponseCode::NoError);
     assert!(r.answers().is_empty(), "no AAAA records: NODATA");
@@ -49,8 +55,14 @@ fn names_in_the_zone_are_answered_authoritatively() {
 
 #[test]
 fn other_names_get_nxdomain_or_refused() {
-    assert_eq!(ask("db.alpha.vine.", RecordType::A).response_code(), ResponseCode::NXDomain);
-    assert_eq!(ask("gamma.vine.", RecordType::A).response_code(), ResponseCode::NXDomain);
+    assert_eq!(
+        ask("db.alpha.vine.", RecordType::A).response_code(),
+        ResponseCode::NXDomain
+    );
+    assert_eq!(
+        ask("gamma.vine.", RecordType::A).response_code(),
+        ResponseCode::NXDomain
+    );
     let r = ask("example.com.", RecordType::A);
     assert_eq!(r.response_code(), ResponseCode::Refused);
     assert!(!r.authoritative());
@@ -60,7 +72,9 @@ fn other_names_get_nxdomain_or_refused() {
 fn garbage_gets_formerr_or_nothing_and_never_a_panic() {
     assert_eq!(answer(&zone(), b"", 512), None);
     assert_eq!(answer(&zone(), &[0; 5], 512), None);
-    let mut junk = vec![0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+    let mut junk = vec![
+        0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+    ];
     let r = Message::from_vec(&answer(&zone(), &junk, 512).expect("FORMERR")).expect("parse");
     assert_eq!(r.id(), 0x1234);
     assert_eq!(r.response_code(), ResponseCode::FormErr);
