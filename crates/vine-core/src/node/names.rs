@@ -106,3 +106,103 @@ impl NameBook {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{Frame, Plaintext, decode};
+
+    fn peer(n: u8) -> PeerId {
+        PeerId::from_public_key([n; 32])
+    }
+
+    fn set(seq: u64, node: [u8; 4], workloads: &[(&str, [u8; 4])]) -> NameSet {
+        NameSet {
+            seq,
+            node: Some(Ipv4Addr::from(node)),
+            workloads: workloads
+                .iter()
+                .map(|(n, a)| (n.parse().expect("name"), Ipv4Addr::from(*a)))
+                .collect(),
+        }
+    }
+
+    fn prefix() -> Ipv4Prefix {
+        Ipv4Prefix::containing(Ipv4Addr::new(10, 42, 1, 0), 24).expect("prefix")
+    }
+
+    #[test]
+    fn records_outside_the_prefix_are_refused_and_counted_the_rest_kept() {
+        let mut book = NameBook::new(Ipv4Addr::new(10, 42, 0, 1));
+        let s = set(
+            3,
+            [10, 42, 1, 1],
+            &[("web", [10, 42, 1, 5]), ("evil", [10, 42, 0, 9])],
+        );
+        assert_eq!(
+            book.receive(peer(1), prefix(), s),
+            Received::Kept { rejected: 1 }
+        );
+        let (_, kept) = book.peers().next().expect("kept");
+        assert_eq!(kept.workloads.len(), 1);
+        assert!(kept.workloads.keys().any(|n| n.as_str() == "web"));
+    }
+
+    #[test]
+    fn older_sets_are_ignored_except_right_after_a_new_session() {
+        let mut book = NameBook::new(Ipv4Addr::new(10, 42, 0, 1));
+        let g0 = book.generation();
+        book.receive(
+            peer(1),
+            prefix(),
+            set(5, [10, 42, 1, 1], &[("a", [10, 42, 1, 2])]),
+        );
+        assert!(book.generation() > g0);
+        assert_eq!(
+            book.receive(peer(1), prefix(), set(4, [10, 42, 1, 1], &[])),
+            Received::Stale
+        );
+        assert_eq!(
+            book.receive(peer(1), prefix(), set(5, [10, 42, 1, 1], &[])),
+            Received::Stale
+        );
+        // The peer restarted: it numbers from 1 again.
+        book.session_replaced(peer(1));
+        assert_eq!(
+            book.receive(peer(1), prefix(), set(1, [10, 42, 1, 1], &[])),
+            Received::Kept { rejected: 0 }
+        );
+        let g = book.generation();
+        book.forget(&peer(1));
+        assert!(book.generation() > g);
+        assert_eq!(book.peers().count(), 0);
+    }
+
+    #[test]
+    fn own_changes_bump_the_sequence_and_round_trip_as_a_frame() {
+        let mut book = NameBook::new(Ipv4Addr::new(10, 42, 0, 1));
+        let seq = book.own().seq;
+        let w: BTreeMap<WorkloadName, Ipv4Addr> =
+            [("web".parse().expect("name"), Ipv4Addr::new(10, 42, 0, 2))]
+                .into_iter()
+                .collect();
+        assert!(book.set_workloads(w.clone()));
+        assert!(!book.set_workloads(w), "no change, no new sequence number");
+        assert_eq!(book.own().seq, seq + 1);
+        let frame = Frame::Names(book.own().clone());
+        let bytes = frame.to_bytes();
+        assert_eq!(decode(&bytes), Ok(Plaintext::Frame(frame)));
+        // Damaged forms are errors, never panics.
+        for cut in 0..bytes.len() {
+            let _ = decode(&bytes[..cut]);
+        }
+        let mut upper = bytes.clone();
+        if let Some(i) = upper.windows(3).position(|w| w == b"web") {
+            upper[i] = b'W';
+            assert!(
+                decode(&upper).is_err(),
+                "names travel in lowercase form only"
+            );
+        }
+    }
+}
