@@ -21,6 +21,8 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+# The workload tests resolve overlay names with `dig` from inside workloads.
+command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
 if ((${#need[@]})); then
     echo "== installing ${need[*]}"
     apt-get update -qq

@@ -31,6 +31,8 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use crate::lease::WorkloadName;
+use crate::names::{MAX_NAME_RECORDS, NAMES_VERSION, NameSet};
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
 
@@ -190,6 +192,9 @@ pub enum Frame {
         /// Why.
         reason: RelayRefusal,
     },
+    /// "These are my overlay address and my workloads' names" (a
+    /// versioned, sequence-numbered set; see [`crate::names`]).
+    Names(NameSet),
 }
 
 /// Why a frame could not be decoded.
@@ -332,6 +337,7 @@ fn decode_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
             reason: RelayRefusal::from_byte(r.u8()?)
                 .ok_or(DecodeError::Invalid("refusal reason"))?,
         },
+        10 => Frame::Names(r.names()?),
         other => return Err(DecodeError::UnknownType(other)),
     };
     check_padding(r.0)?;
@@ -390,6 +396,10 @@ impl Frame {
                 out.extend_from_slice(peer.public_key());
                 out.push(reason.to_byte());
             }
+            Self::Names(set) => {
+                out.push(10);
+                put_names(out, set);
+            }
         }
     }
 
@@ -411,6 +421,7 @@ impl Frame {
             Self::Probe { .. } => "probe",
             Self::ProbeReply { .. } => "probe_reply",
             Self::RelayRefused { .. } => "relay_refused",
+            Self::Names(_) => "names",
         }
     }
 }
@@ -435,6 +446,25 @@ fn put_addr(out: &mut Vec<u8>, a: &SocketAddrV4) {
 fn put_candidates(out: &mut Vec<u8>, c: &Candidates) {
     put_addrs(out, &c.local);
     put_addrs(out, &c.reflexive);
+}
+
+fn put_names(out: &mut Vec<u8>, set: &NameSet) {
+    out.push(NAMES_VERSION);
+    out.extend_from_slice(&set.seq.to_be_bytes());
+    match set.node {
+        Some(a) => {
+            out.push(1);
+            out.extend_from_slice(&a.octets());
+        }
+        None => out.push(0),
+    }
+    let records: Vec<_> = set.workloads.iter().take(MAX_NAME_RECORDS).collect();
+    out.push(records.len() as u8);
+    for (name, address) in records {
+        out.push(name.as_str().len() as u8);
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(&address.octets());
+    }
 }
 
 fn put_addrs(out: &mut Vec<u8>, c: &[SocketAddrV4]) {
@@ -504,6 +534,48 @@ impl<'a> Reader<'a> {
         Ok(Candidates {
             local: self.addrs()?,
             reflexive: self.addrs()?,
+        })
+    }
+
+    fn ipv4(&mut self) -> Result<Ipv4Addr, DecodeError> {
+        let b = self.take(4)?;
+        Ok(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    }
+
+    fn names(&mut self) -> Result<NameSet, DecodeError> {
+        if self.u8()? != NAMES_VERSION {
+            return Err(DecodeError::Invalid("name set version"));
+        }
+        let seq = self.u64()?;
+        let node = match self.u8()? {
+            0 => None,
+            1 => Some(self.ipv4()?),
+            _ => return Err(DecodeError::Invalid("name set node flag")),
+        };
+        let n = usize::from(self.u8()?);
+        if n > MAX_NAME_RECORDS {
+            return Err(DecodeError::Invalid("too many name records"));
+        }
+        let mut workloads = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            let len = usize::from(self.u8()?);
+            let raw = self.take(len)?;
+            let name: WorkloadName = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or(DecodeError::Invalid("workload name"))?;
+            if name.as_str() != std::str::from_utf8(raw).unwrap_or_default() {
+                return Err(DecodeError::Invalid("workload name not in lowercase form"));
+            }
+            let address = self.ipv4()?;
+            if workloads.insert(name, address).is_some() {
+                return Err(DecodeError::Invalid("workload name listed twice"));
+            }
+        }
+        Ok(NameSet {
+            seq,
+            node,
+            workloads,
         })
     }
 

@@ -28,6 +28,7 @@ pub mod dataplane;
 pub mod frame;
 pub mod identity;
 pub mod lease;
+pub mod names;
 pub mod net;
 pub mod node;
 pub mod peer_id;

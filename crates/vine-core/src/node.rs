@@ -87,6 +87,7 @@ mod dataplane_tables;
 mod explain;
 mod inbound;
 mod membership;
+mod names;
 mod node_config;
 mod observe;
 mod paths;
@@ -95,8 +96,8 @@ mod peer_table;
 mod relay;
 mod timers;
 
-use std::collections::{BTreeSet, VecDeque};
-use std::net::SocketAddrV4;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -187,6 +188,8 @@ pub struct Node {
     dataplane: DataplaneTables,
     /// Relaying for others: per-pair counters and rate caps.
     relay: relay::RelayState,
+    /// Own and members' name sets.
+    names: names::NameBook,
 }
 
 impl Node {
@@ -208,6 +211,7 @@ impl Node {
     ) -> Result<Self, NodeError> {
         let local = identity.peer_id();
         config.check(local)?;
+        let node_address = config.address;
         let mut wg = Wg::new(identity.x25519_secret().clone(), rng_seed);
         let t = &config.timers;
         let mut peers = PeerTable::new(DeadlineRules {
@@ -255,6 +259,7 @@ impl Node {
             user_probes: BTreeSet::new(),
             dataplane: DataplaneTables::default(),
             relay: relay::RelayState::default(),
+            names: names::NameBook::new(node_address),
         })
     }
 
@@ -580,6 +585,67 @@ impl Node {
                 self.send_via(now, relay, relay_path, &out)
             }
         }
+    }
+
+    /// Sets the names this node announces for its workloads (name →
+    /// address, each inside this node's prefix) and sends them to every
+    /// member when they changed.
+    pub fn set_workload_names(
+        &mut self,
+        now: Instant,
+        workloads: BTreeMap<crate::lease::WorkloadName, Ipv4Addr>,
+    ) {
+        let prefix = self.config.prefix;
+        let workloads = workloads
+            .into_iter()
+            .filter(|(_, a)| prefix.contains(*a))
+            .collect();
+        if !self.names.set_workloads(workloads) {
+            return;
+        }
+        let members: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| p.enrolled_prefix().is_some())
+            .map(|p| p.id)
+            .collect();
+        for id in members {
+            self.send_names(now, id);
+        }
+    }
+
+    /// This node's own name set.
+    pub fn own_names(&self) -> &crate::names::NameSet {
+        self.names.own()
+    }
+
+    /// Members' name sets (only records inside their prefixes), with the
+    /// name this node's allowlist gives each member (`None`: no name, so
+    /// no DNS names for it).
+    pub fn member_names(&self) -> Vec<(PeerId, Option<String>, crate::names::NameSet)> {
+        self.names
+            .peers()
+            .filter(|(id, _)| {
+                self.peers
+                    .get(id)
+                    .is_some_and(|p| p.enrolled_prefix().is_some())
+            })
+            .map(|(id, set)| {
+                let name = self.config.allowed.get(id).and_then(|a| a.name.clone());
+                (*id, name, set.clone())
+            })
+            .collect()
+    }
+
+    /// Changes whenever [`Node::own_names`] or [`Node::member_names`] may
+    /// have changed (for the host's DNS zone).
+    pub fn names_generation(&self) -> u64 {
+        self.names.generation()
+    }
+
+    fn send_names(&mut self, now: Instant, id: PeerId) {
+        let frame = Frame::Names(self.names.own().clone());
+        self.send_frame(now, id, &frame);
     }
 
     fn send_frame(&mut self, now: Instant, id: PeerId, msg: &Frame) {

@@ -161,6 +161,22 @@ pub enum RequestBody {
         /// IPv4 address.
         peer: String,
     },
+    /// Attach a network namespace as a workload with the next free address
+    /// of this node's prefix.
+    Attach {
+        /// Workload name (a DNS label).
+        name: String,
+        /// The namespace file: `/run/netns/NAME`, `/proc/PID/ns/net` or
+        /// any bind mount of one.
+        netns: String,
+    },
+    /// Detach a workload: its links go, its address is free again.
+    Detach {
+        /// Workload name.
+        name: String,
+    },
+    /// The attached workloads.
+    Workloads,
     /// Re-read the config (like SIGHUP).
     Reload,
     /// Stop the daemon (like SIGTERM).
@@ -218,10 +234,31 @@ pub enum ResponseBody {
     Ping(PingResult),
     /// Answer to [`RequestBody::Explain`].
     Explain(Explanation),
+    /// Answer to [`RequestBody::Attach`]: the workload as attached.
+    Attached(WorkloadInfo),
+    /// Answer to [`RequestBody::Detach`]: the workload as it was.
+    Detached(WorkloadInfo),
+    /// Answer to [`RequestBody::Workloads`].
+    Workloads(Vec<WorkloadInfo>),
     /// Answer to [`RequestBody::Reload`].
     Reload(ReloadOutcome),
     /// Answer to [`RequestBody::Shutdown`]: shutdown has begun.
     ShuttingDown,
+}
+
+/// One attached workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadInfo {
+    /// Its name.
+    pub name: String,
+    /// Its address, from this node's prefix.
+    pub address: Ipv4Addr,
+    /// The namespace file it was attached from.
+    pub netns: String,
+    /// When it was attached, UNIX seconds.
+    pub since: u64,
+    /// The host end of its veth pair (`None` while it is not linked).
+    pub host_ifname: Option<String>,
 }
 
 /// Why a request failed.
@@ -253,6 +290,13 @@ pub enum ErrorCode {
     ShuttingDown,
     /// `explain` named no peer this node knows.
     UnknownPeer,
+    /// An attach was refused (bad name, not a namespace, prefix full…);
+    /// nothing changed.
+    WorkloadRefused,
+    /// An attach named a workload that is attached already.
+    WorkloadExists,
+    /// A detach named no attached workload.
+    UnknownWorkload,
     /// Something failed inside the daemon.
     Internal,
     /// A code this client does not know (sent by a newer daemon).
@@ -269,6 +313,9 @@ impl ErrorCode {
             Self::LineTooLong => "line_too_long",
             Self::ShuttingDown => "shutting_down",
             Self::UnknownPeer => "unknown_peer",
+            Self::WorkloadRefused => "workload_refused",
+            Self::WorkloadExists => "workload_exists",
+            Self::UnknownWorkload => "unknown_workload",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }

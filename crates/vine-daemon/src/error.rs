@@ -102,6 +102,9 @@ pub enum DaemonError {
     /// The OS random number generator failed.
     #[error("cannot draw a random seed from the OS: {0}")]
     Random(String),
+    /// The workload state (leases, host-change journal) cannot be read.
+    #[error("workload state: {0}; the daemon did not start")]
+    Workloads(String),
     /// The async runtime or a thread could not be created.
     #[error("cannot start the daemon's runtime: {0}")]
     Runtime(io::Error),

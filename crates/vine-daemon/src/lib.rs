@@ -25,12 +25,14 @@
 //! logs with `tracing` and installs no subscriber.
 
 pub mod api;
+pub mod dns;
 pub mod error;
 pub mod files;
 pub mod host;
 pub mod lifecycle;
 pub mod linux;
 pub mod runtime;
+mod workloads;
 
 pub use error::DaemonError;
 pub use runtime::{DaemonHandle, DataplaneTuning, RunOptions, run};

@@ -155,11 +155,17 @@ pub fn open_netns(path: &Path) -> Result<File, AttachError> {
         path: shown.clone(),
         source,
     })?;
-    // An open namespace file reads back as `net:[INODE]` (nsfs).
+    // A namespace file lives on nsfs (`/proc/PID/ns/net` and its bind
+    // mounts under /run/netns alike). Opened through /proc it reads back as
+    // `TYPE:[INODE]`, which also tells a net namespace from the others; a
+    // bind mount of another type is caught by `setns` (see `in_netns`).
+    let nsfs = nix::sys::statfs::fstatfs(&file)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
     let target = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .map(|t| t.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if !(target.starts_with("net:[") && target.ends_with(']')) {
+    let other_kind = target.ends_with(']') && target.contains(":[") && !target.starts_with("net:[");
+    if !nsfs || other_kind {
         return Err(AttachError::NotNetns(shown));
     }
     let ours = File::open("/proc/thread-self/ns/net").and_then(|f| f.metadata());
@@ -191,7 +197,14 @@ pub fn attach(journal: &mut Journal, plan: &Plan) -> Result<Attached, AttachErro
     {
         return Err(AttachError::HostNameTaken(host));
     }
-    if in_netns(netns.as_fd(), |nl| nl.link(WORKLOAD_IFNAME))
+    let inside = in_netns(netns.as_fd(), |nl| nl.link(WORKLOAD_IFNAME));
+    if let Err(e) = &inside
+        && e.raw_os_error() == Some(libc::EINVAL)
+    {
+        // nsfs, but not a network namespace (setns refused the type).
+        return Err(AttachError::NotNetns(plan.netns.display().to_string()));
+    }
+    if inside
         .and_then(|found| found)
         .map_err(step("looking inside the namespace"))?
         .is_some()

@@ -5,6 +5,7 @@
 //! released; `/dev/net/tun` is opened and closed; no device is created).
 //! Network state is read in the calling thread's network namespace.
 
+mod leftovers;
 #[cfg(test)]
 mod tests;
 
@@ -79,6 +80,7 @@ fn run_with_identity(config: &Config, config_path: &Path, identity_path: &Path) 
     checks.push(tun_name_check(&config.tun.name, config_path));
     checks.push(route_check(config));
     checks.push(udp_port_check(config));
+    checks.push(leftovers_check(config));
     checks
 }
 
@@ -121,6 +123,21 @@ pub fn run_for_path(config_path: &Path, identity: Option<&Path>) -> Vec<Check> {
 /// `CAP_NET_ADMIN`.
 pub fn host_checks() -> Vec<Check> {
     vec![tun_device_check(), capability_check()]
+}
+
+fn leftovers_check(config: &Config) -> Check {
+    const NAME: &str = "workload-leftovers";
+    match leftovers::find(config) {
+        None => Check::pass(NAME, "no workload links and no unreverted host changes"),
+        Some((found, true)) => {
+            Check::pass(NAME, format!("{found}: the running daemon's workloads"))
+        }
+        Some((found, false)) => Check::fail(
+            NAME,
+            format!("no daemon runs, yet there are {found}"),
+            "start the daemon (`vine daemon start`): it reverts what the journal lists before it attaches anything; or delete the links yourself (`ip link del vw…`)",
+        ),
+    }
 }
 
 fn tun_device_check() -> Check {

@@ -35,6 +35,20 @@ use crate::netlink::Netlink;
 /// The longest journal this reads (a journal is a few lines per workload).
 const MAX_JOURNAL: usize = 4 << 20;
 
+/// Reads the changes in the journal at `path` without creating or
+/// changing it (for reports: `vine doctor`). A missing file has none.
+pub fn recorded_changes(path: &Path) -> io::Result<Vec<Change>> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(file) => read_changes(&file, path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// One change to the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]

@@ -95,6 +95,14 @@ pub enum Command {
     Snapshot,
     /// Probe an overlay address and show the path that carries it.
     Ping(PingArgs),
+    /// Attach a network namespace to the overlay as a workload: it gets
+    /// the next free address of this node's prefix, an eth0 and a default
+    /// route via this node.
+    Attach(AttachArgs),
+    /// Detach a workload: its links go and its address is free again.
+    Detach(DetachArgs),
+    /// The attached workloads (name, address, netns, since, host interface).
+    Workloads,
     /// Check that this host can run vine.
     Doctor,
     /// Run the multi-PC showcase on this machine, in network namespaces
@@ -184,6 +192,24 @@ pub struct PingArgs {
     /// Probes to send over the path (1–10), 200 ms apart.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub count: u32,
+}
+
+/// Options of `vine attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Workload name: a DNS label (letters, digits, `-`; at most 63).
+    pub name: String,
+    /// The network namespace: a name under /run/netns (`ip netns add
+    /// NAME`), /proc/PID/ns/net, or any bind mount of a namespace file.
+    #[arg(long, value_name = "PATH")]
+    pub netns: PathBuf,
+}
+
+/// Options of `vine detach`.
+#[derive(Debug, Args)]
+pub struct DetachArgs {
+    /// Workload name.
+    pub name: String,
 }
 
 /// Options of `vine sessions`.

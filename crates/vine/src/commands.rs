@@ -8,6 +8,7 @@ mod demo;
 mod doctor;
 mod explain;
 mod identity;
+mod workloads;
 
 use std::io;
 
@@ -51,6 +52,9 @@ pub fn dispatch(cli: &Cli) -> Outcome {
         Command::Counters => daemon::live(cli, daemon::Live::Counters),
         Command::Snapshot => daemon::live(cli, daemon::Live::Snapshot),
         Command::Ping(args) => daemon::ping(cli, args.address, args.count),
+        Command::Attach(args) => workloads::attach(cli, args),
+        Command::Detach(args) => workloads::detach(cli, &args.name),
+        Command::Workloads => workloads::list(cli),
         Command::Doctor => doctor::run(cli),
         Command::Demo(args) => demo::run(args),
     }

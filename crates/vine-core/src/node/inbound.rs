@@ -201,7 +201,8 @@ impl Node {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        if p.keys_replaced(keys) {
+        let replaced = p.keys_replaced(keys);
+        if replaced {
             p.membership.session_replaced();
         }
         p.mark_session_up(now, keys);
@@ -209,6 +210,10 @@ impl Node {
         if p.bootstrap().is_some() {
             self.events
                 .push_back(Event::BootstrapConnected { peer: id });
+        }
+        if replaced {
+            self.names.session_replaced(id);
+            self.send_names(now, id);
         }
     }
 
@@ -305,6 +310,24 @@ impl Node {
 
     pub(super) fn handle_frame(&mut self, now: Instant, id: PeerId, via: Via, msg: Frame) {
         match msg {
+            Frame::Names(set) => {
+                let Some(prefix) = self
+                    .peers
+                    .get(&id)
+                    .and_then(|p| p.allow())
+                    .map(|a| a.prefix)
+                else {
+                    self.drop_packet(Some(id), DropReason::UnauthorizedPeer);
+                    return;
+                };
+                if let super::names::Received::Kept { rejected } =
+                    self.names.receive(id, prefix, set)
+                {
+                    for _ in 0..rejected {
+                        self.drop_packet(Some(id), DropReason::NameOutsidePrefix);
+                    }
+                }
+            }
             Frame::Announce {
                 network_id,
                 prefix,
@@ -504,6 +527,7 @@ impl Node {
         let Some(prefix) = p.membership.end() else {
             return;
         };
+        self.names.forget(&id);
         self.dataplane.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, RouteState::Withdrawn) {
             self.events.push_back(Event::Route(intent));

@@ -48,11 +48,14 @@ pub enum DropReason {
     /// `[policy] relay_source_rate_limit_kbps` cap (all its destinations
     /// together).
     RelaySourceRateLimited,
+    /// A name record a member announced for an address outside its
+    /// allowlisted prefix (the rest of its names are kept).
+    NameOutsidePrefix,
 }
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         Self::UnknownRoute,
         Self::UnauthorizedPeer,
         Self::NoSession,
@@ -68,6 +71,7 @@ impl DropReason {
         Self::PacketTooBig,
         Self::RelayNotEnabled,
         Self::RelaySourceRateLimited,
+        Self::NameOutsidePrefix,
     ];
 
     /// Position in [`DropReason::ALL`] (for counter arrays). The match is
@@ -90,6 +94,7 @@ impl DropReason {
             Self::PacketTooBig => 12,
             Self::RelayNotEnabled => 13,
             Self::RelaySourceRateLimited => 14,
+            Self::NameOutsidePrefix => 15,
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::api::{
 use crate::error::DaemonError;
 use crate::files::{self, RuntimePaths, StateFile};
 use crate::host::{PacketDevice, RouteApplier};
+use crate::workloads::Workloads;
 
 /// How long the node stays under load after the handshake queue was seen
 /// an eighth full (wireguard-go's `UnderLoadAfterTime`).
@@ -65,6 +66,20 @@ pub(crate) struct EventLoop {
     pub(crate) names: NameWatch,
     /// Rate limits the log lines peers cause.
     pub(crate) peer_logs: PeerLogLimit,
+    /// The attached workloads.
+    pub(crate) workloads: Workloads,
+    /// The DNS zone the DNS server answers from, and when it was built.
+    pub(crate) zone: ZoneFeed,
+    /// The DNS server (stops when dropped).
+    pub(crate) _dns: Option<crate::dns::DnsServer>,
+}
+
+/// The DNS zone, rebuilt from the node's names when they change (and at
+/// least every second, for membership changes), published to the server.
+pub(crate) struct ZoneFeed {
+    pub(crate) tx: tokio::sync::watch::Sender<Arc<vine_core::names::Zone>>,
+    pub(crate) generation: Option<u64>,
+    pub(crate) built: Option<Instant>,
 }
 
 /// The peer a node event is about and the event's name, for the events a
@@ -196,6 +211,32 @@ impl EventLoop {
         while let Some(e) = self.node.poll_event() {
             self.apply(e);
         }
+        self.refresh_zone();
+    }
+
+    fn refresh_zone(&mut self) {
+        let now = Instant::now();
+        let generation = self.node.names_generation();
+        let fresh = self.zone.generation == Some(generation)
+            && self
+                .zone
+                .built
+                .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1));
+        if fresh {
+            return;
+        }
+        self.zone.generation = Some(generation);
+        self.zone.built = Some(now);
+        let zone = crate::dns::zone(&self.config, &self.node);
+        if **self.zone.tx.borrow() != zone {
+            let _ = self.zone.tx.send(Arc::new(zone));
+        }
+    }
+
+    /// Tells the node the names of the linked workloads.
+    fn announce_workloads(&mut self) {
+        self.node
+            .set_workload_names(Instant::now(), self.workloads.names());
     }
 
     fn apply(&mut self, event: Event) {
@@ -407,6 +448,36 @@ impl EventLoop {
                     Err(msg) => return Response::error(ErrorCode::UnknownPeer, msg),
                 }
             }
+            RequestBody::Attach { name, netns } => {
+                match self
+                    .workloads
+                    .attach(&name, &netns, build::wall_clock().as_secs())
+                {
+                    Ok(w) => {
+                        self.announce_workloads();
+                        ResponseBody::Attached(w)
+                    }
+                    Err(e) => {
+                        return Response {
+                            version: crate::api::PROTOCOL_VERSION,
+                            body: Err(e),
+                        };
+                    }
+                }
+            }
+            RequestBody::Detach { name } => match self.workloads.detach(&name) {
+                Ok(w) => {
+                    self.announce_workloads();
+                    ResponseBody::Detached(w)
+                }
+                Err(e) => {
+                    return Response {
+                        version: crate::api::PROTOCOL_VERSION,
+                        body: Err(e),
+                    };
+                }
+            },
+            RequestBody::Workloads => ResponseBody::Workloads(self.workloads.list()),
             RequestBody::Reload => ResponseBody::Reload(self.reload().await),
             RequestBody::Shutdown => ResponseBody::ShuttingDown,
         };
@@ -525,6 +596,7 @@ impl EventLoop {
             if let Err(e) = self.routes.remove_all() {
                 error!("cannot remove routes: {e}; remove them with `ip route flush dev <tun>`");
             }
+            self.workloads.stop();
         };
         if tokio::time::timeout(bound, stop).await.is_err() {
             warn!("shutdown did not finish within {bound:?}; removing runtime files anyway");

@@ -23,6 +23,7 @@ use super::options::RunOptions;
 use crate::api::Phase;
 use crate::error::DaemonError;
 use crate::files::{self, LockError, RuntimeLock, RuntimePaths, StateFile};
+use crate::workloads::Workloads;
 
 /// A daemon that finished starting: where to send it commands, its event
 /// loop's task, its runtime files and its bound UDP address.
@@ -96,6 +97,28 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
     let plane = node.enable_data_plane(Instant::now());
     info!(peer_id = %node.peer_id(), network = %config.node.network_id, prefix = %config.tun.local_prefix(), "node started");
 
+    let workloads = Workloads::start(
+        &state_dir(&config),
+        config.tun.local_prefix(),
+        config.tun.address,
+        u32::from(config.tun.mtu),
+    )
+    .map_err(DaemonError::Workloads)?;
+    node.set_workload_names(Instant::now(), workloads.names());
+    let (zone_tx, zone_rx) = tokio::sync::watch::channel(std::sync::Arc::new(
+        vine_core::names::Zone::new(crate::dns::DOMAIN),
+    ));
+    let dns = match crate::dns::spawn(config.tun.address, zone_rx).await {
+        Ok(server) => {
+            info!(address = %config.tun.address, "DNS server for *.{} on port 53 (UDP and TCP)", crate::dns::DOMAIN);
+            Some(server)
+        }
+        Err(e) => {
+            warn!(address = %config.tun.address, "cannot serve DNS on port 53: {e}; overlay names will not resolve through this node");
+            None
+        }
+    };
+
     let listener = api::bind(&paths.socket())?;
     cleanup.socket = true;
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>(64);
@@ -130,6 +153,13 @@ pub(crate) async fn start(options: RunOptions) -> Result<Started, DaemonError> {
         pings: Vec::new(),
         names,
         peer_logs: Default::default(),
+        workloads,
+        zone: super::event_loop::ZoneFeed {
+            tx: zone_tx,
+            generation: None,
+            built: None,
+        },
+        _dns: dns,
     };
     let task = tokio::spawn(async move {
         let result = event_loop.run(cmd_rx).await;
@@ -252,4 +282,14 @@ fn local_addresses(bound: SocketAddrV4, config: &Config, tun_name: &str) -> Vec<
     }
     out.sort();
     out
+}
+
+/// The node's state directory: where its identity file is (workload leases
+/// and the host-change journal live there, see `crate::workloads`).
+fn state_dir(config: &Config) -> std::path::PathBuf {
+    Path::new(&config.node.identity_path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned()
 }

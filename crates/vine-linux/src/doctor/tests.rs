@@ -71,10 +71,32 @@ fn a_ready_host_passes_every_check() {
             "identity",
             "tun-name",
             "route-conflicts",
-            "udp-port"
+            "udp-port",
+            "workload-leftovers"
         ]
     );
     assert!(all_ok(&checks), "{checks:#?}");
+}
+
+#[test]
+fn host_changes_a_stopped_daemon_left_are_reported_with_the_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_setup(dir.path(), true);
+    std::fs::write(
+        dir.path().join("host-changes.jsonl"),
+        "{\"change\":\"link\",\"name\":\"vw0123456789ab\"}\n",
+    )
+    .expect("journal");
+    let checks = in_netns(|| run_for_path(&path, None));
+    let c = by_name(&checks, "workload-leftovers");
+    assert!(!c.ok, "{c:?}");
+    assert!(c.detail.contains("interface vw0123456789ab"), "{c:?}");
+    assert!(
+        c.fix
+            .as_deref()
+            .is_some_and(|f| f.contains("vine daemon start")),
+        "{c:?}"
+    );
 }
 
 #[test]
