@@ -162,15 +162,12 @@ fn dig(lab: &Lab, host: &Host, name: &str, server: Option<Ipv4Addr>) -> String {
             .and_then(|x| x.split(',').next())
             .map(|x| format!("status: {x}"))
             .unwrap_or_default(),
-        _ => {
-            let short = String::from_utf8_lossy(
-                &lab.exec(host, "dig", &[&["+short"], args.as_slice()].concat())
-                    .stdout,
-            )
-            .trim()
-            .to_owned();
-            short
-        }
+        _ => String::from_utf8_lossy(
+            &lab.exec(host, "dig", &[&["+short"], args.as_slice()].concat())
+                .stdout,
+        )
+        .trim()
+        .to_owned(),
     }
 }
 
