@@ -72,27 +72,39 @@ fn member(
 /// Wall-clock seconds of the first reply of `ping -D` from `from` to `to`,
 /// pinging every 50 ms for at most `deadline`.
 fn first_reply(lab: &Lab, from: &Node, to: Ipv4Addr, deadline: Duration) -> Option<f64> {
-    let out = lab.exec(
-        &from.host,
-        "ping",
-        &[
-            "-D",
-            "-n",
-            "-c",
-            "1",
-            "-i",
-            "0.05",
-            "-w",
-            &deadline.as_secs().to_string(),
-            &to.to_string(),
-        ],
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.contains("bytes from"))
-        .and_then(|l| l.strip_prefix('['))
-        .and_then(|l| l.split(']').next())
-        .and_then(|t| t.parse().ok())
+    // `ping -c 1` stops at the first ICMP error too (a "net unreachable"
+    // from the LAN gateway while the overlay route is not installed yet),
+    // so it runs again until a reply or the deadline; the reply's own
+    // timestamp (-D) is what counts.
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < deadline {
+        let left = deadline.saturating_sub(t0.elapsed()).as_secs().max(1);
+        let out = lab.exec(
+            &from.host,
+            "ping",
+            &[
+                "-D",
+                "-n",
+                "-c",
+                "1",
+                "-i",
+                "0.05",
+                "-w",
+                &left.to_string(),
+                &to.to_string(),
+            ],
+        );
+        let reply = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains("bytes from"))
+            .and_then(|l| l.strip_prefix('['))
+            .and_then(|l| l.split(']').next())
+            .and_then(|t| t.parse().ok());
+        if reply.is_some() {
+            return reply;
+        }
+    }
+    None
 }
 
 fn now_epoch() -> f64 {
