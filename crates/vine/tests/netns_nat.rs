@@ -103,6 +103,8 @@ fn first_reply(lab: &Lab, from: &Node, to: Ipv4Addr, deadline: Duration) -> Opti
         if reply.is_some() {
             return reply;
         }
+        // Poll interval of this bounded wait.
+        std::thread::sleep(Duration::from_millis(50));
     }
     None
 }
