@@ -216,6 +216,17 @@ impl Session {
         s.node.handle_datagram(now, THIRD_ADDR, &init);
         s.pump();
         for who in [Who::Peer, Who::Third] {
+            // A responder sends only once the initiator's first message
+            // confirmed its keys: have the node send one (a probe) if it
+            // has sent nothing yet.
+            if !s.wg(who).session_ready(&me.peer_id(), now) {
+                let _ = s.node.probe(s.now, &who.id());
+                s.pump();
+            }
+            assert!(
+                s.wg(who).session_ready(&me.peer_id(), now),
+                "fixture: {who:?} cannot send to the node"
+            );
             s.send_frame(who, who.addr(), &who.announce(1));
         }
         s.pump();

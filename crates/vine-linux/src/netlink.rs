@@ -303,7 +303,7 @@ pub(crate) fn parse_replies(
         match reply.payload {
             NetlinkPayload::Done(done) => {
                 return Some(if done.code < 0 {
-                    Err(io::Error::from_raw_os_error(-done.code))
+                    Err(errno_error(done.code))
                 } else {
                     Ok(())
                 });
@@ -311,7 +311,7 @@ pub(crate) fn parse_replies(
             NetlinkPayload::Error(e) => {
                 return Some(match e.code {
                     None => Ok(()),
-                    Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+                    Some(code) => Err(errno_error(code.get())),
                 });
             }
             NetlinkPayload::InnerMessage(m) => replies.push(m),
@@ -319,6 +319,19 @@ pub(crate) fn parse_replies(
         }
     }
     None
+}
+
+/// The error a netlink reply's (negative) error code stands for: the errno
+/// `-code`, or `InvalidData` for a code that is no errno (`i32::MIN` has
+/// no negation; a kernel never sends it).
+fn errno_error(code: i32) -> io::Error {
+    match code.checked_neg() {
+        Some(errno) => io::Error::from_raw_os_error(errno),
+        None => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("netlink reply with error code {code}, which is no errno"),
+        ),
+    }
 }
 
 /// The IPv4 main-table route a `RTM_NEWROUTE` reply describes, if it is one.
