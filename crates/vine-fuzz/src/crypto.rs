@@ -53,15 +53,26 @@ pub fn aead_diff(data: &[u8]) {
 
     let mut opened = slot.clone();
     assert_eq!(fast.open(counter, &mut opened), Ok(msg.len()));
-    assert_eq!(&opened[..msg.len()], msg, "open did not restore the message");
+    assert_eq!(
+        &opened[..msg.len()],
+        msg,
+        "open did not restore the message"
+    );
 
     let mut bad = slot.clone();
     let at = flip % bad.len();
     bad[at] ^= 0x01;
-    assert!(fast.open(counter, &mut bad.clone()).is_err(), "a changed byte was accepted");
+    assert!(
+        fast.open(counter, &mut bad.clone()).is_err(),
+        "a changed byte was accepted"
+    );
     let mut verdicts = Vec::new();
     fast.open_each(
-        [(0usize, counter, bad.as_mut_slice()), (1, counter, slot.as_mut_slice())].into_iter(),
+        [
+            (0usize, counter, bad.as_mut_slice()),
+            (1, counter, slot.as_mut_slice()),
+        ]
+        .into_iter(),
         |i, ok| verdicts.push((i, ok)),
     );
     assert_eq!(verdicts, vec![(0, false), (1, true)], "batch verdicts");
@@ -97,7 +108,9 @@ pub fn aead_diff(data: &[u8]) {
     );
     for (i, (p, s)) in pieces.iter().zip(&slots).enumerate() {
         let mut r = p.to_vec();
-        let t = ring.seal(counter.wrapping_add(i as u64), &mut r).expect("ring seals");
+        let t = ring
+            .seal(counter.wrapping_add(i as u64), &mut r)
+            .expect("ring seals");
         assert_eq!(s[..p.len()], r[..], "piece {i}: batch ciphertext differs");
         assert_eq!(s[p.len()..], t[..], "piece {i}: batch tag differs");
     }
@@ -119,7 +132,11 @@ pub fn aead_diff(data: &[u8]) {
     assert_eq!(verdicts, want, "batch verdicts");
     for (i, (p, s)) in pieces.iter().zip(&slots).enumerate() {
         if i != damaged {
-            assert_eq!(&s[..p.len()], *p, "piece {i}: batch open did not restore it");
+            assert_eq!(
+                &s[..p.len()],
+                *p,
+                "piece {i}: batch open did not restore it"
+            );
         }
     }
 }
@@ -149,8 +166,8 @@ fn fix_macs(msg: &mut [u8], key: &[u8; 32], mac2: Option<[u8; 16]>) {
     else {
         return;
     };
-    let mut mac = <Blake2sMac<U16> as KeyInit>::new_from_slice(key)
-        .expect("BLAKE2s takes 32-byte keys");
+    let mut mac =
+        <Blake2sMac<U16> as KeyInit>::new_from_slice(key).expect("BLAKE2s takes 32-byte keys");
     Update::update(&mut mac, &msg[..at]);
     let mac1: [u8; 16] = mac.finalize_fixed().into();
     msg[at..at + 16].copy_from_slice(&mac1);
@@ -230,7 +247,8 @@ pub fn wg_decrypt(data: &[u8]) {
                     assert!(
                         matches!(
                             got,
-                            Ok(Received::HandshakeInitiation { .. }) | Err(WgError::InitiationFlood)
+                            Ok(Received::HandshakeInitiation { .. })
+                                | Err(WgError::InitiationFlood)
                         ),
                         "an unchanged initiation was refused: {got:?}"
                     );
@@ -240,7 +258,10 @@ pub fn wg_decrypt(data: &[u8]) {
                         peer.decrypt(now, wall(now), &response, &mut out)
                 {
                     let mut keepalive = Vec::new();
-                    if peer.encrypt(now, &local_id.peer_id(), &[], &mut keepalive).is_ok() {
+                    if peer
+                        .encrypt(now, &local_id.peer_id(), &[], &mut keepalive)
+                        .is_ok()
+                    {
                         let _ = local.decrypt(now, wall(now), &keepalive, &mut out);
                     }
                 }

@@ -81,7 +81,7 @@ fn datagram(s: &mut Session, earlier: &[Datagram], input: &mut Input<'_>) -> Dat
         authentic: false,
     };
     match kind & 7 {
-        0 | 1 | 2 => {
+        0..=2 => {
             let chunk = input.chunk();
             let packet;
             let body = if kind & 7 == 1 {
@@ -168,27 +168,47 @@ fn receive(s: &mut Session, tables: &Tables, from: SocketAddrV4, batch: &mut [Da
         };
         if d.authentic {
             assert!(
-                !matches!(verdict, Inbound::Slow | Inbound::Drop(DropReason::DecryptFailed)),
+                !matches!(
+                    verdict,
+                    Inbound::Slow | Inbound::Drop(DropReason::DecryptFailed)
+                ),
                 "datagram {j}, sealed by a peer and unchanged, did not open: {verdict:?}"
             );
         }
         match verdict {
             Inbound::Data { peer, range } => {
-                let packet = d.bytes.get(range.clone()).expect("Data range inside the datagram");
-                assert!(packet.len() >= 20 && packet[0] >> 4 == 4, "Data is not IPv4");
+                let packet = d
+                    .bytes
+                    .get(range.clone())
+                    .expect("Data range inside the datagram");
+                assert!(
+                    packet.len() >= 20 && packet[0] >> 4 == 4,
+                    "Data is not IPv4"
+                );
                 let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
                 let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
                 let owner = [Who::Peer, Who::Third]
                     .into_iter()
                     .find(|w| w.id() == peer.id)
                     .expect("Data from an allowlisted peer");
-                assert!(owner.prefix().contains(src), "Data from {src} outside {owner:?}'s prefix");
+                assert!(
+                    owner.prefix().contains(src),
+                    "Data from {src} outside {owner:?}'s prefix"
+                );
                 assert!(session::node_prefix().contains(dst), "Data to {dst}");
-                assert_eq!(Some(from), peer.endpoint, "Data from another address than the endpoint");
+                assert_eq!(
+                    Some(from),
+                    peer.endpoint,
+                    "Data from another address than the endpoint"
+                );
                 peer.stats.add_received(1, range.len() as u64);
             }
             Inbound::Plain { peer, range } => {
-                let plain = d.bytes.get(range).expect("Plain range inside the datagram").to_vec();
+                let plain = d
+                    .bytes
+                    .get(range)
+                    .expect("Plain range inside the datagram")
+                    .to_vec();
                 s.node.handle_decrypted(now, from, peer.id, &plain);
             }
             Inbound::Slow => {

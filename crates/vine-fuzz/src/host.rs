@@ -74,7 +74,10 @@ pub fn netlink_reply(data: &[u8]) {
     let buffer = input.rest();
     let (end, seen) = parse_netlink(buffer, seq);
     if buffer.len() < 16 {
-        assert!(seen.is_empty(), "replies from a buffer without a whole header");
+        assert!(
+            seen.is_empty(),
+            "replies from a buffer without a whole header"
+        );
     }
     if let Some(Err(e)) = end {
         let _ = e.to_string();
@@ -119,9 +122,15 @@ pub fn udp_cmsg(data: &[u8]) {
         name[4], name[5], name[6], name[7],
     ])));
     assert_eq!(*from.ip(), ip);
-    assert_eq!(from.port(), u16::from_be(u16::from_ne_bytes([name[2], name[3]])));
+    assert_eq!(
+        from.port(),
+        u16::from_be(u16::from_ne_bytes([name[2], name[3]]))
+    );
     assert_eq!(len, (msg_len as usize).min(UDP_SLOT_BYTES));
-    assert!(stride >= 1 && (stride <= len || len == 0), "stride {stride} for {len} bytes");
+    assert!(
+        stride >= 1 && (stride <= len || len == 0),
+        "stride {stride} for {len} bytes"
+    );
     if let Some(size) = first_gro(control, controllen)
         && size < len
     {

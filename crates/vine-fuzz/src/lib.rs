@@ -33,8 +33,11 @@ pub use host::{netlink_reply, tun_offload, udp_cmsg};
 pub use node_session::{MAX_OPS, node_session};
 pub use parsers::{frame_decode, identity_parse};
 
+/// A target's body.
+pub type Body = fn(&[u8]);
+
 /// Every target: its name (the `fuzz/` binary and seed directory) and body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("config_parse", config_parse),
     ("identity_parse", identity_parse),
     ("frame_decode", frame_decode),

@@ -58,7 +58,11 @@ pub fn node_session(data: &[u8]) {
 /// Runs one operation; returns whether the node may answer it with an ICMP
 /// error of its own on the TUN.
 fn run_op(s: &mut Session, op: u8, input: &mut Input<'_>) -> bool {
-    let who = if op & 0x08 == 0 { Who::Peer } else { Who::Third };
+    let who = if op & 0x08 == 0 {
+        Who::Peer
+    } else {
+        Who::Third
+    };
     let from = source(who, op >> 4);
     match op & 7 {
         0 => {
@@ -170,13 +174,18 @@ fn structured(who: Who, kind: u8, input: &mut Input<'_>) -> Frame {
         let b = input.take(6);
         let mut a = [0u8; 6];
         a[..b.len()].copy_from_slice(b);
-        SocketAddrV4::new(Ipv4Addr::new(a[0], a[1], a[2], a[3]), u16::from_le_bytes([a[4], a[5]]))
+        SocketAddrV4::new(
+            Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+            u16::from_le_bytes([a[4], a[5]]),
+        )
     };
     let candidates = |input: &mut Input<'_>| {
         let n = usize::from(input.u8() % 4);
         Candidates {
             local: (0..n).map(|_| addr(input)).collect(),
-            reflexive: (0..usize::from(input.u8() % 3)).map(|_| addr(input)).collect(),
+            reflexive: (0..usize::from(input.u8() % 3))
+                .map(|_| addr(input))
+                .collect(),
         }
     };
     let prefix = |input: &mut Input<'_>| {

@@ -111,10 +111,18 @@ pub fn node_session() -> Vec<Seed> {
         "sealed-relay-refused",
     ];
     for ((_, f), name) in frames().into_iter().zip(names) {
-        out.push(("node_session", name, Program::new().byte(0).chunk(&f.to_bytes()).build()));
+        out.push((
+            "node_session",
+            name,
+            Program::new().byte(0).chunk(&f.to_bytes()).build(),
+        ));
     }
     let data = peer_packet(b"hello from peer");
-    out.push(("node_session", "sealed-data", Program::new().byte(0).chunk(&data).build()));
+    out.push((
+        "node_session",
+        "sealed-data",
+        Program::new().byte(0).chunk(&data).build(),
+    ));
     out.push((
         "node_session",
         "decrypted-data-roaming",
@@ -123,7 +131,10 @@ pub fn node_session() -> Vec<Seed> {
     out.push((
         "node_session",
         "relay-forward-to-third",
-        Program::new().byte(3).chunk(&third_packet(b"via relay")).build(),
+        Program::new()
+            .byte(3)
+            .chunk(&third_packet(b"via relay"))
+            .build(),
     ));
     out.push((
         "node_session",
@@ -187,12 +198,14 @@ pub fn node_session() -> Vec<Seed> {
     out.push((
         "node_session",
         "raw-initiation-shaped",
-        Program::new().byte(1).chunk(&{
-            let mut d = vec![1, 0, 0, 0];
-            d.resize(148, 0x5a);
-            d
-        })
-        .build(),
+        Program::new()
+            .byte(1)
+            .chunk(&{
+                let mut d = vec![1, 0, 0, 0];
+                d.resize(148, 0x5a);
+                d
+            })
+            .build(),
     ));
     out
 }
@@ -216,7 +229,11 @@ pub fn dataplane_batch() -> Vec<Seed> {
     vec![
         ("dataplane_batch", "one-data", batch(1, &[1])),
         ("dataplane_batch", "gro-pair", batch(2, &[1, 1])),
-        ("dataplane_batch", "gro-mixed", batch(8, &[1, 1, 2, 5, 0, 3, 4, 6])),
+        (
+            "dataplane_batch",
+            "gro-mixed",
+            batch(8, &[1, 1, 2, 5, 0, 3, 4, 6]),
+        ),
         ("dataplane_batch", "gro-64", batch(64, &[1; 64])),
         ("dataplane_batch", "gro-65", batch(65, &[1; 65])),
         ("dataplane_batch", "roamed", {
@@ -230,7 +247,11 @@ pub fn dataplane_batch() -> Vec<Seed> {
 /// `wg_decrypt` programs.
 pub fn wg_decrypt() -> Vec<Seed> {
     vec![
-        ("wg_decrypt", "initiation", Program::new().byte(1).byte(0).build()),
+        (
+            "wg_decrypt",
+            "initiation",
+            Program::new().byte(1).byte(0).build(),
+        ),
         (
             "wg_decrypt",
             "initiation-then-data",
@@ -249,12 +270,26 @@ pub fn wg_decrypt() -> Vec<Seed> {
         (
             "wg_decrypt",
             "responder-initiates",
-            Program::new().byte(2).byte(0).byte(3).chunk(b"x").byte(0).build(),
+            Program::new()
+                .byte(2)
+                .byte(0)
+                .byte(3)
+                .chunk(b"x")
+                .byte(0)
+                .build(),
         ),
         (
             "wg_decrypt",
             "mutated-initiation-mac2",
-            Program::new().byte(1 | 8).byte(0x11).byte(2).byte(40).byte(0x80).byte(100).byte(1).build(),
+            Program::new()
+                .byte(1 | 8)
+                .byte(0x11)
+                .byte(2)
+                .byte(40)
+                .byte(0x80)
+                .byte(100)
+                .byte(1)
+                .build(),
         ),
         (
             "wg_decrypt",
@@ -323,15 +358,28 @@ pub fn netlink_reply() -> Vec<Seed> {
         v
     };
     let dump = [
-        netlink(seq, NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link.clone()))),
-        netlink(seq, NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route))),
-        netlink(seq + 1, NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link))),
+        netlink(
+            seq,
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link.clone())),
+        ),
+        netlink(
+            seq,
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)),
+        ),
+        netlink(
+            seq + 1,
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)),
+        ),
         netlink(seq, NetlinkPayload::Done(done)),
     ]
     .concat();
     vec![
         ("netlink_reply", "dump-link-route-done", with_seq(dump)),
-        ("netlink_reply", "nack", with_seq(netlink(seq, NetlinkPayload::Error(nack)))),
+        (
+            "netlink_reply",
+            "nack",
+            with_seq(netlink(seq, NetlinkPayload::Error(nack))),
+        ),
         (
             "netlink_reply",
             "ack",
@@ -346,7 +394,7 @@ fn cmsg(len: usize, level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
     v.extend(level.to_ne_bytes());
     v.extend(kind.to_ne_bytes());
     v.extend(data);
-    while v.len() % 8 != 0 {
+    while !v.len().is_multiple_of(8) {
         v.push(0);
     }
     v
@@ -374,8 +422,16 @@ pub fn udp_cmsg() -> Vec<Seed> {
     vec![
         ("udp_cmsg", "gro-1400", header(inet, 4200, &gro)),
         ("udp_cmsg", "no-control", header(inet, 1200, &[])),
-        ("udp_cmsg", "ttl-then-gro", header(inet, 9000, &[other, gro.clone()].concat())),
-        ("udp_cmsg", "ipv6-sender", header(libc::AF_INET6 as u16, 100, &gro)),
+        (
+            "udp_cmsg",
+            "ttl-then-gro",
+            header(inet, 9000, &[other, gro.clone()].concat()),
+        ),
+        (
+            "udp_cmsg",
+            "ipv6-sender",
+            header(libc::AF_INET6 as u16, 100, &gro),
+        ),
     ]
 }
 
@@ -404,7 +460,9 @@ pub fn control_json() -> Vec<Seed> {
         (
             "control_json",
             "explain-name",
-            line(RequestBody::Explain { peer: "peer".into() }),
+            line(RequestBody::Explain {
+                peer: "peer".into(),
+            }),
         ),
         (
             "control_json",
@@ -420,7 +478,11 @@ pub fn control_json() -> Vec<Seed> {
                 peer: "10.3.0.9".into(),
             }),
         ),
-        ("control_json", "wrong-version", br#"{"version":2,"body":{"type":"status"}}"#.to_vec()),
+        (
+            "control_json",
+            "wrong-version",
+            br#"{"version":2,"body":{"type":"status"}}"#.to_vec(),
+        ),
     ];
     let mut shutting = encode_line(&Response::ok(ResponseBody::ShuttingDown));
     shutting.pop();

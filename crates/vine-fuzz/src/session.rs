@@ -387,7 +387,10 @@ impl Session {
 }
 
 fn check_tun_packet(p: &[u8], icmp_ok: bool) {
-    assert!(p.len() >= 20 && p[0] >> 4 == 4, "non-IPv4 packet to the TUN");
+    assert!(
+        p.len() >= 20 && p[0] >> 4 == 4,
+        "non-IPv4 packet to the TUN"
+    );
     let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
     let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
     if icmp_ok && p[9] == 1 {

@@ -31,7 +31,9 @@ fn a_netlink_error_code_of_i32_min_is_an_error_not_a_panic() {
     for (kind, extra) in [(NLMSG_DONE, &[][..]), (NLMSG_ERROR, &[0u8; 16][..])] {
         let (end, seen) = netlink_reply(&netlink_code(kind, 7, i32::MIN, extra), 7);
         assert!(seen.is_empty());
-        let err = end.expect("the message ends the request").expect_err("an error");
+        let err = end
+            .expect("the message ends the request")
+            .expect_err("an error");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
         assert!(err.to_string().contains("-2147483648"), "{err}");
     }

@@ -519,7 +519,10 @@ struct Meta {
 impl Meta {
     /// The message in `slot` from what [`RecvHdrs::message`] read (sender,
     /// byte count, GRO segment size); `None` for a non-IPv4 sender.
-    fn of(slot: usize, (from, len, gro): (Option<SocketAddrV4>, usize, Option<usize>)) -> Option<Self> {
+    fn of(
+        slot: usize,
+        (from, len, gro): (Option<SocketAddrV4>, usize, Option<usize>),
+    ) -> Option<Self> {
         let from = from?;
         let len = len.min(SLOT_BYTES);
         let stride = gro.filter(|&s| s < len).unwrap_or(len).max(1);
