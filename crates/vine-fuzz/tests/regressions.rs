@@ -42,3 +42,29 @@ fn a_netlink_error_code_of_i32_min_is_an_error_not_a_panic() {
     let err = end.expect("ends").expect_err("an error");
     assert_eq!(err.raw_os_error(), Some(libc::ENODEV));
 }
+
+/// A receive header whose control buffer starts with a `cmsghdr` of
+/// length `cmsg_len` (level/type not `UDP_GRO`) over 64 control bytes.
+fn udp_header_with_cmsg_len(cmsg_len: usize) -> Vec<u8> {
+    let mut v = (libc::AF_INET as u16).to_ne_bytes().to_vec();
+    v.extend(4100u16.to_be().to_ne_bytes());
+    v.extend([192, 0, 2, 2]);
+    v.push(0); // namelen = sizeof(sockaddr_in)
+    v.extend(1500u32.to_le_bytes());
+    v.extend(64u16.to_le_bytes());
+    v.extend(cmsg_len.to_ne_bytes());
+    v.extend(libc::SOL_IP.to_ne_bytes());
+    v.extend(libc::IP_TTL.to_ne_bytes());
+    v.resize(v.len() + 48, 0);
+    v
+}
+
+/// A control message whose `cmsg_len` is near `usize::MAX`: aligning it
+/// overflows in the walk to the next header. No kernel writes it; the
+/// walk must still end (not panic, not loop).
+#[test]
+fn a_control_message_length_near_usize_max_ends_the_walk() {
+    for cmsg_len in [usize::MAX, usize::MAX - 2, usize::MAX - 7, 65, 1 << 40] {
+        vine_fuzz::udp_cmsg(&udp_header_with_cmsg_len(cmsg_len));
+    }
+}

@@ -338,6 +338,13 @@ fn gro_size(buf: &CmsgBuf, len: usize) -> Option<usize> {
             let size = unsafe { ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>()) };
             found = usize::try_from(size).ok().filter(|&s| s > 0);
         }
+        // A message longer than the control data is malformed (the kernel
+        // never writes one), and one near `usize::MAX` would overflow
+        // CMSG_NXTHDR's alignment (a panic with overflow checks, a walk that
+        // never ends without): stop here.
+        if hdr.cmsg_len as usize > len {
+            break;
+        }
         // SAFETY: `cmsg` came from FIRSTHDR/NXTHDR on `mhdr`, which still
         // describes `buf`; NXTHDR returns null past the end.
         cmsg = unsafe { libc::CMSG_NXTHDR(&mhdr, cmsg) };
