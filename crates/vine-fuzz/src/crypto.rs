@@ -16,6 +16,10 @@ use crate::input::Input;
 /// One monotonic instant per process that every `wg_decrypt` run starts at.
 static BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
 
+/// The responder's and the peer's identities, derived once per process.
+static WG_IDENTITIES: LazyLock<[Identity; 2]> =
+    LazyLock::new(|| [Identity::from_seed([1; 32]), Identity::from_seed([2; 32])]);
+
 /// The wall clock at [`BASE`] (for handshake timestamps).
 const WALL: Duration = Duration::from_secs(1_800_000_000);
 
@@ -206,8 +210,7 @@ pub const WG_MAX_OPS: usize = 32;
 /// Never panics; an initiation from the peer left unchanged is answered
 /// unless it came within the initiation rate limit.
 pub fn wg_decrypt(data: &[u8]) {
-    let local_id = Identity::from_seed([1; 32]);
-    let peer_id = Identity::from_seed([2; 32]);
+    let [local_id, peer_id] = &*WG_IDENTITIES;
     let mut local = Wg::new(local_id.x25519_secret().clone(), [3; 32]);
     local.add_peer(peer_id.peer_id());
     let mut peer = Wg::new(peer_id.x25519_secret().clone(), [4; 32]);

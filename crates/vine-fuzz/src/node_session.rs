@@ -132,8 +132,8 @@ fn relay(s: &mut Session, op: u8, input: &mut Input<'_>) {
     let target = match (op >> 4) & 3 {
         0 => Who::Third.id(),
         1 => Who::Peer.id(),
-        2 => session::node_identity().peer_id(),
-        _ => session::stranger_identity().peer_id(),
+        2 => session::node_id(),
+        _ => session::stranger_id(),
     };
     let chunk = input.chunk();
     let inner = if op & 0x40 != 0 {
@@ -155,7 +155,7 @@ fn handshake(s: &mut Session, who: Who, op: u8) {
         let _ = s.node.probe(s.now, &who.id());
         return;
     }
-    let me = session::node_identity().peer_id();
+    let me = session::node_id();
     let now = s.now;
     let Ok(init) = s.wg(who).initiate(now, session::WALL, &me) else {
         return;
@@ -196,8 +196,8 @@ fn structured(who: Who, kind: u8, input: &mut Input<'_>) -> Frame {
     let peer = |input: &mut Input<'_>| match input.u8() % 4 {
         0 => Who::Third.id(),
         1 => Who::Peer.id(),
-        2 => session::node_identity().peer_id(),
-        _ => session::stranger_identity().peer_id(),
+        2 => session::node_id(),
+        _ => session::stranger_id(),
     };
     let network_id = |input: &mut Input<'_>| {
         if input.u8() & 1 == 0 {

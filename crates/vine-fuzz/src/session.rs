@@ -37,24 +37,42 @@ pub const WALL: Duration = Duration::from_secs(1_800_000_000);
 /// One monotonic instant per process that every fixture starts at.
 static BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
 
+/// The four identities (node, peer, third, stranger), derived once per
+/// process: deriving keys is most of what a fixture would otherwise cost.
+static IDENTITIES: LazyLock<[Identity; 4]> =
+    LazyLock::new(|| [0x11, 0x22, 0x33, 0x44].map(|b| Identity::from_seed([b; 32])));
+
+/// Their PeerIds.
+static IDS: LazyLock<[PeerId; 4]> = LazyLock::new(|| IDENTITIES.each_ref().map(Identity::peer_id));
+
 /// The node's identity.
-pub fn node_identity() -> Identity {
-    Identity::from_seed([0x11; 32])
+pub fn node_identity() -> &'static Identity {
+    &IDENTITIES[0]
 }
 
 /// The relay-capable bootstrap peer's identity.
-pub fn peer_identity() -> Identity {
-    Identity::from_seed([0x22; 32])
+pub fn peer_identity() -> &'static Identity {
+    &IDENTITIES[1]
 }
 
 /// The second allowlisted peer's identity.
-pub fn third_identity() -> Identity {
-    Identity::from_seed([0x33; 32])
+pub fn third_identity() -> &'static Identity {
+    &IDENTITIES[2]
 }
 
 /// An identity nobody allowlists.
-pub fn stranger_identity() -> Identity {
-    Identity::from_seed([0x44; 32])
+pub fn stranger_identity() -> &'static Identity {
+    &IDENTITIES[3]
+}
+
+/// The node's PeerId.
+pub fn node_id() -> PeerId {
+    IDS[0]
+}
+
+/// The stranger's PeerId.
+pub fn stranger_id() -> PeerId {
+    IDS[3]
 }
 
 /// The node's underlay address.
@@ -95,8 +113,8 @@ impl Who {
     /// Its PeerId.
     pub fn id(self) -> PeerId {
         match self {
-            Who::Peer => peer_identity().peer_id(),
-            Who::Third => third_identity().peer_id(),
+            Who::Peer => IDS[1],
+            Who::Third => IDS[2],
         }
     }
 
@@ -188,7 +206,7 @@ impl Session {
     pub fn new(data_plane: bool) -> Self {
         let now = *BASE;
         let me = node_identity();
-        let mut node = Node::new(node_config(), &me, [0x55; 32], now, WALL)
+        let mut node = Node::new(node_config(), me, [0x55; 32], now, WALL)
             .expect("the fixture's config is valid");
         node.set_local_addresses(vec![NODE_ADDR]);
         let plane = data_plane.then(|| node.enable_data_plane(now));
@@ -199,8 +217,8 @@ impl Session {
         };
         let mut s = Self {
             node,
-            peer: wg(&peer_identity(), [0x66; 32]),
-            third: wg(&third_identity(), [0x77; 32]),
+            peer: wg(peer_identity(), [0x66; 32]),
+            third: wg(third_identity(), [0x77; 32]),
             now,
             plane,
             scratch: Vec::new(),
@@ -253,7 +271,7 @@ impl Session {
     /// keys (`None` when it has none).
     pub fn seal(&mut self, who: Who, plaintext: &[u8]) -> Option<Vec<u8>> {
         let now = self.now;
-        let to = node_identity().peer_id();
+        let to = node_id();
         let mut out = Vec::new();
         self.wg(who)
             .encrypt(now, &to, plaintext, &mut out)
