@@ -26,6 +26,7 @@ one() {
     [ -f "fuzz/dicts/$t.dict" ] && extra=("-dict=fuzz/dicts/$t.dict" "${extra[@]}")
     local rc=0
     nice -n 19 "$bin/$t" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 \
+        -max_len="${MAX_LEN:-4096}" -len_control="${LEN_CONTROL:-0}" \
         -artifact_prefix="fuzz/artifacts/$t/" "fuzz/corpus/$t" "fuzz/seeds/$t" "${extra[@]}" \
         > "fuzz/target/logs/$t.log" 2>&1 || rc=$?
     local last execs
