@@ -68,3 +68,46 @@ fn a_control_message_length_near_usize_max_ends_the_walk() {
         vine_fuzz::udp_cmsg(&udp_header_with_cmsg_len(cmsg_len));
     }
 }
+
+/// Found by `udp_cmsg` under ASan (heap-buffer-overflow, a 4-byte read
+/// just past the 64-byte control buffer): a `UDP_GRO` header in the last
+/// 16 bytes of the control data. libc's `CMSG_NXTHDR` checks only that
+/// the next header fits, so the walk read the `int` after it, past the
+/// control data (past the buffer when the header ended it). The walk now
+/// stops at a message that runs past the data. A debug build does not
+/// fault on the over-read, so this puts the header where its `int` lies
+/// past `msg_controllen` but inside the buffer, with a size there: before
+/// the fix that size was believed.
+#[test]
+fn a_udp_gro_message_cut_off_by_the_control_length_is_not_read() {
+    let mut control = vec![0u8; 64];
+    // First message: 24 bytes of something else.
+    control[..8].copy_from_slice(&24usize.to_ne_bytes());
+    control[8..12].copy_from_slice(&libc::SOL_IP.to_ne_bytes());
+    control[12..16].copy_from_slice(&libc::IP_TTL.to_ne_bytes());
+    // Second, at 24: a UDP_GRO header (24..40) whose int (40..44) lies past
+    // a control length of 40.
+    control[24..32].copy_from_slice(&20usize.to_ne_bytes());
+    control[32..36].copy_from_slice(&libc::SOL_UDP.to_ne_bytes());
+    control[36..40].copy_from_slice(&libc::UDP_GRO.to_ne_bytes());
+    control[40..44].copy_from_slice(&1400i32.to_ne_bytes());
+    let mut name = [0u8; 8];
+    name[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+    let got = vine_linux::fuzzing::udp_received(name, 16, 3000, &control, 40);
+    let (_, len, stride) = got.expect("an IPv4 sender");
+    assert_eq!(
+        (len, stride),
+        (3000, 3000),
+        "no GRO size from a cut-off message"
+    );
+    // Whole (control length 44), the same message is read.
+    let got = vine_linux::fuzzing::udp_received(name, 16, 3000, &control, 44);
+    assert_eq!(got.map(|g| g.2), Some(1400));
+    // The committed crasher runs clean through the target.
+    let crasher = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/regressions/udp_cmsg/gro-header-in-last-16-bytes"
+    ))
+    .expect("the regression input");
+    vine_fuzz::udp_cmsg(&crasher);
+}

@@ -326,6 +326,16 @@ fn gro_size(buf: &CmsgBuf, len: usize) -> Option<usize> {
         // cmsghdr inside the first `len` bytes of `buf`; `buf` lives and is
         // not written during the walk.
         let hdr = unsafe { ptr::read_unaligned(cmsg) };
+        // A message that runs past the control data is truncated or
+        // malformed: stop. (libc's CMSG_NXTHDR checks only that the next
+        // *header* fits, so without this a UDP_GRO header in the last 16
+        // bytes made the read below go past `buf`; and a length near
+        // `usize::MAX` overflowed CMSG_NXTHDR's alignment, a panic with
+        // overflow checks and a walk that never ends without.)
+        let at = cmsg.addr() - ptr::from_ref(buf).addr();
+        if hdr.cmsg_len as usize > len.saturating_sub(at) {
+            break;
+        }
         // SAFETY: `CMSG_LEN` is pure arithmetic.
         let want = unsafe { libc::CMSG_LEN(mem::size_of::<c_int>() as c_uint) } as usize;
         if hdr.cmsg_level == libc::SOL_UDP
@@ -333,17 +343,10 @@ fn gro_size(buf: &CmsgBuf, len: usize) -> Option<usize> {
             && hdr.cmsg_len as usize >= want
         {
             // SAFETY: the cmsg is at least CMSG_LEN(sizeof(int)) long and
-            // inside `buf` (checked by the kernel when it wrote it and by
-            // NXTHDR's bounds), so its data holds one int; read unaligned.
+            // lies within the first `len` bytes of `buf` (checked above), so
+            // its data holds one int; read unaligned.
             let size = unsafe { ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>()) };
             found = usize::try_from(size).ok().filter(|&s| s > 0);
-        }
-        // A message longer than the control data is malformed (the kernel
-        // never writes one), and one near `usize::MAX` would overflow
-        // CMSG_NXTHDR's alignment (a panic with overflow checks, a walk that
-        // never ends without): stop here.
-        if hdr.cmsg_len as usize > len {
-            break;
         }
         // SAFETY: `cmsg` came from FIRSTHDR/NXTHDR on `mhdr`, which still
         // describes `buf`; NXTHDR returns null past the end.
