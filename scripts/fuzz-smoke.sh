@@ -27,7 +27,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 export RUSTC_BOOTSTRAP=1
-targets=(config_parse identity_parse frame_decode wg_decrypt tun_offload aead_diff)
+targets=(config_parse identity_parse frame_decode wg_decrypt tun_offload aead_diff node_session dataplane_batch netlink_reply udp_cmsg control_json)
 
 echo "== building fuzz targets"
 cargo fuzz build

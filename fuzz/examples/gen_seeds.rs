@@ -163,6 +163,20 @@ strict = false
             beta.fingerprint(),
         ),
     )?;
+    // Programs and binary structures (node_session, dataplane_batch,
+    // wg_decrypt, netlink_reply, udp_cmsg, control_json): built by
+    // vine_fuzz::seeds, each replayed through its target's body here so a
+    // seed that trips a check is never written.
+    for (target, name, bytes) in vine_fuzz::seeds::all() {
+        let (_, body) = vine_fuzz::TARGETS
+            .iter()
+            .find(|(t, _)| *t == target)
+            .expect("seeds are for known targets");
+        body(&bytes);
+        let dir = root.join(target);
+        fs::create_dir_all(&dir)?;
+        fs::write(dir.join(name), &bytes)?;
+    }
     println!("seeds written to {}", root.display());
     Ok(())
 }

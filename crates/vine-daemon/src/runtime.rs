@@ -78,6 +78,8 @@ mod build;
 mod command;
 mod dataplane;
 mod event_loop;
+#[doc(hidden)]
+pub mod fuzzing;
 mod log_cap;
 mod log_limit;
 mod names;

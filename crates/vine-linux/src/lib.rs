@@ -25,6 +25,8 @@ pub mod config_file;
 pub mod doctor;
 mod error;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity_store;
 mod netlink;
 pub mod netns;

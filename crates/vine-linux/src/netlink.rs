@@ -135,35 +135,8 @@ impl Netlink {
         let mut replies = Vec::new();
         loop {
             let (data, _) = self.socket.recv_from_full()?;
-            let mut offset = 0;
-            while offset < data.len() {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..])
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                let len = reply.header.length as usize;
-                if len == 0 {
-                    break;
-                }
-                offset += (len + 3) & !3;
-                if reply.header.sequence_number != self.seq {
-                    continue;
-                }
-                match reply.payload {
-                    NetlinkPayload::Done(done) => {
-                        return if done.code < 0 {
-                            Err(io::Error::from_raw_os_error(-done.code))
-                        } else {
-                            Ok(replies)
-                        };
-                    }
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(replies),
-                            Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
-                        };
-                    }
-                    NetlinkPayload::InnerMessage(m) => replies.push(m),
-                    _ => {}
-                }
+            if let Some(end) = parse_replies(&data, self.seq, &mut replies) {
+                return end.map(|()| replies);
             }
         }
     }
@@ -268,39 +241,7 @@ impl Netlink {
         let mut msg = RouteMessage::default();
         msg.header.address_family = AddressFamily::Inet;
         let replies = self.request(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP)?;
-        let mut out = Vec::new();
-        for m in replies {
-            let RouteNetlinkMessage::NewRoute(r) = m else {
-                continue;
-            };
-            if r.header.address_family != AddressFamily::Inet {
-                continue;
-            }
-            let mut table = u32::from(r.header.table);
-            let mut dst = Ipv4Addr::UNSPECIFIED;
-            let mut oif = None;
-            let mut gateway = None;
-            for attr in &r.attributes {
-                match attr {
-                    RouteAttribute::Table(t) => table = *t,
-                    RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = *a,
-                    RouteAttribute::Oif(i) => oif = Some(*i),
-                    RouteAttribute::Gateway(RouteAddress::Inet(a)) => gateway = Some(*a),
-                    _ => {}
-                }
-            }
-            if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
-                continue;
-            }
-            out.push(Route {
-                prefix: Ipv4Prefix::containing_clamped(dst, r.header.destination_prefix_length),
-                oif,
-                gateway,
-                kind: r.header.kind,
-                protocol: r.header.protocol,
-            });
-        }
-        Ok(out)
+        Ok(replies.into_iter().filter_map(main_route).collect())
     }
 
     /// Adds (`add`) or deletes a link-scope unicast route for `prefix`
@@ -331,7 +272,102 @@ impl Netlink {
     }
 }
 
-fn parse_link(msg: LinkMessage) -> Link {
+/// Parses one buffer of replies to request `seq`, appending the messages it
+/// carries to `replies`. `Some` when the buffer ends the request (its
+/// `NLMSG_DONE`, ACK or NACK, or bytes that are not netlink), `None` when
+/// more buffers follow.
+pub(crate) fn parse_replies(
+    data: &[u8],
+    seq: u32,
+    replies: &mut Vec<RouteNetlinkMessage>,
+) -> Option<io::Result<()>> {
+    let mut offset = 0;
+    while offset < data.len() {
+        let reply = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..]) {
+            Ok(reply) => reply,
+            Err(e) => {
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    e.to_string(),
+                )));
+            }
+        };
+        let len = reply.header.length as usize;
+        if len == 0 {
+            break;
+        }
+        offset += (len + 3) & !3;
+        if reply.header.sequence_number != seq {
+            continue;
+        }
+        match reply.payload {
+            NetlinkPayload::Done(done) => {
+                return Some(if done.code < 0 {
+                    Err(errno_error(done.code))
+                } else {
+                    Ok(())
+                });
+            }
+            NetlinkPayload::Error(e) => {
+                return Some(match e.code {
+                    None => Ok(()),
+                    Some(code) => Err(errno_error(code.get())),
+                });
+            }
+            NetlinkPayload::InnerMessage(m) => replies.push(m),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The error a netlink reply's (negative) error code stands for: the errno
+/// `-code`, or `InvalidData` for a code that is no errno (`i32::MIN` has
+/// no negation; a kernel never sends it).
+fn errno_error(code: i32) -> io::Error {
+    match code.checked_neg() {
+        Some(errno) => io::Error::from_raw_os_error(errno),
+        None => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("netlink reply with error code {code}, which is no errno"),
+        ),
+    }
+}
+
+/// The IPv4 main-table route a `RTM_NEWROUTE` reply describes, if it is one.
+pub(crate) fn main_route(m: RouteNetlinkMessage) -> Option<Route> {
+    let RouteNetlinkMessage::NewRoute(r) = m else {
+        return None;
+    };
+    if r.header.address_family != AddressFamily::Inet {
+        return None;
+    }
+    let mut table = u32::from(r.header.table);
+    let mut dst = Ipv4Addr::UNSPECIFIED;
+    let mut oif = None;
+    let mut gateway = None;
+    for attr in &r.attributes {
+        match attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = *a,
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Gateway(RouteAddress::Inet(a)) => gateway = Some(*a),
+            _ => {}
+        }
+    }
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+        return None;
+    }
+    Some(Route {
+        prefix: Ipv4Prefix::containing_clamped(dst, r.header.destination_prefix_length),
+        oif,
+        gateway,
+        kind: r.header.kind,
+        protocol: r.header.protocol,
+    })
+}
+
+pub(crate) fn parse_link(msg: LinkMessage) -> Link {
     let mut link = Link {
         index: msg.header.index,
         name: String::new(),

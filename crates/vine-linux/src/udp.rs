@@ -358,16 +358,10 @@ impl UdpBatch {
             };
             let mut filled = 0;
             for slot in 0..n {
-                let (from, len, gro) = batch.hdrs.message(slot);
-                let Some(from) = from else { continue };
-                let len = len.min(SLOT_BYTES);
-                let stride = gro.filter(|&s| s < len).unwrap_or(len).max(1);
-                batch.meta[filled] = Meta {
-                    slot,
-                    from,
-                    len,
-                    stride,
+                let Some(meta) = Meta::of(slot, batch.hdrs.message(slot)) else {
+                    continue;
                 };
+                batch.meta[filled] = meta;
                 filled += 1;
             }
             if filled > 0 {
@@ -520,6 +514,41 @@ struct Meta {
     from: SocketAddrV4,
     len: usize,
     stride: usize,
+}
+
+impl Meta {
+    /// The message in `slot` from what [`RecvHdrs::message`] read (sender,
+    /// byte count, GRO segment size); `None` for a non-IPv4 sender.
+    fn of(
+        slot: usize,
+        (from, len, gro): (Option<SocketAddrV4>, usize, Option<usize>),
+    ) -> Option<Self> {
+        let from = from?;
+        let len = len.min(SLOT_BYTES);
+        let stride = gro.filter(|&s| s < len).unwrap_or(len).max(1);
+        Some(Meta {
+            slot,
+            from,
+            len,
+            stride,
+        })
+    }
+}
+
+/// For the `udp_cmsg` fuzz target: message 0 of a receive whose
+/// `recvmmsg` left these header fields (see [`RecvHdrs::fill_first`]), as
+/// [`UdpBatch::recv_batch`] reads it: the sender, the byte count and the
+/// datagram stride, or `None` when the message is skipped.
+pub(crate) fn parse_received(
+    name: [u8; 8],
+    namelen: u32,
+    msg_len: u32,
+    control: &[u8],
+    controllen: usize,
+) -> Option<(SocketAddrV4, usize, usize)> {
+    let mut hdrs = RecvHdrs::new(1);
+    hdrs.fill_first(name, namelen, msg_len, control, controllen);
+    Meta::of(0, hdrs.message(0)).map(|m| (m.from, m.len, m.stride))
 }
 
 /// Reusable receive storage for [`UdpBatch::recv_batch`]: `n` slots of

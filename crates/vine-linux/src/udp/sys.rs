@@ -257,6 +257,33 @@ impl RecvHdrs {
         got
     }
 
+    /// Sets message 0 as a `recvmmsg` could have left it: the sender's
+    /// `sockaddr_in` (family, port, address as the kernel writes their
+    /// bytes), `msg_namelen`, `msg_len`, the control bytes and
+    /// `msg_controllen`. For the `udp_cmsg` fuzz target, which then reads
+    /// it back with [`RecvHdrs::message`] exactly as a receive does.
+    pub(crate) fn fill_first(
+        &mut self,
+        name: [u8; 8],
+        namelen: u32,
+        msg_len: u32,
+        control: &[u8],
+        controllen: usize,
+    ) {
+        let n = &mut self.names[0];
+        n.sin_family = libc::sa_family_t::from_ne_bytes([name[0], name[1]]);
+        n.sin_port = u16::from_ne_bytes([name[2], name[3]]);
+        n.sin_addr.s_addr = u32::from_ne_bytes([name[4], name[5], name[6], name[7]]);
+        let h = &mut self.hdrs[0];
+        h.msg_hdr.msg_namelen = namelen;
+        h.msg_len = msg_len;
+        h.msg_hdr.msg_controllen = controllen as _;
+        let c = &mut self.cmsgs[0].0;
+        let k = control.len().min(CMSG_BYTES);
+        c[..k].copy_from_slice(&control[..k]);
+        c[k..].fill(0);
+    }
+
     /// Message `i` of the last [`RecvHdrs::recv`]: the IPv4 sender (None
     /// for anything else), the byte count, and the `UDP_GRO` segment size
     /// when the kernel attached one.
@@ -299,6 +326,16 @@ fn gro_size(buf: &CmsgBuf, len: usize) -> Option<usize> {
         // cmsghdr inside the first `len` bytes of `buf`; `buf` lives and is
         // not written during the walk.
         let hdr = unsafe { ptr::read_unaligned(cmsg) };
+        // A message that runs past the control data is truncated or
+        // malformed: stop. (libc's CMSG_NXTHDR checks only that the next
+        // *header* fits, so without this a UDP_GRO header in the last 16
+        // bytes made the read below go past `buf`; and a length near
+        // `usize::MAX` overflowed CMSG_NXTHDR's alignment, a panic with
+        // overflow checks and a walk that never ends without.)
+        let at = cmsg.addr() - ptr::from_ref(buf).addr();
+        if hdr.cmsg_len as usize > len.saturating_sub(at) {
+            break;
+        }
         // SAFETY: `CMSG_LEN` is pure arithmetic.
         let want = unsafe { libc::CMSG_LEN(mem::size_of::<c_int>() as c_uint) } as usize;
         if hdr.cmsg_level == libc::SOL_UDP
@@ -306,8 +343,8 @@ fn gro_size(buf: &CmsgBuf, len: usize) -> Option<usize> {
             && hdr.cmsg_len as usize >= want
         {
             // SAFETY: the cmsg is at least CMSG_LEN(sizeof(int)) long and
-            // inside `buf` (checked by the kernel when it wrote it and by
-            // NXTHDR's bounds), so its data holds one int; read unaligned.
+            // lies within the first `len` bytes of `buf` (checked above), so
+            // its data holds one int; read unaligned.
             let size = unsafe { ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>()) };
             found = usize::try_from(size).ok().filter(|&s| s > 0);
         }
