@@ -582,6 +582,18 @@ impl Overlay {
         *self.net.endpoint_mut(h) = fresh;
     }
 
+    /// Makes every node seal and open sessions made from now on with
+    /// `backend` (call before the first step to cover every session). Large
+    /// simulations use ring, which is optimized even in debug builds (the
+    /// workspace builds dependencies with `opt-level = 2`), where vine's own
+    /// AVX-512 code is not and dominated the run time.
+    pub fn use_aead(&mut self, backend: vine_core::wg::aead::Backend) {
+        let hosts: Vec<HostId> = self.hosts.values().copied().collect();
+        for h in hosts {
+            self.net.endpoint_mut(h).node.set_aead_backend(backend);
+        }
+    }
+
     /// Host of a member.
     pub fn host(&self, name: &str) -> HostId {
         *self

@@ -474,7 +474,10 @@ impl Node {
         };
         match p.membership.accept(prefix, seq) {
             Accepted::Stale => return false,
-            Accepted::Renewed => self.dataplane.mark_dirty(),
+            // Same prefix, same keys: the data-plane tables do not change
+            // (republishing them on every announce cost O(peers) per
+            // announce, O(peers²) per interval).
+            Accepted::Renewed => {}
             Accepted::New => {
                 self.dataplane.mark_dirty();
                 self.events

@@ -559,4 +559,63 @@ mod tests {
         assert_eq!(p.announce_due(next, true, interval), (true, 3));
         assert!(!p.announce_due(next + ANNOUNCE_PROMPT_GAP, true, interval).0);
     }
+
+    #[test]
+    fn one_initiation_per_gap_and_the_next_is_deferred_to_its_end() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        assert!(p.initiation_allowed(t0));
+        p.initiation_sent(t0);
+        let soon = t0 + Duration::from_millis(250);
+        assert!(!p.initiation_allowed(soon), "within the gap");
+        assert_eq!(p.next_timer(Duration::from_secs(30))[3], Some(t0 + INITIATION_GAP));
+        assert!(!p.take_initiation_due(soon));
+        assert!(p.take_initiation_due(t0 + INITIATION_GAP));
+        assert!(!p.take_initiation_due(t0 + INITIATION_GAP), "consumed");
+        assert!(p.initiation_allowed(t0 + INITIATION_GAP));
+    }
+
+    #[test]
+    fn requests_for_peer_info_are_answered_once_per_gap() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        assert_eq!(p.answer_request(t0, true, true), Answer::Full);
+        assert!(p.is_subscribed());
+        // Asking again in the same session (a rekey) needs no answer.
+        let t1 = t0 + Duration::from_secs(120);
+        assert_eq!(p.answer_request(t1, true, false), Answer::Subscribed);
+        // A fresh request (the peer restarted) is answered, once per gap.
+        assert_eq!(p.answer_request(t1, true, true), Answer::Full);
+        assert_eq!(p.answer_request(t1 + Duration::from_secs(1), true, true), Answer::Limited);
+        assert_eq!(p.answer_request(t1 + FULL_ANSWER_GAP, true, true), Answer::Full);
+        // Named requests: once per ANSWER_GAP.
+        let t2 = t1 + FULL_ANSWER_GAP + ANSWER_GAP;
+        assert_eq!(p.answer_request(t2, false, false), Answer::Named);
+        assert_eq!(p.answer_request(t2, false, false), Answer::Limited);
+        assert_eq!(p.answer_request(t2 + ANSWER_GAP, false, false), Answer::Named);
+        // A failed session ends the subscription.
+        p.mark_session_failed(t2, Duration::from_secs(15));
+        assert!(!p.is_subscribed());
+    }
+
+    #[test]
+    fn a_session_coming_up_asks_signaling_peers_once_fresh_until_they_answer() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        assert_eq!(p.take_info_request(), None);
+        p.mark_session_up(t0, Some(1));
+        assert_eq!(p.take_info_request(), Some(true));
+        assert_eq!(p.take_info_request(), None);
+        p.note_peer_info();
+        p.mark_session_up(t0 + Duration::from_secs(120), Some(2));
+        assert_eq!(p.take_info_request(), Some(false), "not fresh once it told us something");
+        let c = Candidates {
+            local: vec!["192.0.2.1:4100".parse().expect("addr")],
+            reflexive: Vec::new(),
+        };
+        assert!(p.take_share(&c));
+        assert!(!p.take_share(&c), "unchanged: nothing to tell");
+        p.forget_shared();
+        assert!(p.take_share(&c));
+    }
 }
