@@ -739,7 +739,9 @@ mod tests {
         };
         assert_eq!(
             reply.to_bytes(),
-            [TAG_FRAME, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 203, 0, 113, 9, 0, 1]
+            [
+                TAG_FRAME, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 203, 0, 113, 9, 0, 1
+            ]
         );
         let req = Frame::PeerInfoRequest {
             fresh: true,

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use vine_core::Identity;
 use vine_core::config::Policy;
 use vine_core::dataplane::{Inbound, Reader, Sealed};
+use vine_core::frame::Frame;
 use vine_core::net::Ipv4Prefix;
 use vine_core::node::{
     AllowedPeerConfig, Event, Node, NodeConfig, PathClass, Timers, build_test_packet,
 };
 use vine_core::peer_id::PeerId;
 use vine_core::route::RouteIntent;
-use vine_core::frame::Frame;
 use vine_core::wg::messages::INITIATION_LEN;
 use vine_core::wg::{DATA_HEADER_LEN, sealed_len};
 

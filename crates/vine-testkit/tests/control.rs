@@ -54,7 +54,12 @@ fn picked(i: u32) -> SocketAddrV4 {
 
 /// Initiation rounds (distinct send times) `node` sent to addresses `to`
 /// accepts, from `since` on.
-fn rounds_to(o: &Overlay, node: &str, since: Duration, to: impl Fn(&SocketAddrV4) -> bool) -> Vec<Duration> {
+fn rounds_to(
+    o: &Overlay,
+    node: &str,
+    since: Duration,
+    to: impl Fn(&SocketAddrV4) -> bool,
+) -> Vec<Duration> {
     let mut times: Vec<Duration> = o
         .node(node)
         .initiations
@@ -109,9 +114,15 @@ fn a_misbehaving_member_cannot_misdirect_a_node() {
     let rounds = rounds_to(&o, "victim", since, named);
     println!("victim's initiation rounds toward addresses mallory named: {rounds:?}");
     assert_one_per_gap(&rounds, "toward mallory's addresses");
-    assert!(rounds.is_empty(), "mallory is no signaling peer: nothing it named is tried");
+    assert!(
+        rounds.is_empty(),
+        "mallory is no signaling peer: nothing it named is tried"
+    );
     let after = o.node("victim").node.snapshot(o.net.now());
-    assert_eq!(after.candidates, reflexive_before, "the victim's own candidates are unchanged");
+    assert_eq!(
+        after.candidates, reflexive_before,
+        "the victim's own candidates are unchanged"
+    );
     assert!(
         after
             .peers
@@ -135,8 +146,14 @@ fn a_misbehaving_member_cannot_misdirect_a_node() {
             .and_then(|p| p.counters.drops.get(&r).copied())
             .unwrap_or(0)
     };
-    assert_eq!(per_peer(&mallory, DropReason::UntrustedAddressInfo), untrusted);
-    assert_eq!(per_peer(&mallory, DropReason::UnmatchedProbeReply), unmatched);
+    assert_eq!(
+        per_peer(&mallory, DropReason::UntrustedAddressInfo),
+        untrusted
+    );
+    assert_eq!(
+        per_peer(&mallory, DropReason::UnmatchedProbeReply),
+        unmatched
+    );
     // And the victim still works with everyone else.
     o.send("victim", "boot", b"still-up");
     o.send("mallory", "victim", b"still-up");
@@ -172,7 +189,10 @@ fn even_a_signaling_peer_cannot_make_more_than_one_initiation_per_five_seconds()
     println!("victim's initiation rounds during a 10 s flood from a signaling peer: {rounds:?}");
     assert_one_per_gap(&rounds, "toward the offline peer");
     assert!(!rounds.is_empty(), "believed addresses are tried");
-    assert!(rounds.len() <= 3, "at most one per 5 s over 11 s: {rounds:?}");
+    assert!(
+        rounds.len() <= 3,
+        "at most one per 5 s over 11 s: {rounds:?}"
+    );
     // One round still goes to several candidates at once.
     let first = rounds[0];
     let fanout = o
@@ -181,9 +201,15 @@ fn even_a_signaling_peer_cannot_make_more_than_one_initiation_per_five_seconds()
         .iter()
         .filter(|(t, _)| *t == first)
         .count();
-    assert!(fanout > 1, "one initiation goes to several candidates: {fanout}");
+    assert!(
+        fanout > 1,
+        "one initiation goes to several candidates: {fanout}"
+    );
     let unusable = drops(&o, "victim", DropReason::UnusableCandidate);
-    assert_eq!(unusable, 30_000, "loopback, multicast and port 0 refused and counted");
+    assert_eq!(
+        unusable, 30_000,
+        "loopback, multicast and port 0 refused and counted"
+    );
     assert!(
         o.node("victim")
             .initiations
@@ -200,7 +226,9 @@ fn mesh(n: u8) -> Vec<MemberSpec> {
 }
 
 fn converged(o: &Overlay, n: usize) -> bool {
-    o.hosts.keys().all(|h| o.node(h).kernel_routes.len() == n - 1)
+    o.hosts
+        .keys()
+        .all(|h| o.node(h).kernel_routes.len() == n - 1)
 }
 
 #[test]
@@ -212,8 +240,15 @@ fn a_32_node_mesh_converges_and_stays_converged() {
     let took = o.net.elapsed();
     println!("32-node mesh converged={ok} after {took:?} simulated");
     assert!(ok, "not every node routes all 31 others");
-    assert!(took < Duration::from_secs(5), "converges within 5 s: {took:?}");
-    let changes: u64 = o.hosts.keys().map(|h| o.node(h).node.counters().path_changes).sum();
+    assert!(
+        took < Duration::from_secs(5),
+        "converges within 5 s: {took:?}"
+    );
+    let changes: u64 = o
+        .hosts
+        .keys()
+        .map(|h| o.node(h).node.counters().path_changes)
+        .sum();
     // Past the first rekey (120 s) and several membership timeouts.
     o.net.run_for(Duration::from_secs(150));
     assert!(converged(&o, 32), "still converged after 150 idle seconds");
@@ -221,11 +256,17 @@ fn a_32_node_mesh_converges_and_stays_converged() {
     for h in o.hosts.keys() {
         let s = o.node(h).node.snapshot(now);
         assert!(
-            s.peers.iter().all(|p| p.enrolled && p.session_up && p.class.is_some()),
+            s.peers
+                .iter()
+                .all(|p| p.enrolled && p.session_up && p.class.is_some()),
             "{h}: every peer enrolled with a working path"
         );
     }
-    let later: u64 = o.hosts.keys().map(|h| o.node(h).node.counters().path_changes).sum();
+    let later: u64 = o
+        .hosts
+        .keys()
+        .map(|h| o.node(h).node.counters().path_changes)
+        .sum();
     assert_eq!(later, changes, "no path changed while idle");
     println!("32-node mesh: {:?} wall", wall.elapsed());
 }
@@ -271,7 +312,10 @@ fn idle_cost(n: u8, idle: Duration) {
         wall.elapsed()
     );
     assert!(converged(&o, usize::from(n)), "still converged");
-    assert!(max <= bound, "idle control traffic {max:.0}/min exceeds {bound:.0}/min");
+    assert!(
+        max <= bound,
+        "idle control traffic {max:.0}/min exceeds {bound:.0}/min"
+    );
 }
 
 #[test]

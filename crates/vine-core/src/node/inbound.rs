@@ -556,7 +556,11 @@ impl Node {
         let Some(candidates) = self.shareable(now, id) else {
             return;
         };
-        if !self.peers.get_mut(&id).is_some_and(|p| p.take_share(&candidates)) {
+        if !self
+            .peers
+            .get_mut(&id)
+            .is_some_and(|p| p.take_share(&candidates))
+        {
             return;
         }
         let subscribers: Vec<PeerId> = self

@@ -568,7 +568,10 @@ mod tests {
         p.initiation_sent(t0);
         let soon = t0 + Duration::from_millis(250);
         assert!(!p.initiation_allowed(soon), "within the gap");
-        assert_eq!(p.next_timer(Duration::from_secs(30))[3], Some(t0 + INITIATION_GAP));
+        assert_eq!(
+            p.next_timer(Duration::from_secs(30))[3],
+            Some(t0 + INITIATION_GAP)
+        );
         assert!(!p.take_initiation_due(soon));
         assert!(p.take_initiation_due(t0 + INITIATION_GAP));
         assert!(!p.take_initiation_due(t0 + INITIATION_GAP), "consumed");
@@ -586,13 +589,22 @@ mod tests {
         assert_eq!(p.answer_request(t1, true, false), Answer::Subscribed);
         // A fresh request (the peer restarted) is answered, once per gap.
         assert_eq!(p.answer_request(t1, true, true), Answer::Full);
-        assert_eq!(p.answer_request(t1 + Duration::from_secs(1), true, true), Answer::Limited);
-        assert_eq!(p.answer_request(t1 + FULL_ANSWER_GAP, true, true), Answer::Full);
+        assert_eq!(
+            p.answer_request(t1 + Duration::from_secs(1), true, true),
+            Answer::Limited
+        );
+        assert_eq!(
+            p.answer_request(t1 + FULL_ANSWER_GAP, true, true),
+            Answer::Full
+        );
         // Named requests: once per ANSWER_GAP.
         let t2 = t1 + FULL_ANSWER_GAP + ANSWER_GAP;
         assert_eq!(p.answer_request(t2, false, false), Answer::Named);
         assert_eq!(p.answer_request(t2, false, false), Answer::Limited);
-        assert_eq!(p.answer_request(t2 + ANSWER_GAP, false, false), Answer::Named);
+        assert_eq!(
+            p.answer_request(t2 + ANSWER_GAP, false, false),
+            Answer::Named
+        );
         // A failed session ends the subscription.
         p.mark_session_failed(t2, Duration::from_secs(15));
         assert!(!p.is_subscribed());
@@ -608,7 +620,11 @@ mod tests {
         assert_eq!(p.take_info_request(), None);
         p.note_peer_info();
         p.mark_session_up(t0 + Duration::from_secs(120), Some(2));
-        assert_eq!(p.take_info_request(), Some(false), "not fresh once it told us something");
+        assert_eq!(
+            p.take_info_request(),
+            Some(false),
+            "not fresh once it told us something"
+        );
         let c = Candidates {
             local: vec!["192.0.2.1:4100".parse().expect("addr")],
             reflexive: Vec::new(),
