@@ -329,10 +329,8 @@ impl PathSet {
                 // while nothing happens. It keeps its last state, carries
                 // traffic at once if the direct path dies, and is probed
                 // again as soon as the peer is busy.
-                let idle_backup = !busy
-                    && Some(i) != active
-                    && direct_works
-                    && matches!(path.via, Via::Relay(_));
+                let idle_backup =
+                    !busy && Some(i) != active && direct_works && matches!(path.via, Via::Relay(_));
                 if !idle_backup {
                     round.due.push(path.via);
                 }
