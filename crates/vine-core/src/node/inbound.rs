@@ -103,8 +103,19 @@ impl Node {
             return;
         }
         if matches!(received, Received::CookieReceived { .. }) {
-            // The peer is under load; the handshake retry timer resends
-            // with mac2. A cookie proves nothing about the path.
+            // The peer is under load and answered our handshake with a
+            // cookie: send it again at once, now with mac2, rather than
+            // after the initiation gap (at most one such retry per gap, so
+            // cookie replies cannot make us send more). A cookie proves
+            // nothing about the path.
+            if !self.wg.session_ready(&id, now)
+                && self
+                    .peers
+                    .get_mut(&id)
+                    .is_some_and(|p| p.cookie_retry_allowed(now))
+            {
+                self.initiate_now(now, id);
+            }
             return;
         }
         self.heard_from(now, id, via);

@@ -104,6 +104,8 @@ pub(super) struct Peer {
     /// An initiation that was wanted sooner than [`INITIATION_GAP`] after
     /// the last one, and goes out then.
     deferred_initiation: Option<Instant>,
+    /// When a cookie reply last made us resend an initiation at once.
+    last_cookie_retry: Option<Instant>,
     /// It asked for every member: it hears of changes (until its session
     /// fails).
     subscribed: bool,
@@ -149,6 +151,7 @@ impl Peer {
             observed: None,
             last_initiation: None,
             deferred_initiation: None,
+            last_cookie_retry: None,
             subscribed: false,
             last_full_answer: None,
             last_answer: None,
@@ -281,6 +284,19 @@ impl Peer {
             }
             _ => true,
         }
+    }
+
+    /// Whether a cookie reply may make us resend an initiation at once
+    /// (one such retry per [`INITIATION_GAP`]); if so, that is noted.
+    pub fn cookie_retry_allowed(&mut self, now: Instant) -> bool {
+        if self
+            .last_cookie_retry
+            .is_some_and(|t| now < t + INITIATION_GAP)
+        {
+            return false;
+        }
+        self.last_cookie_retry = Some(now);
+        true
     }
 
     /// An initiation went to it now.

@@ -67,6 +67,14 @@ impl Node {
         {
             return;
         }
+        self.initiate_now(now, id);
+    }
+
+    /// Sends a fresh initiation now, gap or not (see [`Node::send_handshake`]
+    /// for the paths). Only for a cookie reply to our initiation: the peer
+    /// is under load and waits for the same initiation with mac2, and
+    /// waiting out the gap would keep a restarted peer out for 5 s.
+    pub(super) fn initiate_now(&mut self, now: Instant, id: PeerId) {
         self.refresh_relay_paths(now, id);
         let wall = self.wall(now);
         let Ok(init) = self.wg.initiate(now, wall, &id) else {
