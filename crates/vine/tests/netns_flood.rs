@@ -80,7 +80,7 @@ fn quick_ping(lab: &Lab, from: &Node, to: Ipv4Addr) -> bool {
 
 /// How soon a peer restarted during the flood must carry ping again in
 /// this test.
-const RESTART_BOUND: Duration = Duration::from_secs(3);
+const RESTART_BOUND: Duration = Duration::from_secs(1);
 
 /// `count` pings, 200 ms apart, with a 1 s timeout each: how many came back.
 fn pings(lab: &Lab, from: &Node, to: Ipv4Addr, count: u32) -> u32 {
@@ -357,9 +357,6 @@ fn a_daemon_under_a_handshake_flood_keeps_its_peers_and_its_memory() {
     );
     for (dir, took) in [("alpha->beta", there), ("beta->alpha", back)] {
         assert!(
-            // The report prints the time (the goal is 1 s; the
-            // note gives what quiet runs measure); this bound leaves room
-            // for a loaded host.
             took.is_some_and(|d| d <= RESTART_BOUND),
             "restarted during the flood, {dir} ping after {took:?}:\n{report}\nalpha log:\n{}",
             alpha.log()
