@@ -535,7 +535,13 @@ impl Lab {
         )?;
         self.try_ip_in(
             host,
-            &["addr", "add", &format!("{address}/{prefix_len}"), "dev", &mine],
+            &[
+                "addr",
+                "add",
+                &format!("{address}/{prefix_len}"),
+                "dev",
+                &mine,
+            ],
         )?;
         Ok(mine)
     }

@@ -52,7 +52,7 @@ const CONVERGE_LIMIT: Duration = Duration::from_secs(15);
 /// yields a figure), bounded to keep the test within 90 s.
 const CONVERGE_WATCH: Duration = Duration::from_secs(30);
 /// How long the daemons get to answer on their api sockets.
-const SOCKET_WAIT: Duration = Duration::from_secs(20);
+const SOCKET_WAIT: Duration = Duration::from_secs(30);
 /// The idle window whose CPU and frames are measured.
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
 /// The most an idle daemon may use, in percent of one core.
@@ -62,7 +62,7 @@ const RING_ECHOES: u32 = 3;
 /// Threads for set-up work and api polls (the machine has 2 cores).
 const WORKERS: usize = 4;
 /// Ring pings in flight at once (each mostly waits).
-const PINGERS: usize = 16;
+const PINGERS: usize = 32;
 /// The most one ring hop may take, in seconds (`ping -w`).
 const RING_DEADLINE_S: u32 = 4;
 /// Timeout of one api request.
@@ -148,7 +148,12 @@ fn overlay(i: usize) -> Ipv4Addr {
 }
 
 fn underlay(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(198, 51, 100, u8::try_from(i + 1).expect("at most 254 nodes"))
+    Ipv4Addr::new(
+        198,
+        51,
+        100,
+        u8::try_from(i + 1).expect("at most 254 nodes"),
+    )
 }
 
 /// Namespaces on one switch, and nodes with full allowlists (node 0 is the
@@ -170,7 +175,14 @@ fn build(n: usize) -> Mesh {
     }
     let root = dir.path();
     let made: Vec<(Node, String)> = par(n, WORKERS, |i| {
-        let node = make_node(&lab, root, &name(i), overlay(i), underlay(i), hosts[i].clone());
+        let node = make_node(
+            &lab,
+            root,
+            &name(i),
+            overlay(i),
+            underlay(i),
+            hosts[i].clone(),
+        );
         let export = node.export(&lab);
         (node, export)
     });
@@ -506,7 +518,9 @@ fn mesh(n: usize) {
     let (up, direct, relay) = views
         .iter()
         .map(|v| v.as_ref().map(|(v, _)| *v).unwrap_or_default())
-        .fold((0, 0, 0), |(u, d, r), v| (u + v.up, d + v.direct, r + v.relay));
+        .fold((0, 0, 0), |(u, d, r), v| {
+            (u + v.up, d + v.direct, r + v.relay)
+        });
     let why = diagnose(&mesh, &views);
 
     // The idle window: nothing of ours talks to the daemons.
@@ -552,7 +566,10 @@ fn mesh(n: usize) {
     let (frames_max, frames_mean) = max_mean(&frames);
 
     let answered = ring(&mesh);
-    let lost: u32 = answered.iter().map(|a| RING_ECHOES - a.min(&RING_ECHOES)).sum();
+    let lost: u32 = answered
+        .iter()
+        .map(|a| RING_ECHOES - a.min(&RING_ECHOES))
+        .sum();
     let lossy_hops: Vec<String> = answered
         .iter()
         .enumerate()
