@@ -500,6 +500,10 @@ fn mesh(n: usize) {
     let _one = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Other work on the machine slows start-up and convergence (not the
+    // CPU time a daemon itself uses); the load goes with the figures.
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?").to_owned();
     let t_setup = Instant::now();
     let mut mesh = build(n);
     let setup = t_setup.elapsed();
@@ -581,6 +585,7 @@ fn mesh(n: usize) {
     let pairs = n * (n - 1);
     let figures = json!({
         "nodes": n,
+        "loadavg_1min_at_start": load,
         "setup_s": secs(setup),
         "spawn_s": secs(spawn),
         "sockets_answer_s": secs(sockets),
@@ -599,7 +604,7 @@ fn mesh(n: usize) {
         "ring_echoes_lost": lost,
     });
     println!(
-        "mesh of {n}: set-up {:.1} s; all {n} started in {:.2} s; all answering {:.2} s after the last start; \
+        "mesh of {n} (load average {load} at the start): set-up {:.1} s; all {n} started in {:.2} s; all answering {:.2} s after the last start; \
          converged (every node sees every other, direct) {}; sessions up {up}/{pairs}, direct {direct}, relay {relay}\n\
          idle {window:.1} s: CPU per daemon max {cpu_max:.3} % ({busiest}) mean {cpu_mean:.3} % of a core; \
          frames sent per peer per minute max {frames_max:.1} mean {frames_mean:.1}\n\
