@@ -249,46 +249,53 @@ fn start_all(mesh: &mut Mesh) {
     }
 }
 
-/// Waits (bounded) until every daemon answers `status`; records and tracks
-/// their PIDs. Panics naming the daemons that did not answer.
-fn wait_for_sockets(mesh: &mut Mesh) {
+/// Waits (bounded) until every daemon answers `status`, each polled from
+/// its own thread every 50 ms (as `vine daemon start` polls), so a slow
+/// daemon delays no other's figure; tracks their PIDs and returns how long
+/// after `t0` the last one answered. Panics naming the daemons that did not.
+fn wait_for_sockets(mesh: &mut Mesh, t0: Instant) -> Duration {
+    let n = mesh.nodes.len();
     let deadline = Instant::now() + SOCKET_WAIT;
-    loop {
-        for (i, node) in mesh.nodes.iter().enumerate() {
-            if mesh.pids[i].is_some() {
-                continue;
-            }
+    let answers: Vec<Option<(i32, Duration)>> = par(n, n, |i| {
+        let socket = socket(&mesh.nodes[i]);
+        loop {
             if let Ok(ResponseBody::Status(st)) =
-                client::request(&socket(node), RequestBody::Status, API_TIMEOUT)
+                client::request(&socket, RequestBody::Status, API_TIMEOUT)
             {
-                let pid = i32::try_from(st.pid).expect("pid fits i32");
-                mesh.lab.track_pid(pid);
-                mesh.pids[i] = Some(pid);
+                let pid = i32::try_from(st.pid).expect("a Linux pid fits i32");
+                return Some((pid, t0.elapsed()));
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
         }
-        let missing: Vec<&Node> = mesh
-            .nodes
-            .iter()
-            .zip(&mesh.pids)
-            .filter(|(_, p)| p.is_none())
-            .map(|(n, _)| n)
-            .collect();
-        if missing.is_empty() {
-            return;
+    });
+    let mut last = Duration::ZERO;
+    for (i, answer) in answers.iter().enumerate() {
+        if let Some((pid, at)) = answer {
+            mesh.lab.track_pid(*pid);
+            mesh.pids[i] = Some(*pid);
+            last = last.max(*at);
         }
-        if Instant::now() >= deadline {
-            let first = missing[0];
-            panic!(
-                "{} of {} daemons did not answer on their api socket within {SOCKET_WAIT:?}: {:?}\nlog of {}:\n{}",
-                missing.len(),
-                mesh.nodes.len(),
-                missing.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
-                first.name,
-                first.log()
-            );
-        }
-        thread::sleep(Duration::from_millis(50));
     }
+    let missing: Vec<&Node> = mesh
+        .nodes
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| a.is_none())
+        .map(|(node, _)| node)
+        .collect();
+    if let Some(first) = missing.first() {
+        panic!(
+            "{} of {n} daemons did not answer on their api socket within {SOCKET_WAIT:?}: {:?}\nlog of {}:\n{}",
+            missing.len(),
+            missing.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+            first.name,
+            first.log()
+        );
+    }
+    last
 }
 
 /// What one node sees of the others.
@@ -513,8 +520,7 @@ fn mesh(n: usize) {
     // "The last daemon starting": every daemon has been started now.
     let t_last = Instant::now();
     let spawn = t_last - t_start;
-    wait_for_sockets(&mut mesh);
-    let sockets = t_last.elapsed();
+    let sockets = wait_for_sockets(&mut mesh, t_last);
     let converged = converge(&mesh, t_last);
 
     // Sessions as they stand when the watch ends.
