@@ -573,3 +573,63 @@ impl Lab {
         }
     }
 }
+
+#[cfg(test)]
+mod switch_tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn hosts_on_one_switch_reach_each_other_and_stop_at_once() {
+        let names;
+        {
+            let mut lab = Lab::new();
+            let switch = lab.try_switch("switch").expect("switch");
+            let hosts: Vec<Host> = (0..3).map(|i| lab.host(&format!("h{i}"))).collect();
+            let addr = |i: u8| Ipv4Addr::new(198, 51, 100, 1 + i);
+            for (i, h) in (0u8..).zip(&hosts) {
+                let port = lab.try_plug(h, &switch, addr(i), 24).expect("plug");
+                assert_eq!(port, format!("eth{i}"), "the same name on both sides");
+            }
+            names = lab.namespaces();
+            // Every host reaches every other through the one bridge.
+            for (i, a) in (0u8..).zip(&hosts) {
+                for (j, b) in (0u8..).zip(&hosts) {
+                    if i == j {
+                        continue;
+                    }
+                    let server = lab.run_in(b, || UdpSocket::bind((addr(j), 0)).expect("bind"));
+                    let to = server.local_addr().expect("addr");
+                    lab.run_in(a, || {
+                        let s = UdpSocket::bind((addr(i), 0)).expect("bind");
+                        s.send_to(b"hi", to).expect("send");
+                    });
+                    server
+                        .set_read_timeout(Some(Duration::from_secs(5)))
+                        .expect("timeout");
+                    let mut buf = [0u8; 4];
+                    let (n, from) = server.recv_from(&mut buf).expect("received within 5 s");
+                    assert_eq!((&buf[..n], from.ip()), (&b"hi"[..], addr(i).into()));
+                }
+            }
+            // Three processes stopped together: one shared wait, not three.
+            let pids: Vec<i32> = hosts
+                .iter()
+                .map(|h| lab.spawn(h, "sleep", &["30"]) as i32)
+                .collect();
+            for p in &pids {
+                lab.track_pid(*p);
+            }
+            let t0 = Instant::now();
+            lab.stop_all_tracked(Duration::from_secs(5));
+            assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+            assert_eq!(lab.janitor().pending().0, 0, "PIDs forgotten");
+            for p in &pids {
+                assert!(!alive(Pid::from_raw(*p)), "{p} still running");
+            }
+        }
+        for n in names {
+            assert!(!netns_exists(&n), "{n} was not removed");
+        }
+    }
+}

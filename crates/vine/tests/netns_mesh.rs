@@ -361,10 +361,15 @@ fn converge(mesh: &Mesh, t0: Instant) -> Option<Duration> {
     None
 }
 
-/// utime + stime of `pid` in clock ticks.
+/// utime + stime of `pid` in clock ticks; `None` once it is gone.
 fn cpu_ticks(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command (which may hold spaces) start at field 3.
+    stat_cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    // The fields after the command name (which may hold spaces and
+    // parentheses) start with field 3, the state.
     let rest = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
     let utime: u64 = f.get(11)?.parse().ok()?;
@@ -438,15 +443,20 @@ fn ring(mesh: &Mesh) -> Vec<u32> {
                 &to.overlay.to_string(),
             ],
         );
-        // "3 packets transmitted, 3 received, …"
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .and_then(|l| l.split(", ").nth(1))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(0)
+        echoes_received(&String::from_utf8_lossy(&out.stdout))
     })
+}
+
+/// The echoes answered, from ping's summary ("3 packets transmitted, 3
+/// received, …"); 0 when there is none (ping failed to run).
+fn echoes_received(ping_output: &str) -> u32 {
+    ping_output
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Who does not see whom, for the first few nodes that fall short, with the
@@ -531,6 +541,12 @@ fn mesh(n: usize) {
         .fold((0, 0, 0), |(u, d, r), v| {
             (u + v.up, d + v.direct, r + v.relay)
         });
+    let mut per_node: Vec<usize> = views
+        .iter()
+        .map(|v| v.as_ref().map_or(0, |(v, _)| v.up))
+        .collect();
+    per_node.sort_unstable();
+    let (fewest, median) = (per_node[0], per_node[n / 2]);
     let why = diagnose(&mesh, &views);
 
     // The idle window: nothing of ours talks to the daemons.
@@ -599,6 +615,8 @@ fn mesh(n: usize) {
         "sessions_up": up,
         "sessions_direct": direct,
         "sessions_relay": relay,
+        "sessions_up_per_node_min": fewest,
+        "sessions_up_per_node_median": median,
         "pairs": pairs,
         "idle_window_s": round3(window),
         "idle_cpu_percent_max": round3(cpu_max),
@@ -611,7 +629,7 @@ fn mesh(n: usize) {
     });
     println!(
         "mesh of {n} (load average {load} at the start): set-up {:.1} s; all {n} started in {:.2} s; all answering {:.2} s after the last start; \
-         converged (every node sees every other, direct) {}; sessions up {up}/{pairs}, direct {direct}, relay {relay}\n\
+         converged (every node sees every other, direct) {}; sessions up {up}/{pairs} (per node: fewest {fewest}, median {median} of {}), direct {direct}, relay {relay}\n\
          idle {window:.1} s: CPU per daemon max {cpu_max:.3} % ({busiest}) mean {cpu_mean:.3} % of a core; \
          frames sent per peer per minute max {frames_max:.1} mean {frames_mean:.1}\n\
          ring ping: {lost} of {} echoes lost\nmesh figures: {figures}",
@@ -622,6 +640,7 @@ fn mesh(n: usize) {
             || format!("not within {CONVERGE_WATCH:?}"),
             |d| format!("after {:.2} s", secs(d))
         ),
+        n - 1,
         RING_ECHOES as usize * n,
     );
 
@@ -644,5 +663,30 @@ fn mesh(n: usize) {
         lost == 0,
         "mesh of {n}: the ring ping lost {lost} of {} echoes: {lossy_hops:?}",
         RING_ECHOES as usize * n
+    );
+}
+
+/// The parsers of what the kernel and ping print, checked on fixed text
+/// (these need no namespaces).
+#[test]
+fn proc_stat_and_ping_summaries_parse() {
+    // A command name with a space and a parenthesis; utime 1234, stime 56.
+    let stat = "4242 (vine d) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 1234 56 0 0 20 0 6 0 100 0 0";
+    assert_eq!(stat_cpu_ticks(stat), Some(1290));
+    assert_eq!(stat_cpu_ticks("4242 (vine) S 1"), None);
+    assert_eq!(stat_cpu_ticks(""), None);
+    let ok = "PING 10.42.1.1 (10.42.1.1) 56(84) bytes of data.\n\n--- 10.42.1.1 ping statistics ---\n\
+              3 packets transmitted, 3 received, 0% packet loss, time 402ms\n\
+              rtt min/avg/max/mdev = 0.100/0.200/0.300/0.050 ms\n";
+    assert_eq!(echoes_received(ok), 3);
+    let lossy = "--- 10.42.1.1 ping statistics ---\n\
+                 3 packets transmitted, 1 received, 66.6667% packet loss, time 2003ms\n";
+    assert_eq!(echoes_received(lossy), 1);
+    let none = "--- 10.42.1.1 ping statistics ---\n\
+                3 packets transmitted, 0 received, +3 errors, 100% packet loss, time 2040ms\n";
+    assert_eq!(echoes_received(none), 0);
+    assert_eq!(
+        echoes_received("ping: connect: Network is unreachable\n"),
+        0
     );
 }
