@@ -224,8 +224,11 @@ fn socket(node: &Node) -> PathBuf {
 }
 
 /// Starts every daemon without waiting: `vine daemon run` detached with its
-/// output in the runtime dir's log, as `vine daemon start` runs it (the
-/// shell `exec`s, so the spawned PID is the daemon's).
+/// output in the runtime dir's log, as `vine daemon start` runs it (`ip
+/// netns exec`, `setpriv` and the shell all `exec`, so the spawned PID is
+/// the daemon's). `setpriv --pdeathsig KILL` makes the kernel kill a daemon
+/// when this test's thread dies, so even a test killed before its guard
+/// can run leaves no daemon running.
 fn start_all(mesh: &mut Mesh) {
     for node in &mesh.nodes {
         let run = node.run_dir();
@@ -237,8 +240,11 @@ fn start_all(mesh: &mut Mesh) {
         let log = RuntimePaths::new(&run).log();
         mesh.lab.spawn(
             &node.host,
-            "sh",
+            "setpriv",
             &[
+                "--pdeathsig",
+                "KILL",
+                "sh",
                 "-c",
                 "VINE_DAEMON_DETACH=1 exec \"$0\" daemon run -c \"$1\" >>\"$2\" 2>&1",
                 VINE,
