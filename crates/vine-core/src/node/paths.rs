@@ -333,14 +333,15 @@ impl PathSet {
         }
     }
 
-    /// A reply to `probe` arrived: it is no longer in flight. Returns the
-    /// path it was sent on and when, if it was in flight.
-    pub fn probe_answered(&mut self, probe: u64) -> Option<(Via, Instant)> {
-        self.list.iter_mut().find_map(|path| {
-            let pos = path.outstanding.iter().position(|(pid, _)| *pid == probe)?;
-            let (_, sent) = path.outstanding.swap_remove(pos);
-            Some((path.via, sent))
-        })
+    /// A reply to `probe` arrived over `via`: if that probe is in flight on
+    /// that very path it is no longer, and the time it was sent is
+    /// returned. A reply naming another path's probe, or none, matches
+    /// nothing (`None`).
+    pub fn probe_answered(&mut self, probe: u64, via: Via) -> Option<Instant> {
+        let path = self.find_mut(via)?;
+        let pos = path.outstanding.iter().position(|(pid, _)| *pid == probe)?;
+        let (_, sent) = path.outstanding.swap_remove(pos);
+        Some(sent)
     }
 
     /// The session came up: every path is probed now.

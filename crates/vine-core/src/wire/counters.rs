@@ -41,11 +41,24 @@ pub enum DropReason {
     /// datagram); its sender was told the size that fits with an ICMP
     /// "fragmentation needed".
     PacketTooBig,
+    /// Address information (a `PeerInfo` about a third party, a
+    /// `PunchNotify`) from a peer that is not a signaling peer of this node
+    /// (not a bootstrap peer, not `relay_capable` in the allowlist).
+    UntrustedAddressInfo,
+    /// A probe reply that matches no probe in flight to its sender over
+    /// the path it came on.
+    UnmatchedProbeReply,
+    /// A candidate address nobody can be reached at (loopback, multicast,
+    /// broadcast, unspecified, or port 0).
+    UnusableCandidate,
+    /// A request for peer information answered too recently to answer
+    /// again.
+    PeerInfoRequestLimited,
 }
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 17] = [
         Self::UnknownRoute,
         Self::UnauthorizedPeer,
         Self::NoSession,
@@ -59,6 +72,10 @@ impl DropReason {
         Self::RelayRefused,
         Self::RelayRateLimited,
         Self::PacketTooBig,
+        Self::UntrustedAddressInfo,
+        Self::UnmatchedProbeReply,
+        Self::UnusableCandidate,
+        Self::PeerInfoRequestLimited,
     ];
 
     /// Position in [`DropReason::ALL`] (for counter arrays). The match is
@@ -79,6 +96,10 @@ impl DropReason {
             Self::RelayRefused => 10,
             Self::RelayRateLimited => 11,
             Self::PacketTooBig => 12,
+            Self::UntrustedAddressInfo => 13,
+            Self::UnmatchedProbeReply => 14,
+            Self::UnusableCandidate => 15,
+            Self::PeerInfoRequestLimited => 16,
         }
     }
 }
