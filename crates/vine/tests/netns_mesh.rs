@@ -507,11 +507,23 @@ fn diagnose(mesh: &Mesh, views: &[Option<(View, Vec<PeerInfo>)>]) -> String {
             short.join(", ")
         );
     }
-    if let Some(node) = mesh.nodes.get(1) {
+    // The log of the node that sees the fewest peers (a silent api counts
+    // as none), beginning and end: how it started and where it stands.
+    let worst = (0..mesh.nodes.len())
+        .min_by_key(|&i| views[i].as_ref().map_or(0, |(v, _)| v.up))
+        .map(|i| &mesh.nodes[i]);
+    if let Some(node) = worst.filter(|_| shown > 0 || views.iter().any(Option::is_none)) {
         let log = node.log();
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        let _ = writeln!(out, "  last lines of {}'s log:", node.name);
-        for l in tail.into_iter().rev() {
+        let lines: Vec<&str> = log.lines().collect();
+        let _ = writeln!(
+            out,
+            "  {}'s log ({} lines), first and last:",
+            node.name,
+            lines.len()
+        );
+        let head = lines.len().min(12);
+        let tail = lines.len().saturating_sub(12).max(head);
+        for l in lines[..head].iter().chain(&lines[tail..]) {
             let _ = writeln!(out, "    {l}");
         }
     }
