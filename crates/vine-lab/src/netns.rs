@@ -574,6 +574,52 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Gives every host on one switch a permanent neighbour (ARP) entry for
+    /// every other: `members` are (host, its interface on the switch, its
+    /// address). The kernel keeps one ARP table for all namespaces and by
+    /// default lets it grow to only 1,024 learned entries
+    /// (`net.ipv4.neigh.default.gc_thresh3`, settable only from the host's
+    /// own namespace); n hosts that all talk to each other learn n(n-1), so
+    /// at 33 and more sends start failing with ENOBUFS ("neighbor table
+    /// overflow!" in the kernel log) as they never would on n real machines.
+    /// Permanent entries are exempt from that limit, and no host then has
+    /// to learn any.
+    pub fn try_static_neighbours(&self, members: &[(Host, String, Ipv4Addr)]) -> io::Result<()> {
+        let mut macs = Vec::with_capacity(members.len());
+        for (host, ifname, _) in members {
+            let out =
+                self.try_run_with_input(host, "ip", &["-br", "link", "show", "dev", ifname], "")?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mac = text
+                .split_whitespace()
+                .nth(2)
+                .filter(|m| m.len() == 17 && m.bytes().filter(|b| *b == b':').count() == 5)
+                .ok_or_else(|| {
+                    io::Error::other(format!(
+                        "no MAC address for {ifname} in {}: `ip -br link` said {text:?}",
+                        host.name
+                    ))
+                })?
+                .to_owned();
+            macs.push(mac);
+        }
+        for (i, (host, ifname, _)) in members.iter().enumerate() {
+            let mut script = String::new();
+            for (j, (_, _, address)) in members.iter().enumerate() {
+                if i != j {
+                    script.push_str(&format!(
+                        "neigh replace {address} lladdr {} dev {ifname} nud permanent\n",
+                        macs[j]
+                    ));
+                }
+            }
+            self.try_run_with_input(host, "ip", &["-batch", "-"], &script)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod switch_tests {
     use super::*;
@@ -592,6 +638,20 @@ mod switch_tests {
                 assert_eq!(port, format!("eth{i}"), "the same name on both sides");
             }
             names = lab.namespaces();
+            let members: Vec<(Host, String, Ipv4Addr)> = (0u8..)
+                .zip(&hosts)
+                .map(|(i, h)| (h.clone(), format!("eth{i}"), addr(i)))
+                .collect();
+            lab.try_static_neighbours(&members)
+                .expect("static neighbours");
+            let neigh = lab.exec(&hosts[0], "ip", &["neigh", "show", "dev", "eth0"]);
+            let neigh = String::from_utf8_lossy(&neigh.stdout).into_owned();
+            for i in 1..3 {
+                assert!(
+                    neigh.lines().any(|l| l.starts_with(&format!("{} ", addr(i))) && l.contains("PERMANENT")),
+                    "{neigh}"
+                );
+            }
             // Every host reaches every other through the one bridge.
             for (i, a) in (0u8..).zip(&hosts) {
                 for (j, b) in (0u8..).zip(&hosts) {

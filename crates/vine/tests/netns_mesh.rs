@@ -173,6 +173,13 @@ fn build(n: usize) -> Mesh {
         hosts.push(host);
         ports.push(port);
     }
+    // Static ARP: the kernel's one ARP table for all namespaces holds too
+    // few learned entries for n(n-1) (see `try_static_neighbours`).
+    let members: Vec<_> = (0..n)
+        .map(|i| (hosts[i].clone(), ports[i].clone(), underlay(i)))
+        .collect();
+    lab.try_static_neighbours(&members)
+        .expect("permanent neighbour entries on the switch");
     let root = dir.path();
     let made: Vec<(Node, String)> = par(n, WORKERS, |i| {
         let node = make_node(
