@@ -59,8 +59,11 @@ const IDLE_WINDOW: Duration = Duration::from_secs(10);
 const IDLE_CPU_LIMIT: f64 = 0.5;
 /// Echoes per ring hop.
 const RING_ECHOES: u32 = 3;
-/// Threads for set-up work and api polls (the machine has 2 cores).
+/// Threads for set-up work (the machine has 2 cores).
 const WORKERS: usize = 4;
+/// Api requests in flight at once (each mostly waits on a busy daemon, so
+/// a sweep over 64 takes at most 4 timeouts).
+const ASKERS: usize = 16;
 /// Ring pings in flight at once (each mostly waits).
 const PINGERS: usize = 32;
 /// The most one ring hop may take, in seconds (`ping -w`).
@@ -351,7 +354,7 @@ fn sees_all(node: &Node, others: usize) -> bool {
 fn converge(mesh: &Mesh, t0: Instant) -> Option<Duration> {
     let (n, others) = (mesh.nodes.len(), mesh.nodes.len() - 1);
     let short = |list: &[usize]| -> Vec<usize> {
-        par(list.len(), WORKERS, |k| {
+        par(list.len(), ASKERS, |k| {
             let i = list[k];
             (t0.elapsed() >= CONVERGE_WATCH || !sees_all(&mesh.nodes[i], others)).then_some(i)
         })
@@ -559,7 +562,8 @@ fn mesh(n: usize) {
     let converged = converge(&mesh, t_last);
 
     // Sessions as they stand when the watch ends.
-    let views = par(n, WORKERS, |i| view(&mesh.nodes[i]));
+    let views = par(n, ASKERS, |i| view(&mesh.nodes[i]));
+    let silent = views.iter().filter(|v| v.is_none()).count();
     let (up, direct, relay) = views
         .iter()
         .map(|v| v.as_ref().map(|(v, _)| *v).unwrap_or_default())
@@ -642,6 +646,7 @@ fn mesh(n: usize) {
         "sessions_relay": relay,
         "sessions_up_per_node_min": fewest,
         "sessions_up_per_node_median": median,
+        "api_silent_at_the_end": silent,
         "pairs": pairs,
         "idle_window_s": round3(window),
         "idle_cpu_percent_max": round3(cpu_max),
@@ -654,7 +659,7 @@ fn mesh(n: usize) {
     });
     println!(
         "mesh of {n} (load average {load} at the start): set-up {:.1} s; all {n} started in {:.2} s; all answering {:.2} s after the last start; \
-         converged (every node sees every other, direct) {}; sessions up {up}/{pairs} (per node: fewest {fewest}, median {median} of {}), direct {direct}, relay {relay}\n\
+         converged (every node sees every other, direct) {}; sessions up {up}/{pairs} (per node: fewest {fewest}, median {median} of {}; {silent} apis silent), direct {direct}, relay {relay}\n\
          idle {window:.1} s: CPU per daemon max {cpu_max:.3} % ({busiest}) mean {cpu_mean:.3} % of a core; \
          frames sent per peer per minute max {frames_max:.1} mean {frames_mean:.1}\n\
          ring ping: {lost} of {} echoes lost\nmesh figures: {figures}",
