@@ -1,6 +1,6 @@
 //! What travels inside an encrypted session: the plaintext kinds, and the
-//! peer frames (announce, withdraw, candidates, punching, probes, relay
-//! refusals) that nodes exchange with each other.
+//! peer frames (announce, withdraw, candidates and requests for them,
+//! punching, probes, relay refusals) that nodes exchange with each other.
 //!
 //! Every datagram between two vine nodes is a WireGuard-protocol message
 //! ([`crate::wg`]). The *plaintext* of a transport message is one of:

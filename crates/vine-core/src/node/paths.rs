@@ -281,6 +281,9 @@ impl PathSet {
     ) -> ProbeRound {
         let mut round = ProbeRound::default();
         let active = self.active;
+        let direct_works = self
+            .active()
+            .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)));
         for (i, path) in self.list.iter_mut().enumerate() {
             let before = path.outstanding.len();
             path.outstanding.retain(|(probe, sent)| {
@@ -320,7 +323,17 @@ impl PathSet {
                     (false, _) => rules.idle,
                 };
                 path.next_probe = now + interval;
-                round.due.push(path.via);
+                // A relay path kept as a backup of a working direct one is
+                // not probed while the peer is idle: probing it would make
+                // the relay carry every pair's probes, O(peers²) for it
+                // while nothing happens. It keeps its last state, carries
+                // traffic at once if the direct path dies, and is probed
+                // again as soon as the peer is busy.
+                let idle_backup =
+                    !busy && Some(i) != active && direct_works && matches!(path.via, Via::Relay(_));
+                if !idle_backup {
+                    round.due.push(path.via);
+                }
             }
         }
         round

@@ -169,7 +169,8 @@ impl PeerTable {
         {
             let calls = self.checks.get().wrapping_add(1);
             self.checks.set(calls);
-            if self.peers.len() <= FULL_CHECK_UP_TO || calls % self.peers.len() as u64 == 0 {
+            if self.peers.len() <= FULL_CHECK_UP_TO || calls.is_multiple_of(self.peers.len() as u64)
+            {
                 debug_assert_eq!(
                     r,
                     self.peers
