@@ -12,7 +12,9 @@
 //!   (one switch: nothing else is right), from the daemons' api — within
 //!   15 s of the last daemon being started;
 //! - idle CPU (utime + stime from `/proc/PID/stat`) over a 10 s window after
-//!   convergence is at most 0.5 % of a core for every daemon;
+//!   convergence (and no sooner than 15 s after the last start, so every
+//!   size is measured in the same phase) is at most 0.5 % of a core for
+//!   every daemon;
 //! - a ping around the ring (node i → node i+1's overlay address, 3 echoes
 //!   each) loses nothing.
 //!
@@ -578,7 +580,14 @@ fn mesh(n: usize) {
     let (fewest, median) = (per_node[0], per_node[n / 2]);
     let why = diagnose(&mesh, &views);
 
-    // The idle window: nothing of ours talks to the daemons.
+    // The idle window: nothing of ours talks to the daemons. It opens no
+    // sooner than CONVERGE_LIMIT after the last start, so that every size
+    // is measured in the same phase (a small mesh converges in a second,
+    // when start-up work is still under way) and never before convergence.
+    let idle_from = t_last + CONVERGE_LIMIT;
+    if let Some(wait) = idle_from.checked_duration_since(Instant::now()) {
+        thread::sleep(wait);
+    }
     let pids: Vec<i32> = mesh
         .pids
         .iter()
