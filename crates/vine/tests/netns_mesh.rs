@@ -677,7 +677,7 @@ fn mesh(n: usize) {
         "ring_echoes_lost": lost,
     });
     println!(
-        "mesh of {n} (load average {load} at the start): set-up {:.1} s; all {n} started in {:.2} s; all answering {:.2} s after the last start; \
+        "mesh of {n} (load average {load} at the start): set-up {:.1} s; all {n} started in {:.2} s; answering {:.2} s after the last start ({} silent); \
          converged (every node sees every other, direct) {}; sessions up {up}/{pairs} (per node: fewest {fewest}, median {median} of {}; {silent} apis silent), direct {direct}, relay {relay}\n\
          idle {window:.1} s: CPU per daemon max {cpu_max:.3} % ({busiest}) mean {cpu_mean:.3} % of a core; \
          frames sent per peer per minute max {frames_max:.1} mean {frames_mean:.1}\n\
@@ -685,6 +685,7 @@ fn mesh(n: usize) {
         secs(setup),
         secs(spawn),
         secs(sockets),
+        silent_at_start.len(),
         converged.map_or_else(
             || format!("not within {CONVERGE_WATCH:?}"),
             |d| format!("after {:.2} s", secs(d))
