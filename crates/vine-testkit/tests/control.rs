@@ -323,11 +323,17 @@ fn a_64_node_mesh_idles_at_a_cost_linear_in_its_peers() {
     idle_cost(64, Duration::from_secs(120));
 }
 
-/// 200 nodes idle for ten virtual minutes. Slow in a debug build (see
-/// the note in the report); run with
-/// `cargo test -p vine-testkit --release --test control -- --ignored`.
+/// 200 nodes idle for ten virtual minutes: about 12 million datagrams,
+/// far too slow for a debug build (the 64-node test above checks the same
+/// bound in the suite). Run with
+/// `cargo test -p vine-testkit --release --test control -- --ignored`;
+/// `VINE_SIM_IDLE_SECS` shortens the idle window.
 #[test]
-#[ignore = "200 nodes for 10 minutes takes minutes in a debug build; run with --release --ignored"]
+#[ignore = "12 million simulated datagrams: run with --release -- --ignored"]
 fn two_hundred_nodes_idle_ten_minutes_at_a_cost_linear_in_their_peers() {
-    idle_cost(200, Duration::from_secs(600));
+    let secs = std::env::var("VINE_SIM_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    idle_cost(200, Duration::from_secs(secs));
 }

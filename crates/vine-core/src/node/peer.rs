@@ -81,6 +81,10 @@ pub(super) struct Peer {
     connecting_since: Option<Instant>,
     next_connect: Option<Instant>,
     session_up_at: Option<Instant>,
+    /// When the session last came up while it was not up (first time, or
+    /// after failing): unlike a rekey or a replaced session, that makes the
+    /// peer busy for a while.
+    connected_at: Option<Instant>,
     /// Local index of the keys we sent with when the session last came up:
     /// different sending keys mean a new session (a handshake either side
     /// started, possibly by a restarted peer).
@@ -134,6 +138,7 @@ impl Peer {
             connecting_since: None,
             next_connect: None,
             session_up_at: None,
+            connected_at: None,
             session_keys: None,
             next_announce: None,
             last_prompt: None,
@@ -420,6 +425,9 @@ impl Peer {
     /// us without waiting for the announce timer; at most one such announce
     /// per [`ANNOUNCE_PROMPT_GAP`], later ones wait for the gap.
     pub fn mark_session_up(&mut self, now: Instant, keys: Option<u32>) {
+        if self.session_up_at.is_none() {
+            self.connected_at = Some(now);
+        }
         self.session_up_at = Some(now);
         self.session_keys = keys;
         self.connecting_since = None;
@@ -514,7 +522,9 @@ impl Peer {
             t.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(d))
         };
         recent(self.last_data, 5)
-            || recent(self.session_up_at, 10)
+            // Not on every rekey: that made every pair probe fast for 10 s
+            // every two minutes while idle.
+            || recent(self.connected_at, 10)
             || recent(self.last_punch, 10)
             || !self.queue.is_empty()
     }

@@ -75,10 +75,19 @@ impl Node {
         if let Some(p) = self.peers.get_mut(&id) {
             p.initiation_sent(now);
         }
+        // A rekey of a session with a working path goes over that path
+        // only (as WireGuard sends to its one endpoint); sending it over
+        // every candidate made each relay carry every pair's rekeys. Without
+        // a working path it goes to every candidate at once (that is how
+        // punching works).
+        let ready = self.wg.session_ready(&id, now);
         let vias: Vec<Via> = self
             .peers
             .get(&id)
-            .map(|p| p.paths.iter().map(|x| x.via()).collect())
+            .map(|p| match p.active_path().filter(|x| ready && x.is_alive()) {
+                Some(active) => vec![active.via()],
+                None => p.paths.iter().map(|x| x.via()).collect(),
+            })
             .unwrap_or_default();
         for via in vias {
             self.send_via(now, id, via, &init);
