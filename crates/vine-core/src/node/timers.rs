@@ -84,12 +84,10 @@ impl Node {
         let vias: Vec<Via> = self
             .peers
             .get(&id)
-            .map(
-                |p| match p.active_path().filter(|x| ready && x.is_alive()) {
-                    Some(active) => vec![active.via()],
-                    None => p.paths.iter().map(|x| x.via()).collect(),
-                },
-            )
+            .map(|p| match p.active_path().filter(|x| ready && x.is_alive()) {
+                Some(active) => vec![active.via()],
+                None => p.paths.iter().map(|x| x.via()).collect(),
+            })
             .unwrap_or_default();
         for via in vias {
             self.send_via(now, id, via, &init);
