@@ -484,3 +484,212 @@ mod tests {
         }
     }
 }
+
+/// A switch: one bridge in a namespace of its own. Hosts plugged into it
+/// with [`Lab::try_plug`] share one Ethernet segment, as machines on one
+/// physical switch do (the bridge is removed with its namespace).
+#[derive(Debug, Clone)]
+pub struct Switch {
+    /// The namespace that holds the bridge.
+    pub host: Host,
+    /// The bridge's name inside that namespace.
+    pub bridge: String,
+}
+
+impl Lab {
+    /// A switch named `name`: a host holding a bridge `br0`, up, whose
+    /// bridged frames skip netfilter (best effort; br_netfilter may be
+    /// loaded on the machine).
+    pub fn try_switch(&mut self, name: &str) -> io::Result<Switch> {
+        let host = self.try_host(name)?;
+        let bridge = "br0".to_owned();
+        self.try_ip_in(&host, &["link", "add", &bridge, "type", "bridge"])?;
+        self.try_ip_in(&host, &["link", "set", &bridge, "up"])?;
+        let _ = self.try_run_with_input(
+            &host,
+            "sh",
+            &[
+                "-c",
+                "f=/proc/sys/net/bridge/bridge-nf-call-iptables; [ ! -e $f ] || echo 0 > $f",
+            ],
+            "",
+        );
+        Ok(Switch { host, bridge })
+    }
+
+    /// Plugs `host` into `switch` with a veth pair and gives the host's end
+    /// `address`/`prefix_len`. Returns the interface name, which is the same
+    /// in the host and on the switch (`ethN`), so the switch port's counters
+    /// are the host's traffic seen from the other side.
+    pub fn try_plug(
+        &mut self,
+        host: &Host,
+        switch: &Switch,
+        address: Ipv4Addr,
+        prefix_len: u8,
+    ) -> io::Result<String> {
+        let (mine, port) = self.try_veth(host, &switch.host)?;
+        self.try_ip_in(
+            &switch.host,
+            &["link", "set", &port, "master", &switch.bridge],
+        )?;
+        self.try_ip_in(
+            host,
+            &[
+                "addr",
+                "add",
+                &format!("{address}/{prefix_len}"),
+                "dev",
+                &mine,
+            ],
+        )?;
+        Ok(mine)
+    }
+
+    /// Stops every PID registered with [`Lab::track_pid`] at once: SIGTERM
+    /// to all, one shared wait of at most `grace`, SIGKILL to whatever is
+    /// left; then forgets them. With many daemons this takes one grace
+    /// period instead of one per daemon (the drop stops them one by one).
+    pub fn stop_all_tracked(&mut self, grace: Duration) {
+        let pids: Vec<Pid> = self
+            .registry
+            .with(|r| r.pids.drain(..).collect::<Vec<_>>())
+            .into_iter()
+            .filter(|p| *p > 1)
+            .map(Pid::from_raw)
+            .collect();
+        let signalled: Vec<Pid> = pids
+            .into_iter()
+            .filter(|p| kill(*p, Signal::SIGTERM).is_ok())
+            .collect();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && signalled.iter().any(|p| alive(*p)) {
+            thread::sleep(Duration::from_millis(20));
+        }
+        for pid in signalled {
+            if alive(pid) {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Lab {
+    /// Gives every host on one switch a permanent neighbour (ARP) entry for
+    /// every other: `members` are (host, its interface on the switch, its
+    /// address). The kernel keeps one ARP table for all namespaces and by
+    /// default lets it grow to only 1,024 learned entries
+    /// (`net.ipv4.neigh.default.gc_thresh3`, settable only from the host's
+    /// own namespace); n hosts that all talk to each other learn n(n-1), so
+    /// at 33 and more sends start failing with ENOBUFS ("neighbor table
+    /// overflow!" in the kernel log) as they never would on n real machines.
+    /// Permanent entries are exempt from that limit, and no host then has
+    /// to learn any.
+    pub fn try_static_neighbours(&self, members: &[(Host, String, Ipv4Addr)]) -> io::Result<()> {
+        let mut macs = Vec::with_capacity(members.len());
+        for (host, ifname, _) in members {
+            let out =
+                self.try_run_with_input(host, "ip", &["-br", "link", "show", "dev", ifname], "")?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mac = text
+                .split_whitespace()
+                .nth(2)
+                .filter(|m| m.len() == 17 && m.bytes().filter(|b| *b == b':').count() == 5)
+                .ok_or_else(|| {
+                    io::Error::other(format!(
+                        "no MAC address for {ifname} in {}: `ip -br link` said {text:?}",
+                        host.name
+                    ))
+                })?
+                .to_owned();
+            macs.push(mac);
+        }
+        for (i, (host, ifname, _)) in members.iter().enumerate() {
+            let mut script = String::new();
+            for (j, (_, _, address)) in members.iter().enumerate() {
+                if i != j {
+                    script.push_str(&format!(
+                        "neigh replace {address} lladdr {} dev {ifname} nud permanent\n",
+                        macs[j]
+                    ));
+                }
+            }
+            self.try_run_with_input(host, "ip", &["-batch", "-"], &script)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod switch_tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn hosts_on_one_switch_reach_each_other_and_stop_at_once() {
+        let names;
+        {
+            let mut lab = Lab::new();
+            let switch = lab.try_switch("switch").expect("switch");
+            let hosts: Vec<Host> = (0..3).map(|i| lab.host(&format!("h{i}"))).collect();
+            let addr = |i: u8| Ipv4Addr::new(198, 51, 100, 1 + i);
+            for (i, h) in (0u8..).zip(&hosts) {
+                let port = lab.try_plug(h, &switch, addr(i), 24).expect("plug");
+                assert_eq!(port, format!("eth{i}"), "the same name on both sides");
+            }
+            names = lab.namespaces();
+            let members: Vec<(Host, String, Ipv4Addr)> = (0u8..)
+                .zip(&hosts)
+                .map(|(i, h)| (h.clone(), format!("eth{i}"), addr(i)))
+                .collect();
+            lab.try_static_neighbours(&members)
+                .expect("static neighbours");
+            let neigh = lab.exec(&hosts[0], "ip", &["neigh", "show", "dev", "eth0"]);
+            let neigh = String::from_utf8_lossy(&neigh.stdout).into_owned();
+            for i in 1..3 {
+                assert!(
+                    neigh.lines().any(|l| l.starts_with(&format!("{} ", addr(i))) && l.contains("PERMANENT")),
+                    "{neigh}"
+                );
+            }
+            // Every host reaches every other through the one bridge.
+            for (i, a) in (0u8..).zip(&hosts) {
+                for (j, b) in (0u8..).zip(&hosts) {
+                    if i == j {
+                        continue;
+                    }
+                    let server = lab.run_in(b, || UdpSocket::bind((addr(j), 0)).expect("bind"));
+                    let to = server.local_addr().expect("addr");
+                    lab.run_in(a, || {
+                        let s = UdpSocket::bind((addr(i), 0)).expect("bind");
+                        s.send_to(b"hi", to).expect("send");
+                    });
+                    server
+                        .set_read_timeout(Some(Duration::from_secs(5)))
+                        .expect("timeout");
+                    let mut buf = [0u8; 4];
+                    let (n, from) = server.recv_from(&mut buf).expect("received within 5 s");
+                    assert_eq!((&buf[..n], from.ip()), (&b"hi"[..], addr(i).into()));
+                }
+            }
+            // Three processes stopped together: one shared wait, not three.
+            let pids: Vec<i32> = hosts
+                .iter()
+                .map(|h| lab.spawn(h, "sleep", &["30"]) as i32)
+                .collect();
+            for p in &pids {
+                lab.track_pid(*p);
+            }
+            let t0 = Instant::now();
+            lab.stop_all_tracked(Duration::from_secs(5));
+            assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+            assert_eq!(lab.janitor().pending().0, 0, "PIDs forgotten");
+            for p in &pids {
+                assert!(!alive(Pid::from_raw(*p)), "{p} still running");
+            }
+        }
+        for n in names {
+            assert!(!netns_exists(&n), "{n} was not removed");
+        }
+    }
+}
