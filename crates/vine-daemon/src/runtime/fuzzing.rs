@@ -12,7 +12,8 @@ use crate::api::{CountersInfo, ErrorCode, RequestBody, Response, ResponseBody};
 /// The response to `body` as the event loop answers it, for the requests
 /// answered from the node's snapshot and counters (`peers`, `routes`,
 /// `sessions`, `counters`, `snapshot`, `ping`, `explain`); `None` for the
-/// others (status, reload and shutdown need the running daemon).
+/// others (status, reload, shutdown and the workload requests need the
+/// running daemon and its host).
 pub fn answer(node: &Node, now: Instant, body: &RequestBody) -> Option<Response> {
     let snap = node.snapshot(now);
     let body = match body {
@@ -34,7 +35,12 @@ pub fn answer(node: &Node, now: Instant, body: &RequestBody) -> Option<Response>
             Ok(e) => ResponseBody::Explain(e),
             Err(msg) => return Some(Response::error(ErrorCode::UnknownPeer, msg)),
         },
-        RequestBody::Status | RequestBody::Reload | RequestBody::Shutdown => return None,
+        RequestBody::Status
+        | RequestBody::Reload
+        | RequestBody::Shutdown
+        | RequestBody::Attach { .. }
+        | RequestBody::Detach { .. }
+        | RequestBody::Workloads => return None,
     };
     Some(Response::ok(body))
 }
