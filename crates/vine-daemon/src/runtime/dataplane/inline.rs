@@ -7,13 +7,16 @@
 //! out is counted ([`Rejected`]) and dropped on the spot: a flood of junk
 //! costs a few comparisons per datagram and no memory.
 //!
-//! The tables hold the node's confirmed keypairs only. The one other index
-//! a peer may rightly send transport messages to is the one this node just
+//! The tables hold the node's published keypairs only. The other indices a
+//! peer may rightly send transport messages to are the ones this node just
 //! handed out in a handshake response (the responder's keypair is confirmed
-//! by the initiator's first transport message, which the node must see).
-//! The event loop notes the sender index of every response it sends
-//! directly ([`PendingIndices::note_sent`]); transport messages for those
-//! indices go on to the node for [`PENDING_FOR`].
+//! by the initiator's first transport message, which the node must see)
+//! or in an initiation (the responder may send as soon as it answered,
+//! before the event loop has published the keypair the response
+//! completed). The event loop notes the sender index of every initiation
+//! and response it sends directly ([`PendingIndices::note_sent`]);
+//! transport messages for those indices go on to the node for
+//! [`PENDING_FOR`].
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -134,7 +137,9 @@ impl PendingIndices {
     /// Notes a datagram the node sends directly: a handshake response
     /// hands out its sender index.
     pub(crate) fn note_sent(&self, datagram: &[u8], now: Instant) {
-        if datagram.len() != RESPONSE_LEN || datagram[..4] != [2, 0, 0, 0] {
+        let response = datagram.len() == RESPONSE_LEN && datagram[..4] == [2, 0, 0, 0];
+        let initiation = datagram.len() == INITIATION_LEN && datagram[..4] == [1, 0, 0, 0];
+        if !(response || initiation) {
             return;
         }
         let index = u32::from_le_bytes([datagram[4], datagram[5], datagram[6], datagram[7]]);
@@ -257,12 +262,18 @@ mod tests {
         pending.note_sent(&response(42), t0);
         assert!(pending.contains(42, t0 + PENDING_FOR - Duration::from_secs(1)));
         assert!(!pending.contains(42, t0 + PENDING_FOR + Duration::from_secs(2)));
-        // Only responses count: an initiation's sender index is not one
-        // transport messages come to before the tables know it.
+        // An initiation's sender index counts too: the responder's first
+        // transport messages come to it, possibly before the event loop
+        // has published the keypair the response completed.
         let mut initiation = message(1, INITIATION_LEN);
         initiation[4..8].copy_from_slice(&9u32.to_le_bytes());
         pending.note_sent(&initiation, t0);
-        assert!(!pending.contains(9, t0));
+        assert!(pending.contains(9, t0));
+        // Anything else (a cookie reply, transport) hands out nothing.
+        let mut cookie = message(3, COOKIE_REPLY_LEN);
+        cookie[4..8].copy_from_slice(&11u32.to_le_bytes());
+        pending.note_sent(&cookie, t0);
+        assert!(!pending.contains(11, t0));
         for i in 0..PENDING_SLOTS as u32 {
             pending.note_sent(&response(1000 + i), t0);
         }

@@ -187,6 +187,17 @@ impl Rx {
                     plane,
                     SlowPath::Datagram(from, datagram.to_vec()),
                 ),
+                // An index the published tables and the noted handshakes
+                // do not know may still be one the node just made (the
+                // tables are republished after the event loop's turn):
+                // while the node is not under load it goes on to the node
+                // (its queue is bounded in bytes); under load it is dropped
+                // here, at the cost of a few comparisons.
+                Err(inline::Rejected::UnknownIndex) if !self.slow.under_load() => hand_over(
+                    &self.slow,
+                    plane,
+                    SlowPath::Datagram(from, datagram.to_vec()),
+                ),
                 Err(reason) => {
                     self.slow.count_rejected(reason);
                     true
