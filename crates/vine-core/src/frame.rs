@@ -1,6 +1,6 @@
 //! What travels inside an encrypted session: the plaintext kinds, and the
-//! peer frames (announce, withdraw, candidates, punching, probes, relay
-//! refusals) that nodes exchange with each other.
+//! peer frames (announce, withdraw, candidates and requests for them,
+//! punching, probes, relay refusals) that nodes exchange with each other.
 //!
 //! Every datagram between two vine nodes is a WireGuard-protocol message
 //! ([`crate::wg`]). The *plaintext* of a transport message is one of:
@@ -46,6 +46,8 @@ pub const TAG_RELAY: u8 = 0xc2;
 pub const MAX_CANDIDATES: usize = 16;
 /// Longest network id on the wire (matches config validation).
 pub const MAX_NETWORK_ID: usize = 64;
+/// Most peers one [`Frame::PeerInfoRequest`] names.
+pub const MAX_REQUESTED_PEERS: usize = 32;
 
 /// A decoded session plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +153,11 @@ pub enum Frame {
         /// Prefix given up.
         prefix: Ipv4Prefix,
     },
-    /// Where another member can be reached (sent by a bootstrap peer).
+    /// Where a member can be reached: sent by a node when asked
+    /// ([`Frame::PeerInfoRequest`]) and, to peers that asked for everything,
+    /// when what it knows about a member changes. Believed only from a
+    /// signaling peer (a bootstrap peer, or one the allowlist marks
+    /// `relay_capable`), or when it is about the sender itself.
     PeerInfo {
         /// The member.
         peer: PeerId,
@@ -195,6 +201,19 @@ pub enum Frame {
     /// "These are my overlay address and my workloads' names" (a
     /// versioned, sequence-numbered set; see [`crate::names`]).
     Names(NameSet),
+    /// "Send me [`Frame::PeerInfo`]": about `peers`, or, when `peers` is
+    /// empty, about every member you know, and again whenever what you
+    /// know about one changes (until the session fails). Sent to signaling
+    /// peers when a session with them comes up, and for allowlisted peers
+    /// still missing a session with the periodic announce.
+    PeerInfoRequest {
+        /// The sender holds nothing from the receiver yet (it just
+        /// started): answer in full even if it asked before.
+        fresh: bool,
+        /// The members asked about (at most [`MAX_REQUESTED_PEERS`]); empty:
+        /// all of them.
+        peers: Vec<PeerId>,
+    },
 }
 
 /// Why a frame could not be decoded.
@@ -338,6 +357,20 @@ fn decode_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
                 .ok_or(DecodeError::Invalid("refusal reason"))?,
         },
         10 => Frame::Names(r.names()?),
+        9 => {
+            let flags = r.u8()?;
+            if flags & !1 != 0 {
+                return Err(DecodeError::Invalid("peer info request flags"));
+            }
+            let n = usize::from(r.u8()?);
+            if n > MAX_REQUESTED_PEERS {
+                return Err(DecodeError::Invalid("too many requested peers"));
+            }
+            Frame::PeerInfoRequest {
+                fresh: flags & 1 == 1,
+                peers: (0..n).map(|_| r.peer()).collect::<Result<_, _>>()?,
+            }
+        }
         other => return Err(DecodeError::UnknownType(other)),
     };
     check_padding(r.0)?;
@@ -400,6 +433,15 @@ impl Frame {
                 out.push(10);
                 put_names(out, set);
             }
+            Self::PeerInfoRequest { fresh, peers } => {
+                out.push(9);
+                out.push(u8::from(*fresh));
+                let peers = &peers[..peers.len().min(MAX_REQUESTED_PEERS)];
+                out.push(peers.len() as u8);
+                for p in peers {
+                    out.extend_from_slice(p.public_key());
+                }
+            }
         }
     }
 
@@ -422,6 +464,7 @@ impl Frame {
             Self::ProbeReply { .. } => "probe_reply",
             Self::RelayRefused { .. } => "relay_refused",
             Self::Names(_) => "names",
+            Self::PeerInfoRequest { .. } => "peer_info_request",
         }
     }
 }
@@ -638,6 +681,14 @@ mod tests {
                 peer: peer(4),
                 reason: RelayRefusal::NotAllowlisted,
             },
+            Frame::PeerInfoRequest {
+                fresh: true,
+                peers: Vec::new(),
+            },
+            Frame::PeerInfoRequest {
+                fresh: false,
+                peers: vec![peer(5), peer(6)],
+            },
         ]
     }
 
@@ -740,6 +791,42 @@ mod tests {
         r.extend_from_slice(&[0; 32]);
         r.push(77);
         assert_eq!(decode(&r), Err(DecodeError::Invalid("refusal reason")));
+        // Peer info request: unknown flags, too many peers.
+        assert_eq!(
+            decode(&[TAG_FRAME, 1, 9, 2, 0]),
+            Err(DecodeError::Invalid("peer info request flags"))
+        );
+        assert_eq!(
+            decode(&[TAG_FRAME, 1, 9, 0, 33]),
+            Err(DecodeError::Invalid("too many requested peers"))
+        );
+    }
+
+    #[test]
+    fn old_frames_keep_their_bytes() {
+        // The new request type is appended; existing types are unchanged.
+        let reply = Frame::ProbeReply {
+            id: 1,
+            observed: addr("203.0.113.9:1"),
+        };
+        assert_eq!(
+            reply.to_bytes(),
+            [
+                TAG_FRAME, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 203, 0, 113, 9, 0, 1
+            ]
+        );
+        let req = Frame::PeerInfoRequest {
+            fresh: true,
+            peers: vec![peer(5)],
+        };
+        let bytes = req.to_bytes();
+        assert_eq!(&bytes[..5], &[TAG_FRAME, 1, 9, 1, 1]);
+        assert_eq!(bytes.len(), 5 + 32);
+        // A type this node does not know stays a decode error (a counted drop).
+        assert_eq!(
+            decode(&[TAG_FRAME, 1, 10]),
+            Err(DecodeError::UnknownType(10))
+        );
     }
 
     #[test]

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use vine_core::Identity;
 use vine_core::config::Policy;
 use vine_core::dataplane::{Inbound, Reader, Sealed};
+use vine_core::frame::Frame;
 use vine_core::net::Ipv4Prefix;
 use vine_core::node::{
     AllowedPeerConfig, Event, Node, NodeConfig, PathClass, Timers, build_test_packet,
 };
 use vine_core::peer_id::PeerId;
 use vine_core::route::RouteIntent;
+use vine_core::wg::messages::INITIATION_LEN;
 use vine_core::wg::{DATA_HEADER_LEN, sealed_len};
 
 use crate::sim::{Endpoint, HostId, NatConfig, NatId, NatType, Network, RealmId, Transmit};
@@ -32,6 +34,12 @@ pub struct SimNode {
     pub delivered: Vec<(Duration, Vec<u8>)>,
     /// Kernel routes, as the node's route intents left them.
     pub kernel_routes: BTreeSet<Ipv4Prefix>,
+    /// Every datagram the host sent (node and dataplane).
+    pub datagrams_sent: u64,
+    /// Handshake initiations the host sent: (virtual time, destination).
+    pub initiations: Vec<(Duration, SocketAddrV4)>,
+    /// Virtual time of the last input, which is when transmits are polled.
+    last_input: Duration,
     /// The dataplane, driven the way the daemon's data-plane threads drive
     /// it: packets go through [`vine_core::dataplane`] first and reach the
     /// node only when the dataplane hands them over.
@@ -48,6 +56,7 @@ pub struct SimNode {
 impl SimNode {
     fn drain(&mut self, now: Instant) {
         let at = now.saturating_duration_since(self.epoch);
+        self.last_input = at;
         while let Some(e) = self.node.poll_event() {
             match e {
                 Event::Route(RouteIntent::Install(p)) => {
@@ -165,13 +174,18 @@ impl Endpoint for SimNode {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(t) = self.fast_out.pop_front() {
-            return Some(t);
+        let t = match self.fast_out.pop_front() {
+            Some(t) => t,
+            None => self.node.poll_transmit().map(|t| Transmit {
+                dst: t.dst,
+                data: t.data,
+            })?,
+        };
+        self.datagrams_sent += 1;
+        if t.data.len() == INITIATION_LEN && t.data[0] == 1 {
+            self.initiations.push((self.last_input, t.dst));
         }
-        self.node.poll_transmit().map(|t| Transmit {
-            dst: t.dst,
-            data: t.data,
-        })
+        Some(t)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -319,6 +333,9 @@ fn node_at(
         events: Vec::new(),
         delivered: Vec::new(),
         kernel_routes: BTreeSet::new(),
+        datagrams_sent: 0,
+        initiations: Vec::new(),
+        last_input: now.saturating_duration_since(net_epoch),
         fast: Some(fast),
         fast_out: VecDeque::new(),
         epoch: net_epoch,
@@ -566,6 +583,18 @@ impl Overlay {
         *self.net.endpoint_mut(h) = fresh;
     }
 
+    /// Makes every node seal and open sessions made from now on with
+    /// `backend` (call before the first step to cover every session). Large
+    /// simulations use ring, which is optimized even in debug builds (the
+    /// workspace builds dependencies with `opt-level = 2`), where vine's own
+    /// AVX-512 code is not and dominated the run time.
+    pub fn use_aead(&mut self, backend: vine_core::wg::aead::Backend) {
+        let hosts: Vec<HostId> = self.hosts.values().copied().collect();
+        for h in hosts {
+            self.net.endpoint_mut(h).node.set_aead_backend(backend);
+        }
+    }
+
     /// Host of a member.
     pub fn host(&self, name: &str) -> HostId {
         *self
@@ -582,6 +611,17 @@ impl Overlay {
     /// Class of `from`'s preferred path to `to`.
     pub fn class(&self, from: &str, to: &str) -> Option<PathClass> {
         self.node(from).node.path_class(&self.roster.id(to))
+    }
+
+    /// Makes `from` send `frame` to `to` inside their session as it is (a
+    /// member that misbehaves); it goes out on the next step.
+    pub fn send_frame(&mut self, from: &str, to: &str, frame: &Frame) {
+        let now = self.net.now();
+        let to = self.roster.id(to);
+        let h = self.host(from);
+        let node = self.net.endpoint_mut(h);
+        node.node.send_raw_frame(now, &to, frame);
+        node.drain(now);
     }
 
     /// Sends one test packet from `from`'s overlay address to `to`'s,

@@ -118,20 +118,23 @@ impl DataplaneTables {
         }
         self.check_at = Some(now + ACTIVITY_CHECK);
         for (id, stats) in &self.stats {
-            let Some(p) = peers.get_mut(id) else {
-                continue;
-            };
+            // Only peers whose counters moved are touched (a mutable access
+            // makes the peer table recompute the peer's deadline).
             let activity = stats.activity();
             let seen = self.seen.entry(*id).or_default();
             if activity != *seen {
                 *seen = activity;
-                p.touch_data(now);
+                if let Some(p) = peers.get_mut(id) {
+                    p.touch_data(now);
+                }
             }
             let rx = stats.packets_received.load(Ordering::Relaxed);
             let seen_rx = self.seen_rx.entry(*id).or_default();
             if rx != *seen_rx {
                 *seen_rx = rx;
-                p.paths.data_received();
+                if let Some(p) = peers.get_mut(id) {
+                    p.paths.data_received();
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ use super::explain::{Happened, Reason, Rejection};
 use super::membership::{Accepted, check_announce};
 use super::observe::{DropReason, Event, PathClass, WithdrawReason};
 use super::paths::Via;
-use super::peer::Peer;
+use super::peer::{Answer, Peer};
 use crate::frame::{self, Candidates, Frame, Plaintext, RelayDirection, RelayRefusal};
 use crate::net::Ipv4Prefix;
 use crate::peer_id::PeerId;
@@ -103,8 +103,19 @@ impl Node {
             return;
         }
         if matches!(received, Received::CookieReceived { .. }) {
-            // The peer is under load; the handshake retry timer resends
-            // with mac2. A cookie proves nothing about the path.
+            // The peer is under load and answered our handshake with a
+            // cookie: send it again at once, now with mac2, rather than
+            // after the initiation gap (at most one such retry per gap, so
+            // cookie replies cannot make us send more). A cookie proves
+            // nothing about the path.
+            if !self.wg.session_ready(&id, now)
+                && self
+                    .peers
+                    .get_mut(&id)
+                    .is_some_and(|p| p.cookie_retry_allowed(now))
+            {
+                self.initiate_now(now, id);
+            }
             return;
         }
         self.heard_from(now, id, via);
@@ -339,7 +350,7 @@ impl Node {
                         p.set_announced(candidates.clone());
                     }
                     self.learn_candidates(now, id, &candidates, None);
-                    self.share_member(now, id);
+                    self.share_changes(now, id);
                 }
             }
             Frame::Withdraw { network_id, prefix } => {
@@ -350,13 +361,31 @@ impl Node {
                 }
             }
             Frame::PeerInfo { peer, candidates } => {
+                if !self.believes_address_info(id, peer) {
+                    self.drop_packet(Some(id), DropReason::UntrustedAddressInfo);
+                    return;
+                }
+                if peer == id {
+                    self.learn_candidates(now, peer, &candidates, None);
+                    return;
+                }
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.note_peer_info();
+                }
                 self.learn_candidates(now, peer, &candidates, Some(id));
+            }
+            Frame::PeerInfoRequest { fresh, peers } => {
+                self.answer_info_request(now, id, fresh, peers);
             }
             Frame::PunchRequest { target, candidates } => {
                 self.signal_punch(now, id, target, candidates);
             }
             Frame::PunchNotify { from, candidates } => {
                 if !self.config.policy.allow_signaling_upgrade || from == self.local {
+                    return;
+                }
+                if !self.believes_address_info(id, from) {
+                    self.drop_packet(Some(id), DropReason::UntrustedAddressInfo);
                     return;
                 }
                 if let Some(p) = self.peers.get_mut(&from) {
@@ -385,46 +414,40 @@ impl Node {
                 id: probe,
                 observed,
             } => {
+                // Only a reply to a probe in flight to this peer over this
+                // very path counts; anything else (a guessed or replayed
+                // id, another path's probe) is dropped.
                 let sent = self
                     .peers
                     .get_mut(&id)
-                    .and_then(|p| p.paths.probe_answered(probe));
-                if let Some((path_via, sent)) = sent {
-                    let rtt = now.saturating_duration_since(sent);
-                    self.path_confirmed(now, id, path_via, Some(rtt));
-                    if matches!(via, Via::Direct(_)) && self.local_addresses.contains(&observed) {
-                        // The peer reaches our own address on this path: it
-                        // is direct whatever the peer's side looks like, and
-                        // both ends report the same class.
-                        self.path_reaches_us_directly(id, path_via);
-                    }
-                    if self.user_probes.remove(&probe) {
-                        let class = self
-                            .peers
-                            .get(&id)
-                            .and_then(|p| p.paths.find(path_via))
-                            .and_then(|x| x.class());
-                        self.events.push_back(Event::ProbeAnswered {
-                            peer: id,
-                            probe,
-                            rtt_us: rtt.as_micros().min(u128::from(u64::MAX)) as u64,
-                            via: path_via.to_string(),
-                            class,
-                        });
-                    }
+                    .and_then(|p| p.paths.probe_answered(probe, via));
+                let Some(sent) = sent else {
+                    self.drop_packet(Some(id), DropReason::UnmatchedProbeReply);
+                    return;
+                };
+                let rtt = now.saturating_duration_since(sent);
+                self.path_confirmed(now, id, via, Some(rtt));
+                if matches!(via, Via::Direct(_)) && self.local_addresses.contains(&observed) {
+                    // The peer reaches our own address on this path: it
+                    // is direct whatever the peer's side looks like, and
+                    // both ends report the same class.
+                    self.path_reaches_us_directly(id, via);
                 }
-                if matches!(via, Via::Direct(_))
-                    && !observed.ip().is_unspecified()
-                    && !self.reflexive.contains(&observed)
-                    && !self.local_addresses.contains(&observed)
-                {
-                    self.reflexive.insert(0, observed);
-                    self.reflexive.truncate(4);
-                    self.events.push_back(Event::ReflexiveAddress {
-                        address: observed,
-                        via: id,
+                if self.user_probes.remove(&probe) {
+                    let class = self
+                        .peers
+                        .get(&id)
+                        .and_then(|p| p.paths.find(via))
+                        .and_then(|x| x.class());
+                    self.events.push_back(Event::ProbeAnswered {
+                        peer: id,
+                        probe,
+                        rtt_us: rtt.as_micros().min(u128::from(u64::MAX)) as u64,
+                        via: via.to_string(),
+                        class,
                     });
                 }
+                self.learn_reflexive(id, via, observed);
             }
             Frame::RelayRefused { peer, reason } => {
                 let known = self
@@ -509,7 +532,10 @@ impl Node {
         };
         match p.membership.accept(prefix, seq) {
             Accepted::Stale => return false,
-            Accepted::Renewed => self.dataplane.mark_dirty(),
+            // Same prefix, same keys: the data-plane tables do not change
+            // (republishing them on every announce cost O(peers) per
+            // announce, O(peers²) per interval).
+            Accepted::Renewed => {}
             Accepted::New => {
                 self.dataplane.mark_dirty();
                 self.events
@@ -527,6 +553,7 @@ impl Node {
         let Some(prefix) = p.membership.end() else {
             return;
         };
+        p.forget_shared();
         self.names.forget(&id);
         self.dataplane.mark_dirty();
         if let Some(intent) = self.routes.set(prefix, id, RouteState::Withdrawn) {
@@ -564,43 +591,114 @@ impl Node {
         }
     }
 
-    /// As a signaling/bootstrap peer: tell a newly enrolled member about the
-    /// others it may talk to, and the others about it.
-    pub(super) fn share_member(&mut self, now: Instant, id: PeerId) {
-        let newcomer = match self.peers.get(&id) {
-            Some(p) => p.shareable_candidates(),
-            None => return,
+    /// Whether address information about `about` from `sender` is
+    /// believed: from a signaling peer (bootstrap, or `relay_capable` in the
+    /// allowlist) about anyone, from anyone else only about itself.
+    fn believes_address_info(&self, sender: PeerId, about: PeerId) -> bool {
+        about == sender || self.peers.get(&sender).is_some_and(Peer::is_signaling)
+    }
+
+    /// What we can tell others about `id`: its candidates, while it is
+    /// enrolled and has a session (nothing if we know no address).
+    fn shareable(&self, now: Instant, id: PeerId) -> Option<Candidates> {
+        let p = self.peers.get(&id)?;
+        if p.enrolled_prefix().is_none() || !self.wg.session_ready(&id, now) {
+            return None;
+        }
+        Some(p.shareable_candidates()).filter(|c| !c.is_empty())
+    }
+
+    /// A member announced itself: if what we can tell others about it
+    /// changed (it is new, or its candidates moved), tell the peers that
+    /// asked to hear of changes. Nothing goes out while nothing changes.
+    pub(super) fn share_changes(&mut self, now: Instant, id: PeerId) {
+        let Some(candidates) = self.shareable(now, id) else {
+            return;
         };
-        let others: Vec<(PeerId, Candidates)> = self
+        if !self
+            .peers
+            .get_mut(&id)
+            .is_some_and(|p| p.take_share(&candidates))
+        {
+            return;
+        }
+        let subscribers: Vec<PeerId> = self
             .peers
             .values()
-            .filter(|p| {
-                p.id != id && p.enrolled_prefix().is_some() && self.wg.session_ready(&p.id, now)
-            })
-            .map(|p| (p.id, p.shareable_candidates()))
+            .filter(|s| s.id != id && s.is_subscribed() && self.wg.session_ready(&s.id, now))
+            .map(|s| s.id)
             .collect();
-        for (other, candidates) in others {
-            if !candidates.is_empty() {
-                self.send_frame(
-                    now,
-                    id,
-                    &Frame::PeerInfo {
-                        peer: other,
-                        candidates,
-                    },
-                );
+        let info = Frame::PeerInfo {
+            peer: id,
+            candidates,
+        };
+        for s in subscribers {
+            self.send_frame(now, s, &info);
+        }
+    }
+
+    /// `requester` asked where members are (`asked`, or every member when
+    /// empty): answered from what we know, at most once per gap per peer
+    /// (a request for everything also subscribes it to changes).
+    fn answer_info_request(
+        &mut self,
+        now: Instant,
+        requester: PeerId,
+        fresh: bool,
+        mut asked: Vec<PeerId>,
+    ) {
+        let Some(p) = self.peers.get_mut(&requester) else {
+            return;
+        };
+        if p.allow().is_none() {
+            self.drop_packet(Some(requester), DropReason::UnauthorizedPeer);
+            return;
+        }
+        let about: Vec<PeerId> = match p.answer_request(now, asked.is_empty(), fresh) {
+            Answer::Subscribed => return,
+            Answer::Limited => {
+                self.drop_packet(Some(requester), DropReason::PeerInfoRequestLimited);
+                return;
             }
-            if !newcomer.is_empty() {
-                self.send_frame(
-                    now,
-                    other,
-                    &Frame::PeerInfo {
-                        peer: id,
-                        candidates: newcomer.clone(),
-                    },
-                );
+            Answer::Full => self.peers.keys().copied().collect(),
+            Answer::Named => {
+                asked.truncate(frame::MAX_REQUESTED_PEERS);
+                asked
+            }
+        };
+        for peer in about {
+            if peer == requester || peer == self.local {
+                continue;
+            }
+            if let Some(candidates) = self.shareable(now, peer) {
+                self.send_frame(now, requester, &Frame::PeerInfo { peer, candidates });
             }
         }
+    }
+
+    /// A matched probe reply from `id` over `via` said our address looks
+    /// like `observed` from there: a new reflexive address of ours, when
+    /// `id` is a signaling peer (others' views of us are not believed) and
+    /// the address is usable.
+    fn learn_reflexive(&mut self, id: PeerId, via: Via, observed: SocketAddrV4) {
+        if !matches!(via, Via::Direct(_))
+            || observed.ip().is_unspecified()
+            || self.reflexive.contains(&observed)
+            || self.local_addresses.contains(&observed)
+            || !self.peers.get(&id).is_some_and(Peer::is_signaling)
+        {
+            return;
+        }
+        if !usable_candidate(&observed) {
+            self.drop_packet(Some(id), DropReason::UnusableCandidate);
+            return;
+        }
+        self.reflexive.insert(0, observed);
+        self.reflexive.truncate(4);
+        self.events.push_back(Event::ReflexiveAddress {
+            address: observed,
+            via: id,
+        });
     }
 
     pub(super) fn learn_candidates(
@@ -613,14 +711,24 @@ impl Node {
         if id == self.local {
             return;
         }
-        let addrs: Vec<(SocketAddrV4, bool)> = candidates
+        let all = candidates
             .local
             .iter()
             .map(|a| (*a, false))
             .chain(candidates.reflexive.iter().map(|a| (*a, true)))
-            .filter(|(a, _)| !self.is_own_address(a) && !a.ip().is_unspecified() && a.port() != 0)
-            .take(2 * frame::MAX_CANDIDATES)
-            .collect();
+            .take(2 * frame::MAX_CANDIDATES);
+        let mut addrs: Vec<(SocketAddrV4, bool)> = Vec::new();
+        let mut unusable = 0;
+        for (a, reflexive) in all {
+            if !usable_candidate(&a) {
+                unusable += 1;
+            } else if !self.is_own_address(&a) {
+                addrs.push((a, reflexive));
+            }
+        }
+        for _ in 0..unusable {
+            self.drop_packet(Some(from.unwrap_or(id)), DropReason::UnusableCandidate);
+        }
         let ready = self.wg.session_ready(&id, now);
         let Some(p) = self.peers.get_mut(&id) else {
             return;
@@ -703,6 +811,29 @@ fn handshake_source(via: Via, claimed: Option<PeerId>) -> std::net::SocketAddr {
             octets[0] = 0xfd;
             octets[1..].copy_from_slice(&digest.as_bytes()[..15]);
             std::net::SocketAddr::from((std::net::Ipv6Addr::from(octets), 0))
+        }
+    }
+}
+
+/// Whether a candidate address can reach anyone: not loopback, multicast,
+/// broadcast or unspecified, and not port 0.
+pub(super) fn usable_candidate(a: &SocketAddrV4) -> bool {
+    let ip = a.ip();
+    !(ip.is_loopback()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_unspecified()
+        || a.port() == 0)
+}
+
+impl Node {
+    /// Sends `frame` to `peer` inside their session, as it is, over the
+    /// peer's preferred path (nothing without a session and a path). For
+    /// tests and tools that check how peers handle frames, such as a
+    /// member that misbehaves; the node never needs it.
+    pub fn send_raw_frame(&mut self, now: Instant, peer: &PeerId, frame: &Frame) {
+        if self.running {
+            self.send_frame(now, *peer, frame);
         }
     }
 }

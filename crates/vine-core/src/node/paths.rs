@@ -281,6 +281,9 @@ impl PathSet {
     ) -> ProbeRound {
         let mut round = ProbeRound::default();
         let active = self.active;
+        let direct_works = self
+            .active()
+            .is_some_and(|p| p.alive && matches!(p.via, Via::Direct(_)));
         for (i, path) in self.list.iter_mut().enumerate() {
             let before = path.outstanding.len();
             path.outstanding.retain(|(probe, sent)| {
@@ -320,7 +323,17 @@ impl PathSet {
                     (false, _) => rules.idle,
                 };
                 path.next_probe = now + interval;
-                round.due.push(path.via);
+                // A relay path kept as a backup of a working direct one is
+                // not probed while the peer is idle: probing it would make
+                // the relay carry every pair's probes, O(peers²) for it
+                // while nothing happens. It keeps its last state, carries
+                // traffic at once if the direct path dies, and is probed
+                // again as soon as the peer is busy.
+                let idle_backup =
+                    !busy && Some(i) != active && direct_works && matches!(path.via, Via::Relay(_));
+                if !idle_backup {
+                    round.due.push(path.via);
+                }
             }
         }
         round
@@ -333,14 +346,15 @@ impl PathSet {
         }
     }
 
-    /// A reply to `probe` arrived: it is no longer in flight. Returns the
-    /// path it was sent on and when, if it was in flight.
-    pub fn probe_answered(&mut self, probe: u64) -> Option<(Via, Instant)> {
-        self.list.iter_mut().find_map(|path| {
-            let pos = path.outstanding.iter().position(|(pid, _)| *pid == probe)?;
-            let (_, sent) = path.outstanding.swap_remove(pos);
-            Some((path.via, sent))
-        })
+    /// A reply to `probe` arrived over `via`: if that probe is in flight on
+    /// that very path it is no longer, and the time it was sent is
+    /// returned. A reply naming another path's probe, or none, matches
+    /// nothing (`None`).
+    pub fn probe_answered(&mut self, probe: u64, via: Via) -> Option<Instant> {
+        let path = self.find_mut(via)?;
+        let pos = path.outstanding.iter().position(|(pid, _)| *pid == probe)?;
+        let (_, sent) = path.outstanding.swap_remove(pos);
+        Some(sent)
     }
 
     /// The session came up: every path is probed now.

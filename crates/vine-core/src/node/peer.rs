@@ -19,6 +19,35 @@ use crate::peer_id::PeerId;
 /// announce storm).
 pub(super) const ANNOUNCE_PROMPT_GAP: Duration = Duration::from_secs(1);
 
+/// Minimum time between two handshake initiations to one peer, whatever
+/// prompts them (the retry timer, new addresses, punching, a rekey):
+/// WireGuard's `REKEY_TIMEOUT`. One initiation still goes to every
+/// candidate path at once.
+pub(super) const INITIATION_GAP: Duration = crate::wg::timers::REKEY_TIMEOUT;
+
+/// Minimum time between two answers in full (every member) to one peer's
+/// [`Frame::PeerInfoRequest`](crate::frame::Frame::PeerInfoRequest).
+pub(super) const FULL_ANSWER_GAP: Duration = Duration::from_secs(5);
+
+/// Minimum time between two answers to one peer's requests about named
+/// members.
+pub(super) const ANSWER_GAP: Duration = Duration::from_secs(1);
+
+/// How a request for peer information from this peer is to be treated
+/// ([`Peer::answer_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// Send what we know about every member; the peer now hears of changes.
+    Full,
+    /// Send what we know about the members it named.
+    Named,
+    /// It already hears of every change in this session (it asked again
+    /// after a rekey): nothing to send.
+    Subscribed,
+    /// Answered too recently: dropped and counted.
+    Limited,
+}
+
 /// Allowlist entry of a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedPeerConfig {
@@ -52,6 +81,10 @@ pub(super) struct Peer {
     connecting_since: Option<Instant>,
     next_connect: Option<Instant>,
     session_up_at: Option<Instant>,
+    /// When the session last came up while it was not up (first time, or
+    /// after failing): unlike a rekey or a replaced session, that makes the
+    /// peer busy for a while.
+    connected_at: Option<Instant>,
     /// Local index of the keys we sent with when the session last came up:
     /// different sending keys mean a new session (a handshake either side
     /// started, possibly by a restarted peer).
@@ -66,6 +99,27 @@ pub(super) struct Peer {
     announced: Candidates,
     /// Address its direct datagrams come from, as we see it.
     observed: Option<SocketAddrV4>,
+    /// When the last handshake initiation went to it.
+    last_initiation: Option<Instant>,
+    /// An initiation that was wanted sooner than [`INITIATION_GAP`] after
+    /// the last one, and goes out then.
+    deferred_initiation: Option<Instant>,
+    /// When a cookie reply last made us resend an initiation at once.
+    last_cookie_retry: Option<Instant>,
+    /// It asked for every member: it hears of changes (until its session
+    /// fails).
+    subscribed: bool,
+    /// When we last answered its requests for peer information, in full
+    /// and at all.
+    last_full_answer: Option<Instant>,
+    last_answer: Option<Instant>,
+    /// The candidates we last told subscribers it has.
+    shared: Option<Candidates>,
+    /// It told us about a member (as a signaling peer) since we started.
+    info_received: bool,
+    /// A request for every member is to go to it with the next announce
+    /// (a session with it came up).
+    want_info: bool,
     pub counters: PeerCounters,
     /// Recent path attempts and their outcomes (`vine sessions --explain`).
     pub attempts: Attempts,
@@ -86,6 +140,7 @@ impl Peer {
             connecting_since: None,
             next_connect: None,
             session_up_at: None,
+            connected_at: None,
             session_keys: None,
             next_announce: None,
             last_prompt: None,
@@ -94,6 +149,15 @@ impl Peer {
             last_data: None,
             announced: Candidates::default(),
             observed: None,
+            last_initiation: None,
+            deferred_initiation: None,
+            last_cookie_retry: None,
+            subscribed: false,
+            last_full_answer: None,
+            last_answer: None,
+            shared: None,
+            info_received: false,
+            want_info: false,
             counters: PeerCounters::default(),
             attempts: Attempts::default(),
         }
@@ -199,13 +263,123 @@ impl Peer {
         Some(at)
     }
 
-    /// The earliest of its own timers: connecting, announcing, expiry.
-    pub fn next_timer(&self, membership_timeout: Duration) -> [Option<Instant>; 3] {
+    /// The earliest of its own timers: connecting, announcing, expiry, a
+    /// deferred initiation.
+    pub fn next_timer(&self, membership_timeout: Duration) -> [Option<Instant>; 4] {
         [
             self.next_connect,
             self.next_announce,
             self.last_rx.map(|r| r + membership_timeout),
+            self.deferred_initiation,
         ]
+    }
+
+    /// Whether a handshake initiation may go to it now (none went within
+    /// [`INITIATION_GAP`]); if not, one is deferred to the end of the gap.
+    pub fn initiation_allowed(&mut self, now: Instant) -> bool {
+        match self.last_initiation.map(|t| t + INITIATION_GAP) {
+            Some(at) if at > now => {
+                self.deferred_initiation = Some(at);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether a cookie reply may make us resend an initiation at once
+    /// (one such retry per [`INITIATION_GAP`]); if so, that is noted.
+    pub fn cookie_retry_allowed(&mut self, now: Instant) -> bool {
+        if self
+            .last_cookie_retry
+            .is_some_and(|t| now < t + INITIATION_GAP)
+        {
+            return false;
+        }
+        self.last_cookie_retry = Some(now);
+        true
+    }
+
+    /// An initiation went to it now.
+    pub fn initiation_sent(&mut self, now: Instant) {
+        self.last_initiation = Some(now);
+        self.deferred_initiation = None;
+    }
+
+    /// Whether a deferred initiation is due; if so it is consumed.
+    pub fn take_initiation_due(&mut self, now: Instant) -> bool {
+        if self.deferred_initiation.is_some_and(|at| at <= now) {
+            self.deferred_initiation = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether its address information about others is believed: it is a
+    /// bootstrap peer, or the allowlist marks it `relay_capable`.
+    pub fn is_signaling(&self) -> bool {
+        self.bootstrap.is_some() || self.relay_capable()
+    }
+
+    /// It told us where a member is (as a signaling peer).
+    pub fn note_peer_info(&mut self) {
+        self.info_received = true;
+    }
+
+    /// The request for every member due with the next announce, if any:
+    /// `Some(fresh)`, fresh when it has told us nothing since we started.
+    pub fn take_info_request(&mut self) -> Option<bool> {
+        if !self.want_info {
+            return None;
+        }
+        self.want_info = false;
+        Some(!self.info_received)
+    }
+
+    /// It asked for peer information (`everything`: every member; `fresh`:
+    /// it holds nothing from us): how to treat the request, which is
+    /// recorded as answered unless it is not to be.
+    pub fn answer_request(&mut self, now: Instant, everything: bool, fresh: bool) -> Answer {
+        let recent = |t: Option<Instant>, gap: Duration| t.is_some_and(|t| now < t + gap);
+        if everything {
+            if self.subscribed && !fresh {
+                return Answer::Subscribed;
+            }
+            if recent(self.last_full_answer, FULL_ANSWER_GAP) {
+                return Answer::Limited;
+            }
+            self.subscribed = true;
+            self.last_full_answer = Some(now);
+            self.last_answer = Some(now);
+            Answer::Full
+        } else {
+            if recent(self.last_answer, ANSWER_GAP) {
+                return Answer::Limited;
+            }
+            self.last_answer = Some(now);
+            Answer::Named
+        }
+    }
+
+    /// Whether it hears of changes to what we know about members.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed
+    }
+
+    /// Whether `candidates` differ from what subscribers were last told it
+    /// has; if so they are recorded as told.
+    pub fn take_share(&mut self, candidates: &Candidates) -> bool {
+        if self.shared.as_ref() == Some(candidates) {
+            return false;
+        }
+        self.shared = Some(candidates.clone());
+        true
+    }
+
+    /// Its membership ended: when it comes back, subscribers hear of it
+    /// again.
+    pub fn forget_shared(&mut self) {
+        self.shared = None;
     }
 
     pub fn queue_len(&self) -> usize {
@@ -267,10 +441,14 @@ impl Peer {
     /// us without waiting for the announce timer; at most one such announce
     /// per [`ANNOUNCE_PROMPT_GAP`], later ones wait for the gap.
     pub fn mark_session_up(&mut self, now: Instant, keys: Option<u32>) {
+        if self.session_up_at.is_none() {
+            self.connected_at = Some(now);
+        }
         self.session_up_at = Some(now);
         self.session_keys = keys;
         self.connecting_since = None;
         self.next_connect = None;
+        self.want_info = true;
         let at = self
             .last_prompt
             .map_or(now, |last| now.max(last + ANNOUNCE_PROMPT_GAP));
@@ -288,6 +466,7 @@ impl Peer {
         self.connecting_since = None;
         self.session_up_at = None;
         self.session_keys = None;
+        self.subscribed = false;
         self.next_connect = Some(now + reconnect_after);
         let dropped = self.queue.len();
         self.queue.clear();
@@ -359,7 +538,9 @@ impl Peer {
             t.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(d))
         };
         recent(self.last_data, 5)
-            || recent(self.session_up_at, 10)
+            // Not on every rekey: that made every pair probe fast for 10 s
+            // every two minutes while idle.
+            || recent(self.connected_at, 10)
             || recent(self.last_punch, 10)
             || !self.queue.is_empty()
     }
@@ -403,5 +584,80 @@ mod tests {
         let next = due + ANNOUNCE_PROMPT_GAP;
         assert_eq!(p.announce_due(next, true, interval), (true, 3));
         assert!(!p.announce_due(next + ANNOUNCE_PROMPT_GAP, true, interval).0);
+    }
+
+    #[test]
+    fn one_initiation_per_gap_and_the_next_is_deferred_to_its_end() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        assert!(p.initiation_allowed(t0));
+        p.initiation_sent(t0);
+        let soon = t0 + Duration::from_millis(250);
+        assert!(!p.initiation_allowed(soon), "within the gap");
+        assert_eq!(
+            p.next_timer(Duration::from_secs(30))[3],
+            Some(t0 + INITIATION_GAP)
+        );
+        assert!(!p.take_initiation_due(soon));
+        assert!(p.take_initiation_due(t0 + INITIATION_GAP));
+        assert!(!p.take_initiation_due(t0 + INITIATION_GAP), "consumed");
+        assert!(p.initiation_allowed(t0 + INITIATION_GAP));
+    }
+
+    #[test]
+    fn requests_for_peer_info_are_answered_once_per_gap() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        assert_eq!(p.answer_request(t0, true, true), Answer::Full);
+        assert!(p.is_subscribed());
+        // Asking again in the same session (a rekey) needs no answer.
+        let t1 = t0 + Duration::from_secs(120);
+        assert_eq!(p.answer_request(t1, true, false), Answer::Subscribed);
+        // A fresh request (the peer restarted) is answered, once per gap.
+        assert_eq!(p.answer_request(t1, true, true), Answer::Full);
+        assert_eq!(
+            p.answer_request(t1 + Duration::from_secs(1), true, true),
+            Answer::Limited
+        );
+        assert_eq!(
+            p.answer_request(t1 + FULL_ANSWER_GAP, true, true),
+            Answer::Full
+        );
+        // Named requests: once per ANSWER_GAP.
+        let t2 = t1 + FULL_ANSWER_GAP + ANSWER_GAP;
+        assert_eq!(p.answer_request(t2, false, false), Answer::Named);
+        assert_eq!(p.answer_request(t2, false, false), Answer::Limited);
+        assert_eq!(
+            p.answer_request(t2 + ANSWER_GAP, false, false),
+            Answer::Named
+        );
+        // A failed session ends the subscription.
+        p.mark_session_failed(t2, Duration::from_secs(15));
+        assert!(!p.is_subscribed());
+    }
+
+    #[test]
+    fn a_session_coming_up_asks_signaling_peers_once_fresh_until_they_answer() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        assert_eq!(p.take_info_request(), None);
+        p.mark_session_up(t0, Some(1));
+        assert_eq!(p.take_info_request(), Some(true));
+        assert_eq!(p.take_info_request(), None);
+        p.note_peer_info();
+        p.mark_session_up(t0 + Duration::from_secs(120), Some(2));
+        assert_eq!(
+            p.take_info_request(),
+            Some(false),
+            "not fresh once it told us something"
+        );
+        let c = Candidates {
+            local: vec!["192.0.2.1:4100".parse().expect("addr")],
+            reflexive: Vec::new(),
+        };
+        assert!(p.take_share(&c));
+        assert!(!p.take_share(&c), "unchanged: nothing to tell");
+        p.forget_shared();
+        assert!(p.take_share(&c));
     }
 }

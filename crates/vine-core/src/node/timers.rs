@@ -10,7 +10,7 @@ use super::explain::{Happened, Target};
 use super::observe::{AttemptOutcome, DropReason, Event, PathChangeReason, WithdrawReason};
 use super::paths::{ProbeRules, Via};
 use super::peer::Peer;
-use crate::frame::Frame;
+use crate::frame::{self, Frame};
 use crate::peer_id::PeerId;
 use crate::wg::TimerEvent;
 
@@ -53,17 +53,51 @@ impl Node {
         }
     }
 
-    /// Sends a fresh handshake initiation over every candidate path at once.
+    /// Sends a fresh handshake initiation over every candidate path at
+    /// once, unless one went to the peer within
+    /// [`INITIATION_GAP`](super::peer::INITIATION_GAP): then it goes when
+    /// the gap has passed, whatever asked for it (the retry timer, new
+    /// addresses, punching, a rekey), so what peers tell us cannot make us
+    /// send more than one initiation per peer per gap.
     pub(super) fn send_handshake(&mut self, now: Instant, id: PeerId) {
+        if !self
+            .peers
+            .get_mut(&id)
+            .is_some_and(|p| p.initiation_allowed(now))
+        {
+            return;
+        }
+        self.initiate_now(now, id);
+    }
+
+    /// Sends a fresh initiation now, gap or not (see [`Node::send_handshake`]
+    /// for the paths). Only for a cookie reply to our initiation: the peer
+    /// is under load and waits for the same initiation with mac2, and
+    /// waiting out the gap would keep a restarted peer out for 5 s.
+    pub(super) fn initiate_now(&mut self, now: Instant, id: PeerId) {
         self.refresh_relay_paths(now, id);
         let wall = self.wall(now);
         let Ok(init) = self.wg.initiate(now, wall, &id) else {
             return;
         };
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.initiation_sent(now);
+        }
+        // A rekey of a session with a working path goes over that path
+        // only (as WireGuard sends to its one endpoint); sending it over
+        // every candidate made each relay carry every pair's rekeys. Without
+        // a working path it goes to every candidate at once (that is how
+        // punching works).
+        let ready = self.wg.session_ready(&id, now);
         let vias: Vec<Via> = self
             .peers
             .get(&id)
-            .map(|p| p.paths.iter().map(|x| x.via()).collect())
+            .map(
+                |p| match p.active_path().filter(|x| ready && x.is_alive()) {
+                    Some(active) => vec![active.via()],
+                    None => p.paths.iter().map(|x| x.via()).collect(),
+                },
+            )
             .unwrap_or_default();
         for via in vias {
             self.send_via(now, id, via, &init);
@@ -123,6 +157,7 @@ impl Node {
         }
         self.dataplane.absorb_activity(now, &mut self.peers);
         for (id, event) in self.wg.handle_timeout(now) {
+            self.dirty.insert(id);
             match event {
                 TimerEvent::HandshakeRetry | TimerEvent::RekeyNeeded => {
                     self.send_handshake(now, id)
@@ -138,7 +173,10 @@ impl Node {
             timeout: t.probe_timeout,
             dead_after_misses: t.dead_after_misses,
         };
-        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        // Only peers with something due: the rest have nothing to do now,
+        // and visiting every peer on every timer made the node's cost grow
+        // with peers × timers.
+        let ids = self.peers.due(now);
         self.dirty.extend(ids.iter().copied());
         for id in ids {
             let ready = self.wg.session_ready(&id, now);
@@ -153,6 +191,13 @@ impl Node {
                 self.connect(now, id);
                 continue;
             }
+            if p.take_initiation_due(now) && (!ready || self.wg.handshake_in_progress(&id)) {
+                // Deferred by the initiation gap (a retry, new addresses).
+                self.send_handshake(now, id);
+            }
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
             if p.take_expired(now, t.membership_timeout) {
                 let expired = p.paths.membership_expired();
                 for (via, class) in expired {
@@ -197,9 +242,58 @@ impl Node {
                     seq,
                 };
                 self.send_frame(now, id, &msg);
+                self.request_peer_info(now, id, seq);
             }
         }
         self.after_change(now);
+    }
+
+    /// With an announce to a signaling peer: ask it for every member when
+    /// a session with it came up, else for allowlisted peers we have no
+    /// session with (at most [`frame::MAX_REQUESTED_PEERS`], a different
+    /// slice each time). Idle and converged, nothing is asked.
+    fn request_peer_info(&mut self, now: Instant, signaling: PeerId, seq: u64) {
+        let Some(p) = self.peers.get_mut(&signaling) else {
+            return;
+        };
+        if !p.is_signaling() {
+            return;
+        }
+        let msg = match p.take_info_request() {
+            Some(fresh) => Frame::PeerInfoRequest {
+                fresh,
+                peers: Vec::new(),
+            },
+            None => {
+                let missing: Vec<PeerId> = self
+                    .peers
+                    .values()
+                    .filter(|x| {
+                        x.id != signaling
+                            && x.allow().is_some()
+                            && !self.wg.session_ready(&x.id, now)
+                    })
+                    .map(|x| x.id)
+                    .collect();
+                if missing.is_empty() {
+                    return;
+                }
+                let n = frame::MAX_REQUESTED_PEERS;
+                let start = (seq as usize).wrapping_mul(n) % missing.len();
+                let peers = missing
+                    .iter()
+                    .cycle()
+                    .skip(start)
+                    .take(n.min(missing.len()))
+                    .copied()
+                    .collect();
+                Frame::PeerInfoRequest {
+                    fresh: false,
+                    peers,
+                }
+            }
+        };
+        self.send_frame(now, signaling, &msg);
     }
 
     pub(super) fn session_failed(&mut self, now: Instant, id: PeerId) {

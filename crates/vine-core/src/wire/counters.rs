@@ -51,11 +51,24 @@ pub enum DropReason {
     /// A name record a member announced for an address outside its
     /// allowlisted prefix (the rest of its names are kept).
     NameOutsidePrefix,
+    /// Address information (a `PeerInfo` about a third party, a
+    /// `PunchNotify`) from a peer that is not a signaling peer of this node
+    /// (not a bootstrap peer, not `relay_capable` in the allowlist).
+    UntrustedAddressInfo,
+    /// A probe reply that matches no probe in flight to its sender over
+    /// the path it came on.
+    UnmatchedProbeReply,
+    /// A candidate address nobody can be reached at (loopback, multicast,
+    /// broadcast, unspecified, or port 0).
+    UnusableCandidate,
+    /// A request for peer information answered too recently to answer
+    /// again.
+    PeerInfoRequestLimited,
 }
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 20] = [
         Self::UnknownRoute,
         Self::UnauthorizedPeer,
         Self::NoSession,
@@ -72,6 +85,10 @@ impl DropReason {
         Self::RelayNotEnabled,
         Self::RelaySourceRateLimited,
         Self::NameOutsidePrefix,
+        Self::UntrustedAddressInfo,
+        Self::UnmatchedProbeReply,
+        Self::UnusableCandidate,
+        Self::PeerInfoRequestLimited,
     ];
 
     /// Position in [`DropReason::ALL`] (for counter arrays). The match is
@@ -95,6 +112,10 @@ impl DropReason {
             Self::RelayNotEnabled => 13,
             Self::RelaySourceRateLimited => 14,
             Self::NameOutsidePrefix => 15,
+            Self::UntrustedAddressInfo => 16,
+            Self::UnmatchedProbeReply => 17,
+            Self::UnusableCandidate => 18,
+            Self::PeerInfoRequestLimited => 19,
         }
     }
 }
