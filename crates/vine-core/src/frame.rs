@@ -824,8 +824,8 @@ mod tests {
         assert_eq!(bytes.len(), 5 + 32);
         // A type this node does not know stays a decode error (a counted drop).
         assert_eq!(
-            decode(&[TAG_FRAME, 1, 10]),
-            Err(DecodeError::UnknownType(10))
+            decode(&[TAG_FRAME, 1, 11]),
+            Err(DecodeError::UnknownType(11))
         );
     }
 
